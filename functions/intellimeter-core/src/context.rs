@@ -1,0 +1,169 @@
+//! Running one request: the services a handler may use, what it returns,
+//! and the single function that turns either into an HTTP response.
+
+use crate::env::Env;
+use crate::error::{ApiError, ErrorKind};
+use crate::format::Format;
+use crate::migrations;
+use crate::request::{ApiRequest, requested_format};
+use crate::storage::{KeyValue, Sql};
+use crate::value::Value;
+use std::cell::Cell;
+
+/// The storage and environment of one request. The host opens stores
+/// lazily, so a route that never touches SQLite never opens it.
+pub struct Services<'a> {
+    pub db: &'a dyn Sql,
+    pub kv: &'a dyn KeyValue,
+    pub env: &'a dyn Env,
+}
+
+/// What a handler gets: the services, plus what authentication learned.
+pub struct Ctx<'a> {
+    services: Services<'a>,
+    migrated: Cell<bool>,
+    /// The caller's stored XML preference, once known.
+    pub(crate) prefers_xml: Cell<Option<bool>>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(services: Services<'a>) -> Self {
+        Ctx {
+            services,
+            migrated: Cell::new(false),
+            prefers_xml: Cell::new(None),
+        }
+    }
+
+    /// The SQL database, with the schema brought up to date on first use.
+    pub fn db(&self) -> Result<&'a dyn Sql, ApiError> {
+        if !self.migrated.get() {
+            migrations::apply(self.services.db)?;
+            self.migrated.set(true);
+        }
+        Ok(self.services.db)
+    }
+
+    pub fn kv(&self) -> &'a dyn KeyValue {
+        self.services.kv
+    }
+
+    pub fn env(&self) -> &'a dyn Env {
+        self.services.env
+    }
+
+    pub fn now(&self) -> i64 {
+        self.services.env.now()
+    }
+}
+
+/// A successful answer: status, body and extra headers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    pub fn ok(body: Value) -> Self {
+        Reply {
+            status: 200,
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn created(body: Value) -> Self {
+        Reply {
+            status: 201,
+            ..Reply::ok(body)
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+}
+
+/// An HTTP response, ready for any host to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl ApiResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+pub type Handler = fn(&Ctx, &ApiRequest) -> Result<Reply, ApiError>;
+
+/// Runs `handler` and renders its outcome in the negotiated format. Never
+/// panics on bad input; internal errors are logged and answered with a
+/// short 500.
+pub fn respond(handler: Handler, request: &ApiRequest, services: Services) -> ApiResponse {
+    let env = services.env;
+    let explicit = match requested_format(request) {
+        Ok(format) => format,
+        Err(error) => return error_response(Format::Json, &error),
+    };
+    let ctx = Ctx::new(services);
+    let outcome = handler(&ctx, request);
+    let format = explicit.unwrap_or(match ctx.prefers_xml.get() {
+        Some(true) => Format::Xml,
+        _ => Format::Json,
+    });
+    match outcome {
+        Ok(reply) => {
+            let mut response = render(format, reply.status, &reply.body);
+            response.headers.extend(reply.headers);
+            response
+        }
+        Err(error) => {
+            if error.kind == ErrorKind::Internal {
+                env.log(&format!(
+                    "{} {}: {}",
+                    request.method, request.path, error.message
+                ));
+            }
+            error_response(format, &error)
+        }
+    }
+}
+
+/// `{"error": "…"}` in the negotiated format, with the error's headers.
+pub fn error_response(format: Format, error: &ApiError) -> ApiResponse {
+    let body = Value::dict([("error", Value::str(error.public_message()))]);
+    let mut response = render(format, error.status(), &body);
+    response.headers.extend(
+        error
+            .headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone())),
+    );
+    response
+}
+
+fn render(format: Format, status: u16, body: &Value) -> ApiResponse {
+    ApiResponse {
+        status,
+        headers: vec![
+            ("content-type".to_owned(), format.content_type().to_owned()),
+            ("cache-control".to_owned(), "no-store".to_owned()),
+        ],
+        body: format.render(body).into_bytes(),
+    }
+}
+
+/// Refuses a method the route does not serve.
+pub fn method_not_allowed(request: &ApiRequest, allowed: &[&str]) -> ApiError {
+    ApiError::method_not_allowed(&request.method, allowed)
+}

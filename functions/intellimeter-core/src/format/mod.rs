@@ -1,0 +1,30 @@
+//! Output formats, one file each (like ripgrep's printer). Every format
+//! renders the same [`crate::Value`], so JSON and XML of one request carry
+//! the same data.
+
+pub mod json;
+pub mod pyfloat;
+pub mod xml;
+
+/// The response format a client negotiated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Xml,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Xml => "application/xml; charset=utf-8",
+        }
+    }
+
+    pub fn render(self, value: &crate::Value) -> String {
+        match self {
+            Format::Json => json::to_string(value),
+            Format::Xml => xml::to_string(value),
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The host-agnostic core of the Intellimeter API.
+//!
+//! Domain rules, authentication, output formats and the route handlers live
+//! here. Storage, time, randomness and configuration come in through the
+//! traits in [`storage`] and [`env`]; this crate does no I/O and knows
+//! nothing about Spin, so it builds natively (for fast unit tests) and for
+//! `wasm32-wasip2` (inside the components).
+
+pub mod accounts;
+pub mod auth;
+pub mod context;
+pub mod env;
+pub mod error;
+pub mod format;
+pub mod migrations;
+pub mod request;
+pub mod routes;
+pub mod secrets;
+pub mod storage;
+pub mod time;
+pub mod validate;
+pub mod value;
+
+pub use context::{ApiResponse, Handler, Reply, Services, respond};
+pub use error::{ApiError, ErrorKind};
+pub use request::ApiRequest;
+pub use value::Value;

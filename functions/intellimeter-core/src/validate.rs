@@ -1,0 +1,117 @@
+//! Bounds and shapes of what clients may store. Each check says exactly
+//! what was wrong.
+
+use crate::error::ApiError;
+
+pub const MAX_USERNAME_CHARS: usize = 64;
+pub const MAX_EMAIL_CHARS: usize = 254;
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Bounds the argon2 input; far beyond any real password.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+pub const MAX_PROJECT_NAME_CHARS: usize = 100;
+
+fn text(field: &str, value: &str, max_chars: usize) -> Result<(), ApiError> {
+    let chars = value.chars().count();
+    if chars == 0 {
+        return Err(ApiError::bad_request(format!("{field} must not be empty")));
+    }
+    if chars > max_chars {
+        return Err(ApiError::bad_request(format!(
+            "{field} is longer than {max_chars} characters"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!(
+            "{field} must not contain control characters"
+        )));
+    }
+    if value.trim() != value {
+        return Err(ApiError::bad_request(format!(
+            "{field} must not start or end with spaces"
+        )));
+    }
+    Ok(())
+}
+
+pub fn username(value: &str) -> Result<(), ApiError> {
+    text("username", value, MAX_USERNAME_CHARS)
+}
+
+pub fn project_name(value: &str) -> Result<(), ApiError> {
+    text("name", value, MAX_PROJECT_NAME_CHARS)
+}
+
+pub fn email(value: &str) -> Result<(), ApiError> {
+    text("email", value, MAX_EMAIL_CHARS)?;
+    let valid = match value.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !value.contains(char::is_whitespace)
+        }
+        None => false,
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "email {value:?} is not an email address"
+        )))
+    }
+}
+
+pub fn password(value: &str) -> Result<(), ApiError> {
+    if value.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "password must have at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    if value.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "password is longer than {MAX_PASSWORD_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, any case).
+pub fn boolean(field: &str, value: &str) -> Result<bool, ApiError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ApiError::bad_request(format!(
+            "{field} must be true or false, not {value:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert!(username("test").is_ok());
+        assert!(username("").is_err());
+        assert!(username(" test").is_err());
+        assert!(username("te\nst").is_err());
+        assert!(username(&"x".repeat(65)).is_err());
+        assert!(username(&"é".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn emails_passwords_booleans() {
+        assert!(email("test@example.com").is_ok());
+        assert!(email("test.example.com").is_err());
+        assert!(email("a@b@c").is_err());
+        assert!(email("a b@c").is_err());
+        assert!(email("@c").is_err());
+        assert!(password("12345678").is_ok());
+        assert!(password("1234567").is_err());
+        assert!(password(&"x".repeat(1025)).is_err());
+        assert_eq!(boolean("xml", "True").unwrap(), true);
+        assert_eq!(boolean("xml", "0").unwrap(), false);
+        assert!(boolean("xml", "maybe").is_err());
+    }
+}

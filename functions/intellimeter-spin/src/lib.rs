@@ -1,0 +1,223 @@
+//! The Spin side of the API: the core's [`Sql`], [`KeyValue`] and [`Env`]
+//! over `spin_sdk`, and [`serve`], which turns a wasi-http request into a
+//! core request and the core's answer back into a response.
+//!
+//! Stores are opened on first use, so a component only ever touches the
+//! stores its route needs (and spin.toml grants it).
+
+use futures::{SinkExt, StreamExt};
+use intellimeter_core::env::Env;
+use intellimeter_core::error::{ApiError, ErrorKind};
+use intellimeter_core::format::Format;
+use intellimeter_core::request::{MAX_BODY_BYTES, requested_format};
+use intellimeter_core::storage::{KeyValue, Rows, Sql, SqlValue, StorageError};
+use intellimeter_core::{ApiRequest, ApiResponse, Handler, Services, context};
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+use spin_sdk::{key_value, sqlite, variables};
+use std::cell::OnceCell;
+
+/// Serves one request with a core handler.
+pub async fn serve(request: IncomingRequest, out: ResponseOutparam, handler: Handler) {
+    let response = match read_request(request).await {
+        Ok(api_request) => {
+            let db = SpinSql::default();
+            let kv = SpinKeyValue::default();
+            let env = SpinEnv;
+            context::respond(
+                handler,
+                &api_request,
+                Services {
+                    db: &db,
+                    kv: &kv,
+                    env: &env,
+                },
+            )
+        }
+        Err(response) => response,
+    };
+    send(out, response).await;
+}
+
+/// Reads method, path, headers and a body of at most [`MAX_BODY_BYTES`];
+/// a larger body is refused with 413 before it is read in full.
+async fn read_request(request: IncomingRequest) -> Result<ApiRequest, ApiResponse> {
+    let method = request.method().to_string();
+    let path_and_query = request.path_with_query().unwrap_or_else(|| "/".to_owned());
+    let mut api_request = ApiRequest::new(&method, &path_and_query);
+    for (name, value) in request.headers().entries() {
+        api_request.headers.push((
+            name.to_ascii_lowercase(),
+            String::from_utf8_lossy(&value).into_owned(),
+        ));
+    }
+    let format = requested_format(&api_request)
+        .ok()
+        .flatten()
+        .unwrap_or(Format::Json);
+    let too_large = || {
+        context::error_response(
+            format,
+            &ApiError::new(
+                ErrorKind::PayloadTooLarge,
+                format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+            ),
+        )
+    };
+    let declared_length = api_request
+        .header("content-length")
+        .and_then(|length| length.trim().parse::<u64>().ok());
+    if declared_length.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    let mut stream = request.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|error| {
+            context::error_response(
+                format,
+                &ApiError::bad_request(format!("the request body could not be read: {error:?}")),
+            )
+        })?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    api_request.body = body;
+    Ok(api_request)
+}
+
+async fn send(out: ResponseOutparam, response: ApiResponse) {
+    let headers: Vec<(String, Vec<u8>)> = response
+        .headers
+        .into_iter()
+        .map(|(name, value)| (name, value.into_bytes()))
+        .collect();
+    let fields = Fields::from_list(&headers).unwrap_or_else(|error| {
+        eprintln!("invalid response header: {error:?}");
+        Fields::new()
+    });
+    let outgoing = OutgoingResponse::new(fields);
+    if outgoing.set_status_code(response.status).is_err() {
+        eprintln!("invalid response status {}", response.status);
+    }
+    let mut body = outgoing.take_body();
+    out.set(outgoing);
+    if let Err(error) = body.send(response.body).await {
+        eprintln!("could not send the response body: {error:?}");
+    }
+}
+
+/// Spin's SQLite database `default`, opened on first use.
+#[derive(Default)]
+struct SpinSql {
+    connection: OnceCell<Result<sqlite::Connection, StorageError>>,
+}
+
+impl Sql for SpinSql {
+    fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, StorageError> {
+        let connection = self
+            .connection
+            .get_or_init(|| {
+                sqlite::Connection::open_default()
+                    .map_err(|error| StorageError::new(format!("opening sqlite: {error}")))
+            })
+            .as_ref()
+            .map_err(Clone::clone)?;
+        let params: Vec<sqlite::Value> = params.iter().map(to_spin_value).collect();
+        let result = connection
+            .execute(statement, &params)
+            .map_err(|error| StorageError::new(error.to_string()))?;
+        Ok(Rows {
+            columns: result.columns,
+            rows: result
+                .rows
+                .into_iter()
+                .map(|row| row.values.into_iter().map(from_spin_value).collect())
+                .collect(),
+        })
+    }
+}
+
+fn to_spin_value(value: &SqlValue) -> sqlite::Value {
+    match value {
+        SqlValue::Null => sqlite::Value::Null,
+        SqlValue::Integer(n) => sqlite::Value::Integer(*n),
+        SqlValue::Real(x) => sqlite::Value::Real(*x),
+        SqlValue::Text(text) => sqlite::Value::Text(text.clone()),
+        SqlValue::Blob(bytes) => sqlite::Value::Blob(bytes.clone()),
+    }
+}
+
+fn from_spin_value(value: sqlite::Value) -> SqlValue {
+    match value {
+        sqlite::Value::Null => SqlValue::Null,
+        sqlite::Value::Integer(n) => SqlValue::Integer(n),
+        sqlite::Value::Real(x) => SqlValue::Real(x),
+        sqlite::Value::Text(text) => SqlValue::Text(text),
+        sqlite::Value::Blob(bytes) => SqlValue::Blob(bytes),
+    }
+}
+
+/// Spin's key-value store `default`, opened on first use.
+#[derive(Default)]
+struct SpinKeyValue {
+    store: OnceCell<Result<key_value::Store, StorageError>>,
+}
+
+impl SpinKeyValue {
+    fn store(&self) -> Result<&key_value::Store, StorageError> {
+        self.store
+            .get_or_init(|| {
+                key_value::Store::open_default()
+                    .map_err(|error| StorageError::new(format!("opening key-value: {error}")))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+impl KeyValue for SpinKeyValue {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.store()?
+            .get(key)
+            .map_err(|error| StorageError::new(error.to_string()))
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.store()?
+            .set(key, value)
+            .map_err(|error| StorageError::new(error.to_string()))
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.store()?
+            .delete(key)
+            .map_err(|error| StorageError::new(error.to_string()))
+    }
+}
+
+/// Wall clock, WASI randomness, Spin variables, stderr.
+struct SpinEnv;
+
+impl Env for SpinEnv {
+    fn now(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_secs() as i64)
+            .unwrap_or(0)
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) {
+        let bytes = wasi::random::random::get_random_bytes(buf.len() as u64);
+        buf.copy_from_slice(&bytes[..buf.len()]);
+    }
+
+    fn variable(&self, name: &str) -> Option<String> {
+        variables::get(name).ok()
+    }
+
+    fn log(&self, line: &str) {
+        eprintln!("{line}");
+    }
+}
