@@ -63,7 +63,11 @@ impl Account {
     }
 }
 
-fn one_account(db: &dyn Sql, condition: &str, params: &[SqlValue]) -> Result<Option<Account>, ApiError> {
+fn one_account(
+    db: &dyn Sql,
+    condition: &str,
+    params: &[SqlValue],
+) -> Result<Option<Account>, ApiError> {
     let rows = db.execute(
         &format!(
             "SELECT {ACCOUNT_COLUMNS} FROM users u JOIN projects p ON p.id = u.project_id WHERE {condition}"
@@ -156,7 +160,12 @@ pub fn insert_user(db: &dyn Sql, user: &NewUser) -> Result<i64, ApiError> {
         .map_err(ApiError::from)
 }
 
-pub fn set_api_key(db: &dyn Sql, user_id: i64, key_hash: &str, sealed: Vec<u8>) -> Result<(), ApiError> {
+pub fn set_api_key(
+    db: &dyn Sql,
+    user_id: i64,
+    key_hash: &str,
+    sealed: Vec<u8>,
+) -> Result<(), ApiError> {
     db.execute(
         "UPDATE users SET api_key_hash = ?, api_key_sealed = ? WHERE id = ?",
         &[key_hash.into(), sealed.into(), user_id.into()],

@@ -64,7 +64,9 @@ pub fn authenticate(ctx: &Ctx, request: &ApiRequest) -> Result<Caller, ApiError>
         }
     } else if let Some(token) = request.cookie(SESSION_COOKIE).filter(|t| !t.is_empty()) {
         let account = account_by_session(ctx, token)?.ok_or_else(|| {
-            ApiError::unauthorized("the session has expired or was logged out; log in with PUT /session")
+            ApiError::unauthorized(
+                "the session has expired or was logged out; log in with PUT /session",
+            )
         })?;
         Caller {
             account,
@@ -170,7 +172,9 @@ pub fn expired_session_cookie(request: &ApiRequest) -> String {
 
 fn cookie(request: &ApiRequest, value: &str, max_age: i64) -> String {
     let secure = if request.is_https() { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
+    format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    )
 }
 
 /// The subjects a login attempt is counted against.
@@ -243,7 +247,11 @@ impl ThrottleSubjects {
     /// A successful login clears the account's count (not the client's).
     pub fn record_success(&self, ctx: &Ctx) -> Result<(), ApiError> {
         let db = ctx.db()?;
-        for (subject, _) in self.subjects.iter().filter(|(s, _)| s.starts_with("account:")) {
+        for (subject, _) in self
+            .subjects
+            .iter()
+            .filter(|(s, _)| s.starts_with("account:"))
+        {
             db.execute(
                 "DELETE FROM login_failures WHERE subject = ?",
                 &[subject.as_str().into()],

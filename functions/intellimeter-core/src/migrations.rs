@@ -78,7 +78,10 @@ mod tests {
             let statements = statements(script);
             assert!(!statements.is_empty());
             for statement in statements {
-                assert!(!statement.contains(';'), "two statements in one: {statement}");
+                assert!(
+                    !statement.contains(';'),
+                    "two statements in one: {statement}"
+                );
                 assert!(!statement.contains("--"));
             }
         }

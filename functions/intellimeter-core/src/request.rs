@@ -126,9 +126,7 @@ impl Params {
             "application/json" => {
                 let object: serde_json::Map<String, serde_json::Value> =
                     serde_json::from_slice(&request.body).map_err(|error| {
-                        ApiError::bad_request(format!(
-                            "the body is not a JSON object: {error}"
-                        ))
+                        ApiError::bad_request(format!("the body is not a JSON object: {error}"))
                     })?;
                 for (key, value) in object {
                     let text = match value {
@@ -169,9 +167,7 @@ impl Params {
             Some(_) => Err(ApiError::bad_request(format!(
                 "parameter {name:?} must not be empty"
             ))),
-            None => Err(ApiError::bad_request(format!(
-                "missing parameter {name:?}"
-            ))),
+            None => Err(ApiError::bad_request(format!("missing parameter {name:?}"))),
         }
     }
 }
@@ -270,8 +266,20 @@ mod tests {
     fn required_params() {
         let params = Params::parse(&form("password=")).unwrap();
         assert!(params.required("username").is_ok());
-        assert!(params.required("password").unwrap_err().message.contains("empty"));
-        assert!(params.required("email").unwrap_err().message.contains("missing"));
+        assert!(
+            params
+                .required("password")
+                .unwrap_err()
+                .message
+                .contains("empty")
+        );
+        assert!(
+            params
+                .required("email")
+                .unwrap_err()
+                .message
+                .contains("missing")
+        );
     }
 
     #[test]
@@ -285,10 +293,19 @@ mod tests {
         };
         assert_eq!(get("/x", None).unwrap(), None);
         assert_eq!(get("/x?format=xml", None).unwrap(), Some(Format::Xml));
-        assert_eq!(get("/x?format=JSON", Some("application/xml")).unwrap(), Some(Format::Json));
+        assert_eq!(
+            get("/x?format=JSON", Some("application/xml")).unwrap(),
+            Some(Format::Json)
+        );
         assert_eq!(get("/x?format=yaml", None).unwrap_err().status(), 400);
-        assert_eq!(get("/x", Some("application/xml")).unwrap(), Some(Format::Xml));
-        assert_eq!(get("/x", Some("text/xml;q=0.9, */*;q=0.1")).unwrap(), Some(Format::Xml));
+        assert_eq!(
+            get("/x", Some("application/xml")).unwrap(),
+            Some(Format::Xml)
+        );
+        assert_eq!(
+            get("/x", Some("text/xml;q=0.9, */*;q=0.1")).unwrap(),
+            Some(Format::Xml)
+        );
         assert_eq!(
             get("/x", Some("application/json, application/xml;q=0.5")).unwrap(),
             Some(Format::Json)

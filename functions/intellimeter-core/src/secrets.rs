@@ -184,10 +184,18 @@ pub(crate) mod tests {
         let key = new_api_key(&env);
         assert_eq!(key.len(), 43);
         assert!(looks_like_api_key(&key), "{key}");
-        assert!(looks_like_api_key("f27a4f7186-d4a6635fe7-992d888955-284e0b037c"));
-        assert!(!looks_like_api_key("f27a4f7186-d4a6635fe7-992d888955-284e0b037"));
-        assert!(!looks_like_api_key("F27A4F7186-d4a6635fe7-992d888955-284e0b037c"));
-        assert!(!looks_like_api_key("f27a4f7186d4a6635fe7-992d888955-284e0b037c-"));
+        assert!(looks_like_api_key(
+            "f27a4f7186-d4a6635fe7-992d888955-284e0b037c"
+        ));
+        assert!(!looks_like_api_key(
+            "f27a4f7186-d4a6635fe7-992d888955-284e0b037"
+        ));
+        assert!(!looks_like_api_key(
+            "F27A4F7186-d4a6635fe7-992d888955-284e0b037c"
+        ));
+        assert!(!looks_like_api_key(
+            "f27a4f7186d4a6635fe7-992d888955-284e0b037c-"
+        ));
         assert_ne!(new_api_key(&env), key);
     }
 
@@ -198,7 +206,10 @@ pub(crate) mod tests {
         let sealed = key.seal(&env, "user:1", "abc");
         assert_eq!(key.open("user:1", &sealed).as_deref(), Some("abc"));
         assert_eq!(key.open("user:2", &sealed), None);
-        assert_eq!(SealingKey::from_secret(b"other").open("user:1", &sealed), None);
+        assert_eq!(
+            SealingKey::from_secret(b"other").open("user:1", &sealed),
+            None
+        );
         assert!(!sealed.windows(3).any(|w| w == b"abc"));
     }
 

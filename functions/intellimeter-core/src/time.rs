@@ -26,9 +26,15 @@ mod tests {
     #[test]
     fn local_times_follow_the_zone_and_dst() {
         // 2019-10-29 20:07:17 UTC is 16:07:17 in Toronto (EDT, UTC-4).
-        assert_eq!(local_date_time(1_572_379_637, "America/Toronto"), "2019-10-29 16:07:17");
+        assert_eq!(
+            local_date_time(1_572_379_637, "America/Toronto"),
+            "2019-10-29 16:07:17"
+        );
         // 2019-12-01 12:00:00 UTC is 07:00 in Toronto (EST, UTC-5).
-        assert_eq!(local_date_time(1_575_201_600, "America/Toronto"), "2019-12-01 07:00:00");
+        assert_eq!(
+            local_date_time(1_575_201_600, "America/Toronto"),
+            "2019-12-01 07:00:00"
+        );
         assert_eq!(local_date_time(0, "UTC"), "1970-01-01 00:00:00");
         assert!(is_known_time_zone("Europe/Paris"));
         assert!(!is_known_time_zone("Mars/Olympus"));

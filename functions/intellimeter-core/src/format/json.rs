@@ -84,10 +84,17 @@ mod tests {
         let value = Value::List(vec![
             Value::dict([
                 ("MeterParam", Value::str("meter1")),
-                ("TimeStamping", Value::LocalDateTime("2019-10-30 13:15:00".into())),
+                (
+                    "TimeStamping",
+                    Value::LocalDateTime("2019-10-30 13:15:00".into()),
+                ),
                 ("value", Value::Float(28540.24)),
             ]),
-            Value::dict([("n", Value::Int(-3)), ("ok", Value::Bool(true)), ("x", Value::Null)]),
+            Value::dict([
+                ("n", Value::Int(-3)),
+                ("ok", Value::Bool(true)),
+                ("x", Value::Null),
+            ]),
         ]);
         assert_eq!(
             to_string(&value),

@@ -93,12 +93,18 @@ mod tests {
         let value = Value::List(vec![
             Value::dict([
                 ("MeterParam", Value::str("meter1")),
-                ("TimeStamping", Value::LocalDateTime("2019-10-30 13:15:00".into())),
+                (
+                    "TimeStamping",
+                    Value::LocalDateTime("2019-10-30 13:15:00".into()),
+                ),
                 ("value", Value::Float(28540.24)),
             ]),
             Value::dict([
                 ("MeterParam", Value::str("meter2")),
-                ("TimeStamping", Value::LocalDateTime("2019-10-30 13:15:00".into())),
+                (
+                    "TimeStamping",
+                    Value::LocalDateTime("2019-10-30 13:15:00".into()),
+                ),
                 ("value", Value::Float(35757.359)),
             ]),
         ]);

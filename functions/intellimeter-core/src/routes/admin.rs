@@ -61,10 +61,7 @@ pub fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
 }
 
 fn check_admin_token(ctx: &Ctx, request: &ApiRequest) -> Result<(), ApiError> {
-    let expected = ctx
-        .env()
-        .variable(ADMIN_TOKEN_VARIABLE)
-        .unwrap_or_default();
+    let expected = ctx.env().variable(ADMIN_TOKEN_VARIABLE).unwrap_or_default();
     if expected.is_empty() {
         return Err(ApiError::forbidden(
             "provisioning is disabled: the admin_token variable is not set",

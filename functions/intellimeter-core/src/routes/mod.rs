@@ -81,11 +81,7 @@ impl<'a> PreparedAccount<'a> {
 }
 
 /// Creates one user of `project_id` in its own transaction.
-pub(crate) fn create_user(
-    ctx: &Ctx,
-    project_id: i64,
-    fields: NewAccount,
-) -> Result<i64, ApiError> {
+pub(crate) fn create_user(ctx: &Ctx, project_id: i64, fields: NewAccount) -> Result<i64, ApiError> {
     let prepared = PreparedAccount::prepare(ctx, fields)?;
     let user_id = in_transaction(ctx.db()?, |db| prepared.insert(ctx, db, project_id))?;
     prepared.register_key(ctx, user_id)?;

@@ -22,7 +22,10 @@ pub fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         "POST" => update_own(ctx, request),
         "PUT" => create_in_project(ctx, request),
         "DELETE" => delete_own(ctx, request),
-        _ => Err(method_not_allowed(request, &["GET", "POST", "PUT", "DELETE"])),
+        _ => Err(method_not_allowed(
+            request,
+            &["GET", "POST", "PUT", "DELETE"],
+        )),
     }
 }
 

@@ -1,0 +1,300 @@
+//! Account flows through the core's handlers over a real SQLite (rusqlite)
+//! and an in-memory key-value store, with a clock the tests control. The
+//! end-to-end tests in tests/test-host run the same flows through the real
+//! wasm components; these add what only a controllable clock can show.
+
+use intellimeter_core::env::Env;
+use intellimeter_core::migrations;
+use intellimeter_core::routes;
+use intellimeter_core::storage::{KeyValue, Rows, Sql, SqlValue, StorageError};
+use intellimeter_core::{ApiRequest, ApiResponse, Handler, Services, respond};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+struct World {
+    db: rusqlite::Connection,
+    kv: RefCell<HashMap<String, Vec<u8>>>,
+    now: Cell<i64>,
+    random: Cell<u64>,
+    admin_token: String,
+}
+
+impl Sql for World {
+    fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, StorageError> {
+        let error = |e: rusqlite::Error| StorageError::new(e.to_string());
+        let mut prepared = self.db.prepare(statement).map_err(error)?;
+        let columns = prepared.column_names().map(|c| c.to_string()).collect();
+        let count = prepared.column_count();
+        let values = params.iter().map(|p| match p {
+            SqlValue::Null => rusqlite::types::Value::Null,
+            SqlValue::Integer(n) => rusqlite::types::Value::Integer(*n),
+            SqlValue::Real(x) => rusqlite::types::Value::Real(*x),
+            SqlValue::Text(t) => rusqlite::types::Value::Text(t.clone()),
+            SqlValue::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
+        });
+        let mut rows = prepared
+            .query(rusqlite::params_from_iter(values))
+            .map_err(error)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(error)? {
+            let mut values = Vec::new();
+            for index in 0..count {
+                values.push(match row.get_ref(index).map_err(error)? {
+                    rusqlite::types::ValueRef::Null => SqlValue::Null,
+                    rusqlite::types::ValueRef::Integer(n) => SqlValue::Integer(n),
+                    rusqlite::types::ValueRef::Real(x) => SqlValue::Real(x),
+                    rusqlite::types::ValueRef::Text(t) => {
+                        SqlValue::Text(String::from_utf8_lossy(t).into_owned())
+                    }
+                    rusqlite::types::ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+                });
+            }
+            out.push(values);
+        }
+        Ok(Rows { columns, rows: out })
+    }
+}
+
+impl KeyValue for World {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.kv.borrow().get(key).cloned())
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.kv.borrow_mut().insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.kv.borrow_mut().remove(key);
+        Ok(())
+    }
+}
+
+impl Env for World {
+    fn now(&self) -> i64 {
+        self.now.get()
+    }
+    fn fill_random(&self, buf: &mut [u8]) {
+        for byte in buf {
+            // xorshift: distinct, repeatable values.
+            let mut x = self.random.get();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.random.set(x);
+            *byte = x as u8;
+        }
+    }
+    fn variable(&self, name: &str) -> Option<String> {
+        (name == "admin_token").then(|| self.admin_token.clone())
+    }
+    fn log(&self, _line: &str) {}
+}
+
+impl World {
+    fn new() -> Self {
+        World {
+            db: rusqlite::Connection::open_in_memory().unwrap(),
+            kv: RefCell::new(HashMap::new()),
+            now: Cell::new(1_572_379_637),
+            random: Cell::new(0x2545_f491_4f6c_dd1d),
+            admin_token: "admin-secret".to_owned(),
+        }
+    }
+
+    fn call(&self, handler: Handler, request: ApiRequest) -> ApiResponse {
+        let request = request.with_header("spin-client-addr", "192.0.2.7:4000");
+        respond(
+            handler,
+            &request,
+            Services {
+                db: self,
+                kv: self,
+                env: self,
+            },
+        )
+    }
+
+    fn json(&self, handler: Handler, request: ApiRequest) -> (u16, serde_json::Value) {
+        let response = self.call(handler, request);
+        let body = serde_json::from_slice(&response.body).unwrap_or(serde_json::Value::Null);
+        (response.status, body)
+    }
+
+    fn provision(&self, username: &str) -> serde_json::Value {
+        let body = format!(
+            r#"{{"name": "site", "timezone": "America/Toronto", "username": "{username}", "password": "password1", "email": "a@example.com"}}"#
+        );
+        let (status, body) = self.json(
+            routes::admin::handle,
+            json_request("POST", "/admin/projects", &body)
+                .with_header("authorization", "Bearer admin-secret"),
+        );
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+}
+
+fn json_request(method: &str, path: &str, body: &str) -> ApiRequest {
+    ApiRequest::new(method, path)
+        .with_header("content-type", "application/json")
+        .with_body(body)
+}
+
+fn session_cookie(response: &ApiResponse) -> String {
+    let cookie = response.header("set-cookie").expect("a session cookie");
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+#[test]
+fn migrations_apply_once_to_an_empty_database() {
+    let world = World::new();
+    assert_eq!(migrations::current_version(&world).unwrap(), 0);
+    migrations::apply(&world).unwrap();
+    assert_eq!(
+        migrations::current_version(&world).unwrap(),
+        migrations::latest_version()
+    );
+    migrations::apply(&world).unwrap();
+    let tables = world
+        .execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+            &[],
+        )
+        .unwrap();
+    let names: Vec<_> = tables.iter().map(|row| row.text(0).unwrap()).collect();
+    assert_eq!(names, ["login_failures", "projects", "users"]);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let world = World::new();
+    world.execute("PRAGMA user_version = 99", &[]).unwrap();
+    assert!(migrations::apply(&world).is_err());
+}
+
+#[test]
+fn login_throttle_blocks_then_lets_the_user_back_in() {
+    let world = World::new();
+    world.provision("alice");
+    let login = world.call(
+        routes::session::handle,
+        json_request(
+            "PUT",
+            "/session",
+            r#"{"username": "alice", "password": "password1"}"#,
+        ),
+    );
+    let (_, key) = world.json(
+        routes::key::handle,
+        ApiRequest::new("GET", "/key").with_header("cookie", &session_cookie(&login)),
+    );
+    let key = key["key"].as_str().unwrap().to_owned();
+    let attempt = |password: &str| {
+        world.call(
+            routes::session::handle,
+            json_request(
+                "PUT",
+                "/session",
+                &format!(r#"{{"username": "alice", "password": "{password}"}}"#),
+            ),
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("wrong-password").status, 401);
+    }
+    let blocked = attempt("password1");
+    assert_eq!(
+        blocked.status, 429,
+        "the right password is refused too while throttled"
+    );
+    let retry_after: i64 = blocked.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry_after));
+
+    // The real user can still log in with their API key meanwhile.
+    let by_key = world.call(
+        routes::session::handle,
+        json_request("PUT", "/session", &format!(r#"{{"key": "{key}"}}"#)),
+    );
+    assert_eq!(by_key.status, 200);
+
+    world.now.set(world.now.get() + 901);
+    assert_eq!(attempt("password1").status, 200, "the window ended");
+    // A success clears the account's count.
+    for _ in 0..4 {
+        assert_eq!(attempt("wrong-password").status, 401);
+    }
+    assert_eq!(attempt("password1").status, 200);
+}
+
+#[test]
+fn sessions_expire_after_a_day() {
+    let world = World::new();
+    world.provision("bob");
+    let login = world.call(
+        routes::session::handle,
+        json_request(
+            "PUT",
+            "/session",
+            r#"{"username": "bob", "password": "password1"}"#,
+        ),
+    );
+    assert_eq!(login.status, 200);
+    let cookie = session_cookie(&login);
+    let get = || {
+        world
+            .call(
+                routes::session::handle,
+                ApiRequest::new("GET", "/session").with_header("cookie", &cookie),
+            )
+            .status
+    };
+    assert_eq!(get(), 200);
+    world.now.set(world.now.get() + 24 * 3600 - 1);
+    assert_eq!(get(), 200);
+    world.now.set(world.now.get() + 2);
+    assert_eq!(get(), 401);
+}
+
+#[test]
+fn secrets_are_not_stored_in_plain_text() {
+    let world = World::new();
+    let provisioned = world.provision("carol");
+    let login = world.call(
+        routes::session::handle,
+        json_request(
+            "PUT",
+            "/session",
+            r#"{"username": "carol", "password": "password1"}"#,
+        ),
+    );
+    let cookie = session_cookie(&login);
+    let token = cookie.trim_start_matches("session=").to_owned();
+    let (_, key) = world.json(
+        routes::key::handle,
+        ApiRequest::new("GET", "/key").with_header("cookie", &cookie),
+    );
+    let key = key["key"].as_str().unwrap().to_owned();
+    let ingest = provisioned["ingest_token"].as_str().unwrap().to_owned();
+
+    let dump: String = world
+        .db
+        .prepare("SELECT quote(password_hash) || quote(api_key_hash) || quote(api_key_sealed) FROM users UNION ALL SELECT quote(ingest_token_hash) FROM projects")
+        .unwrap()
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let kv_dump: String = world
+        .kv
+        .borrow()
+        .iter()
+        .map(|(k, v)| format!("{k}={}", String::from_utf8_lossy(v)))
+        .collect();
+    for secret in [&key, &token, &ingest, &"password1".to_owned()] {
+        assert!(!dump.contains(secret.as_str()), "{secret} in the database");
+        assert!(
+            !kv_dump.contains(secret.as_str()),
+            "{secret} in the key-value store"
+        );
+    }
+}
