@@ -93,12 +93,11 @@ pub fn account_by_api_key(ctx: &Ctx, key: &str) -> Result<Option<Account>, ApiEr
     let kv_key = api_key_kv_key(&key_hash);
     let db = ctx.db()?;
     if let Some(bytes) = ctx.kv().get(&kv_key)? {
-        if let Ok(record) = serde_json::from_slice::<ApiKeyRecord>(&bytes) {
-            if let Some(account) = accounts::by_id(db, record.user)? {
-                if secrets::constant_time_eq(&account.api_key_hash, &key_hash) {
-                    return Ok(Some(account));
-                }
-            }
+        if let Ok(record) = serde_json::from_slice::<ApiKeyRecord>(&bytes)
+            && let Some(account) = accounts::by_id(db, record.user)?
+            && secrets::constant_time_eq(&account.api_key_hash, &key_hash)
+        {
+            return Ok(Some(account));
         }
         ctx.kv().delete(&kv_key)?;
         return Ok(None);

@@ -110,8 +110,8 @@ mod tests {
         assert!(password("12345678").is_ok());
         assert!(password("1234567").is_err());
         assert!(password(&"x".repeat(1025)).is_err());
-        assert_eq!(boolean("xml", "True").unwrap(), true);
-        assert_eq!(boolean("xml", "0").unwrap(), false);
+        assert!(boolean("xml", "True").unwrap());
+        assert!(!boolean("xml", "0").unwrap());
         assert!(boolean("xml", "maybe").is_err());
     }
 }
