@@ -1,14 +1,16 @@
 //! The wasmtime side: one process-wide engine, a process-wide cache of
-//! compiled components, the per-instance store data and the linker.
+//! compiled components, the per-instance store data (with its memory
+//! meter) and the linker.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, ResourceLimiter};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -91,6 +93,8 @@ pub struct HostState {
     pub kv: KvInstance,
     pub sqlite: SqliteInstance,
     pub variables: VariablesInstance,
+    /// The store's resource limiter: limits nothing, measures memory.
+    pub memory: MemoryMeter,
 }
 
 impl WasiView for HostState {
@@ -109,6 +113,105 @@ impl WasiHttpView for HostState {
             table: &mut self.table,
             hooks: &mut self.outbound,
         }
+    }
+}
+
+/// The largest linear memory (in bytes) any one component instance of an
+/// app has had, shared by all of the app's stores. Cheap: one atomic,
+/// updated only when a memory is created or grows.
+#[derive(Debug, Clone, Default)]
+pub struct PeakMemory(Arc<AtomicU64>);
+
+impl PeakMemory {
+    /// The peak since the app started or since the last [`Self::reset`].
+    pub fn get(&self) -> u64 {
+        // Relaxed: the counter publishes no other data; readers only need
+        // its own latest value.
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Forgets the peak. Instances still running report their full size
+    /// again on their next growth.
+    pub fn reset(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+
+    fn record(&self, bytes: usize) {
+        self.0
+            .fetch_max(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+}
+
+/// A per-store [`ResourceLimiter`] that allows everything (Spin sets no
+/// memory or table limit by default, so neither may we) and records the
+/// instance's linear memory into the app's [`PeakMemory`].
+///
+/// A component instance may hold several core memories; wasmtime tells the
+/// limiter `current -> desired` for each memory's creation (`current` = 0)
+/// and growth without saying which memory it is, so the meter keeps the
+/// store's total as the sum of the growths granted. Instance, table and
+/// memory counts keep wasmtime's defaults (the same as having no limiter).
+#[derive(Debug)]
+pub struct MemoryMeter {
+    peak: PeakMemory,
+    /// Bytes of linear memory this store's instances hold.
+    total: usize,
+    /// What the last `memory_growing` call added to `total`, taken back if
+    /// wasmtime then reports that this growth failed.
+    last_growth: usize,
+}
+
+impl MemoryMeter {
+    pub fn new(peak: PeakMemory) -> Self {
+        Self {
+            peak,
+            total: 0,
+            last_growth: 0,
+        }
+    }
+}
+
+impl ResourceLimiter for MemoryMeter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // wasmtime refuses a growth past the memory's maximum right after
+        // asking us: such a growth never happens, so it is not counted.
+        self.last_growth = if maximum.is_none_or(|max| desired <= max) {
+            desired.saturating_sub(current)
+        } else {
+            0
+        };
+        self.total = self.total.saturating_add(self.last_growth);
+        self.peak.record(self.total);
+        // Always allow, as Spin does without a configured limit.
+        Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        // With 64 KiB pages (custom page sizes are not enabled in `engine`)
+        // wasmtime calls this only right after the `memory_growing` that
+        // allowed the failed growth, e.g. when the OS refused the memory or
+        // the growth passed the maximum. Take that growth back from the
+        // store's total; the app's peak may keep it, which only a failing
+        // allocation can cause. `Ok` keeps wasmtime's default behaviour
+        // (`memory.grow` returns -1).
+        self.total = self
+            .total
+            .saturating_sub(std::mem::take(&mut self.last_growth));
+        Ok(())
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
     }
 }
 

@@ -30,7 +30,7 @@ use crate::kv::{self, KvBackend, KvInstance};
 use crate::manifest::{self, App};
 use crate::outbound::OutboundPolicy;
 use crate::routes::{RoutePattern, Router, WELL_KNOWN_PREFIX};
-use crate::runtime::{self, HostState};
+use crate::runtime::{self, HostState, MemoryMeter, PeakMemory};
 use crate::sqlite::{self, SqliteInstance};
 use crate::variables::{self, Template, VariablesInstance};
 
@@ -38,6 +38,7 @@ use crate::variables::{self, Template, VariablesInstance};
 pub struct RunningApp {
     addr: SocketAddr,
     routes: Vec<String>,
+    peak_memory: PeakMemory,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -57,6 +58,23 @@ impl RunningApp {
     /// `  health: http://127.0.0.1:3000/health`.
     pub fn available_routes(&self) -> &[String] {
         &self.routes
+    }
+
+    /// The largest linear memory, in bytes, that any one component instance
+    /// (one request's store) has had since the app started or since
+    /// [`Self::reset_peak_guest_memory`]: the sum of the instance's core
+    /// memories, including the size they were created with. Measured by a
+    /// resource limiter that never refuses anything, so it does not change
+    /// what a component may allocate.
+    pub fn peak_guest_memory_bytes(&self) -> u64 {
+        self.peak_memory.get()
+    }
+
+    /// Sets [`Self::peak_guest_memory_bytes`] back to 0 (e.g. after a
+    /// warm-up). An instance still running counts again from its current
+    /// size on its next memory growth.
+    pub fn reset_peak_guest_memory(&self) {
+        self.peak_memory.reset();
     }
 
     /// Stops accepting, closes open connections and waits for the server.
@@ -106,6 +124,8 @@ struct AppState {
     kv_backend: Arc<KvBackend>,
     sqlite_path: Arc<Path>,
     app_variables: Arc<HashMap<String, String>>,
+    /// Fed by every store's [`MemoryMeter`]; read through [`RunningApp`].
+    peak_memory: PeakMemory,
 }
 
 pub async fn start(config: HostConfig) -> Result<RunningApp> {
@@ -187,6 +207,7 @@ pub async fn start(config: HostConfig) -> Result<RunningApp> {
         .with_context(|| format!("Unable to listen on {listen}"))?;
     let addr = listener.local_addr()?;
 
+    let peak_memory = PeakMemory::default();
     let state = Arc::new(AppState {
         name: app.name.clone(),
         version: app.version.clone(),
@@ -194,6 +215,7 @@ pub async fn start(config: HostConfig) -> Result<RunningApp> {
         kv_backend,
         sqlite_path,
         app_variables: Arc::new(app_variables),
+        peak_memory: peak_memory.clone(),
     });
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
@@ -201,6 +223,7 @@ pub async fn start(config: HostConfig) -> Result<RunningApp> {
     Ok(RunningApp {
         addr,
         routes: route_listing(&app, &format!("http://{addr}")),
+        peak_memory,
         shutdown: Some(shutdown_tx),
         task: Some(task),
     })
@@ -457,8 +480,11 @@ async fn execute(
             component.variables.clone(),
             state.app_variables.clone(),
         ),
+        memory: MemoryMeter::new(state.peak_memory.clone()),
     };
     let mut store = Store::new(runtime::engine(), host_state);
+    // Set before instantiation, so the memories' initial sizes are seen too.
+    store.limiter(|state| &mut state.memory);
 
     let incoming = store
         .data_mut()
@@ -478,6 +504,18 @@ async fn execute(
 
     match response_rx.await {
         Ok(response) => {
+            // The response goes to hyper as soon as the guest sets it; its
+            // body is wasmtime-wasi-http's channel-backed stream, so hyper
+            // sends each chunk as the guest writes it (nothing here buffers
+            // the whole body): the guest may write up to
+            // `p2_outgoing_body_chunk_size` (1 MiB) per call and the channel
+            // holds `p2_outgoing_body_buffer_chunks` + 1 (2) chunks before the
+            // guest's stream reports no capacity and it must wait for hyper.
+            // hyper polls the next chunk only while its write queue is under
+            // its `max_buf_size` (~400 KiB) and writes the queue out whenever
+            // the body has nothing ready, so a slow writer's chunks leave at
+            // once and a fast one is held back by the socket.
+            //
             // The guest may still be streaming the body; report a late failure.
             let id = component.id.clone();
             tokio::spawn(async move {

@@ -884,3 +884,176 @@ async fn serves_health_component() {
     })
     .await;
 }
+
+/// A manifest serving only the real `health.wasm` at `/health`, in `dir`.
+fn health_only_config(dir: &Path) -> HostConfig {
+    let wasm = repo_root().join("target/wasm32-wasip2/release/health.wasm");
+    assert!(
+        wasm.is_file(),
+        "{} is missing: run `cargo build-components` first",
+        wasm.display()
+    );
+    let manifest_path = dir.join("spin.toml");
+    std::fs::write(
+        &manifest_path,
+        format!(
+            "spin_manifest_version = 2\n\
+             [application]\nname = \"health-only\"\n\
+             [[trigger.http]]\nroute = \"/health\"\ncomponent = \"health\"\n\
+             [component.health]\nsource = {:?}\n",
+            wasm.canonicalize().unwrap().display().to_string()
+        ),
+    )
+    .unwrap();
+    HostConfig {
+        manifest_path,
+        state_dir: dir.join("state"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        variables: BTreeMap::new(),
+    }
+}
+
+#[tokio::test]
+async fn peak_guest_memory_is_measured_and_resettable() {
+    within(300, async {
+        let dir = tempfile::tempdir().unwrap();
+        let app = serve(health_only_config(dir.path())).await.unwrap();
+        // Components are instantiated per request: nothing has run yet.
+        assert_eq!(app.peak_guest_memory_bytes(), 0);
+
+        let res = client::request(&app.base_url(), "GET", "/health", &[], vec![])
+            .await
+            .unwrap();
+        assert_eq!(res.status, 200);
+        let peak = app.peak_guest_memory_bytes();
+        assert!(
+            peak > 0 && peak < 64 << 20,
+            "peak guest memory {peak} bytes is not in (0, 64 MiB)"
+        );
+        // Linear memories come in 64 KiB wasm pages.
+        assert_eq!(peak % (64 << 10), 0, "{peak}");
+
+        app.reset_peak_guest_memory();
+        assert_eq!(app.peak_guest_memory_bytes(), 0);
+
+        // Another request (a fresh instance) measures again.
+        let res = client::request(&app.base_url(), "GET", "/health", &[], vec![])
+            .await
+            .unwrap();
+        assert_eq!(res.status, 200);
+        let again = app.peak_guest_memory_bytes();
+        assert!(again > 0 && again < 64 << 20, "{again}");
+        app.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn streamed_request_to_health_component() {
+    within(300, async {
+        let dir = tempfile::tempdir().unwrap();
+        let app = serve(health_only_config(dir.path())).await.unwrap();
+        let res = client::request_streamed(&app.base_url(), "GET", "/health", &[], vec![])
+            .await
+            .unwrap();
+        let body = b"{\"status\": \"ok\"}";
+        assert_eq!(res.status, 200);
+        assert_eq!(res.header("Content-Type"), Some("application/json"));
+        assert_eq!(res.body_bytes, 16);
+        assert_eq!(res.body_lines, 0);
+        assert_eq!(res.body_prefix, body);
+        assert_eq!(res.body_suffix, body);
+        assert!(res.time_to_first_body_byte <= res.total_time, "{res:?}");
+
+        // An empty body: the first-byte time is the end time.
+        let res = client::request_streamed(&app.base_url(), "GET", "/nope", &[], vec![])
+            .await
+            .unwrap();
+        assert_eq!((res.status, res.body_bytes), (404, 0));
+        assert!(res.body_prefix.is_empty() && res.body_suffix.is_empty());
+        assert_eq!(res.time_to_first_body_byte, res.total_time);
+        app.shutdown().await;
+    })
+    .await;
+}
+
+/// A response body fed chunk by chunk from a channel, for a plain hyper
+/// server in the streaming client's test.
+struct ChannelBody(tokio::sync::mpsc::Receiver<hyper::body::Bytes>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = hyper::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|chunk| Ok(hyper::body::Frame::data(chunk))))
+    }
+}
+
+/// The streaming client against a plain hyper server (no component): a body
+/// of several hundred KiB in odd-sized chunks, the last one after a pause.
+/// Checks the counts, both ends, and that the first byte is timed when it
+/// arrives, not when the body ends.
+#[tokio::test]
+async fn streamed_request_reads_a_long_body_as_it_arrives() {
+    within(60, async {
+        const PAUSE: Duration = Duration::from_millis(500);
+        let body: Vec<u8> = (0..20_000)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
+        let lines = body.iter().filter(|&&b| b == b'\n').count() as u64;
+        let last_chunk = body.len() - 3;
+        let boundaries = [0, 1, 8, 65_536, 65_537, 170_000, last_chunk, body.len()];
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server_body = body.clone();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = hyper::service::service_fn(move |_request| {
+                let body = server_body.clone();
+                async move {
+                    let (tx, rx) = tokio::sync::mpsc::channel(1);
+                    tokio::spawn(async move {
+                        for pair in boundaries.windows(2) {
+                            if pair[0] == last_chunk {
+                                tokio::time::sleep(PAUSE).await;
+                            }
+                            let chunk =
+                                hyper::body::Bytes::copy_from_slice(&body[pair[0]..pair[1]]);
+                            tx.send(chunk).await.unwrap();
+                        }
+                    });
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(ChannelBody(rx)))
+                }
+            });
+            hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await
+                .unwrap();
+        });
+
+        let res = client::request_streamed(&base, "GET", "/stream", &[], vec![])
+            .await
+            .unwrap();
+        assert_eq!(res.status, 200);
+        assert_eq!(res.header("transfer-encoding"), Some("chunked"));
+        assert_eq!(res.body_bytes, body.len() as u64);
+        assert_eq!(res.body_lines, lines);
+        assert_eq!(res.body_prefix, body[..64 << 10]);
+        assert_eq!(res.body_suffix, body[body.len() - (64 << 10)..]);
+        assert!(
+            res.total_time - res.time_to_first_body_byte >= PAUSE / 2,
+            "first byte not timed on arrival: {:?} of {:?}",
+            res.time_to_first_body_byte,
+            res.total_time
+        );
+        server.await.unwrap();
+    })
+    .await;
+}
