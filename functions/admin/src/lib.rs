@@ -5,5 +5,5 @@ use spin_sdk::http_component;
 
 #[http_component]
 async fn handle_admin(request: IncomingRequest, response: ResponseOutparam) {
-    intellimeter_spin::serve(request, response, intellimeter_core::routes::admin::handle).await
+    intellimeter_spin::serve(request, response, &intellimeter_core::routes::admin::ROUTE).await
 }

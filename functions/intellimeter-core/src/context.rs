@@ -5,7 +5,7 @@ use crate::env::Env;
 use crate::error::{ApiError, ErrorKind};
 use crate::format::Format;
 use crate::migrations;
-use crate::request::{ApiRequest, requested_format};
+use crate::request::{ApiRequest, MAX_BODY_BYTES, requested_format};
 use crate::storage::{KeyValue, Sql};
 use crate::value::Value;
 use std::cell::Cell;
@@ -57,11 +57,29 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// A body produced piece by piece (a file export): each call reads the
+/// next page from the database and returns its bytes, `None` at the end.
+/// It owns its state and borrows the database only per call, so a host can
+/// send each chunk before asking for the next.
+pub trait ChunkStream {
+    fn next_chunk(&mut self, db: &dyn Sql) -> Result<Option<Vec<u8>>, ApiError>;
+}
+
+/// What a successful handler answers with.
+pub enum Payload {
+    /// Rendered in the negotiated format.
+    Value(Value),
+    /// Streamed as is, with its own content type.
+    Stream {
+        content_type: &'static str,
+        stream: Box<dyn ChunkStream>,
+    },
+}
+
 /// A successful answer: status, body and extra headers.
-#[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     pub status: u16,
-    pub body: Value,
+    pub payload: Payload,
     pub headers: Vec<(String, String)>,
 }
 
@@ -69,7 +87,7 @@ impl Reply {
     pub fn ok(body: Value) -> Self {
         Reply {
             status: 200,
-            body,
+            payload: Payload::Value(body),
             headers: Vec::new(),
         }
     }
@@ -81,18 +99,30 @@ impl Reply {
         }
     }
 
+    pub fn stream(content_type: &'static str, stream: Box<dyn ChunkStream>) -> Self {
+        Reply {
+            status: 200,
+            payload: Payload::Stream {
+                content_type,
+                stream,
+            },
+            headers: Vec::new(),
+        }
+    }
+
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.to_owned(), value.into()));
         self
     }
 }
 
-/// An HTTP response, ready for any host to send.
-#[derive(Debug, Clone, PartialEq)]
+/// An HTTP response, ready for any host to send: `body` first, then, for
+/// a streamed answer, every chunk of `stream`.
 pub struct ApiResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    pub stream: Option<Box<dyn ChunkStream>>,
 }
 
 impl ApiResponse {
@@ -104,26 +134,57 @@ impl ApiResponse {
     }
 }
 
+/// A route as a component serves it: its handler and how large a request
+/// body it accepts.
+pub struct Route {
+    pub handler: Handler,
+    pub max_body_bytes: usize,
+}
+
+impl Route {
+    /// A route with the default body limit ([`MAX_BODY_BYTES`]).
+    pub const fn new(handler: Handler) -> Self {
+        Route {
+            handler,
+            max_body_bytes: MAX_BODY_BYTES,
+        }
+    }
+}
+
 pub type Handler = fn(&Ctx, &ApiRequest) -> Result<Reply, ApiError>;
 
-/// Runs `handler` and renders its outcome in the negotiated format. Never
+/// Runs the route's handler and renders its outcome in the negotiated format. Never
 /// panics on bad input; internal errors are logged and answered with a
 /// short 500.
-pub fn respond(handler: Handler, request: &ApiRequest, services: Services) -> ApiResponse {
+pub fn respond(route: &Route, request: &ApiRequest, services: Services) -> ApiResponse {
     let env = services.env;
     let explicit = match requested_format(request) {
         Ok(format) => format,
         Err(error) => return error_response(Format::Json, &error),
     };
     let ctx = Ctx::new(services);
-    let outcome = handler(&ctx, request);
+    let outcome = (route.handler)(&ctx, request);
     let format = explicit.unwrap_or(match ctx.prefers_xml.get() {
         Some(true) => Format::Xml,
         _ => Format::Json,
     });
     match outcome {
         Ok(reply) => {
-            let mut response = render(format, reply.status, &reply.body);
+            let mut response = match reply.payload {
+                Payload::Value(body) => render(format, reply.status, &body),
+                Payload::Stream {
+                    content_type,
+                    stream,
+                } => ApiResponse {
+                    status: reply.status,
+                    headers: vec![
+                        ("content-type".to_owned(), content_type.to_owned()),
+                        ("cache-control".to_owned(), "no-store".to_owned()),
+                    ],
+                    body: Vec::new(),
+                    stream: Some(stream),
+                },
+            };
             response.headers.extend(reply.headers);
             response
         }
@@ -160,6 +221,7 @@ fn render(format: Format, status: u16, body: &Value) -> ApiResponse {
             ("cache-control".to_owned(), "no-store".to_owned()),
         ],
         body: format.render(body).into_bytes(),
+        stream: None,
     }
 }
 

@@ -13,6 +13,8 @@ pub mod env;
 pub mod error;
 pub mod format;
 pub mod migrations;
+pub mod points;
+pub mod readings;
 pub mod request;
 pub mod routes;
 pub mod secrets;
@@ -21,7 +23,7 @@ pub mod time;
 pub mod validate;
 pub mod value;
 
-pub use context::{ApiResponse, Handler, Reply, Services, respond};
+pub use context::{ApiResponse, ChunkStream, Handler, Reply, Route, Services, respond};
 pub use error::{ApiError, ErrorKind};
 pub use request::ApiRequest;
 pub use value::Value;

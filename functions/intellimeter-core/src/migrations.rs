@@ -6,7 +6,10 @@
 use crate::storage::{Sql, StorageError, in_transaction};
 
 /// Migration `n` (1-based) is `MIGRATIONS[n - 1]`. Append only.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_accounts.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_accounts.sql"),
+    include_str!("../migrations/0002_meter_data.sql"),
+];
 
 pub fn latest_version() -> i64 {
     MIGRATIONS.len() as i64

@@ -9,6 +9,7 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Bounds the argon2 input; far beyond any real password.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 pub const MAX_PROJECT_NAME_CHARS: usize = 100;
+pub const MAX_POINT_NAME_CHARS: usize = 64;
 
 fn text(field: &str, value: &str, max_chars: usize) -> Result<(), ApiError> {
     let chars = value.chars().count();
@@ -35,6 +36,11 @@ fn text(field: &str, value: &str, max_chars: usize) -> Result<(), ApiError> {
 
 pub fn username(value: &str) -> Result<(), ApiError> {
     text("username", value, MAX_USERNAME_CHARS)
+}
+
+/// A metering point's name, as `POST /point` sets it.
+pub fn point_name(value: &str) -> Result<(), ApiError> {
+    text("new", value, MAX_POINT_NAME_CHARS)
 }
 
 pub fn project_name(value: &str) -> Result<(), ApiError> {

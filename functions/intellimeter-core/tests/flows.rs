@@ -7,7 +7,7 @@ use intellimeter_core::env::Env;
 use intellimeter_core::migrations;
 use intellimeter_core::routes;
 use intellimeter_core::storage::{KeyValue, Rows, Sql, SqlValue, StorageError};
-use intellimeter_core::{ApiRequest, ApiResponse, Handler, Services, respond};
+use intellimeter_core::{ApiRequest, ApiResponse, Route, Services, respond};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
@@ -101,10 +101,10 @@ impl World {
         }
     }
 
-    fn call(&self, handler: Handler, request: ApiRequest) -> ApiResponse {
+    fn call(&self, route: &Route, request: ApiRequest) -> ApiResponse {
         let request = request.with_header("spin-client-addr", "192.0.2.7:4000");
         respond(
-            handler,
+            route,
             &request,
             Services {
                 db: self,
@@ -114,8 +114,8 @@ impl World {
         )
     }
 
-    fn json(&self, handler: Handler, request: ApiRequest) -> (u16, serde_json::Value) {
-        let response = self.call(handler, request);
+    fn json(&self, route: &Route, request: ApiRequest) -> (u16, serde_json::Value) {
+        let response = self.call(route, request);
         let body = serde_json::from_slice(&response.body).unwrap_or(serde_json::Value::Null);
         (response.status, body)
     }
@@ -125,7 +125,7 @@ impl World {
             r#"{{"name": "site", "timezone": "America/Toronto", "username": "{username}", "password": "password1", "email": "a@example.com"}}"#
         );
         let (status, body) = self.json(
-            routes::admin::handle,
+            &routes::admin::ROUTE,
             json_request("POST", "/admin/projects", &body)
                 .with_header("authorization", "Bearer admin-secret"),
         );
@@ -162,7 +162,10 @@ fn migrations_apply_once_to_an_empty_database() {
         )
         .unwrap();
     let names: Vec<_> = tables.iter().map(|row| row.text(0).unwrap()).collect();
-    assert_eq!(names, ["login_failures", "projects", "users"]);
+    assert_eq!(
+        names,
+        ["login_failures", "points", "projects", "readings", "users"]
+    );
 }
 
 #[test]
@@ -177,7 +180,7 @@ fn login_throttle_blocks_then_lets_the_user_back_in() {
     let world = World::new();
     world.provision("alice");
     let login = world.call(
-        routes::session::handle,
+        &routes::session::ROUTE,
         json_request(
             "PUT",
             "/session",
@@ -185,13 +188,13 @@ fn login_throttle_blocks_then_lets_the_user_back_in() {
         ),
     );
     let (_, key) = world.json(
-        routes::key::handle,
+        &routes::key::ROUTE,
         ApiRequest::new("GET", "/key").with_header("cookie", &session_cookie(&login)),
     );
     let key = key["key"].as_str().unwrap().to_owned();
     let attempt = |password: &str| {
         world.call(
-            routes::session::handle,
+            &routes::session::ROUTE,
             json_request(
                 "PUT",
                 "/session",
@@ -212,7 +215,7 @@ fn login_throttle_blocks_then_lets_the_user_back_in() {
 
     // The real user can still log in with their API key meanwhile.
     let by_key = world.call(
-        routes::session::handle,
+        &routes::session::ROUTE,
         json_request("PUT", "/session", &format!(r#"{{"key": "{key}"}}"#)),
     );
     assert_eq!(by_key.status, 200);
@@ -231,7 +234,7 @@ fn sessions_expire_after_a_day() {
     let world = World::new();
     world.provision("bob");
     let login = world.call(
-        routes::session::handle,
+        &routes::session::ROUTE,
         json_request(
             "PUT",
             "/session",
@@ -243,7 +246,7 @@ fn sessions_expire_after_a_day() {
     let get = || {
         world
             .call(
-                routes::session::handle,
+                &routes::session::ROUTE,
                 ApiRequest::new("GET", "/session").with_header("cookie", &cookie),
             )
             .status
@@ -260,7 +263,7 @@ fn secrets_are_not_stored_in_plain_text() {
     let world = World::new();
     let provisioned = world.provision("carol");
     let login = world.call(
-        routes::session::handle,
+        &routes::session::ROUTE,
         json_request(
             "PUT",
             "/session",
@@ -270,7 +273,7 @@ fn secrets_are_not_stored_in_plain_text() {
     let cookie = session_cookie(&login);
     let token = cookie.trim_start_matches("session=").to_owned();
     let (_, key) = world.json(
-        routes::key::handle,
+        &routes::key::ROUTE,
         ApiRequest::new("GET", "/key").with_header("cookie", &cookie),
     );
     let key = key["key"].as_str().unwrap().to_owned();

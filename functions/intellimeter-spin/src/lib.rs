@@ -9,22 +9,22 @@ use futures::{SinkExt, StreamExt};
 use intellimeter_core::env::Env;
 use intellimeter_core::error::{ApiError, ErrorKind};
 use intellimeter_core::format::Format;
-use intellimeter_core::request::{MAX_BODY_BYTES, requested_format};
+use intellimeter_core::request::requested_format;
 use intellimeter_core::storage::{KeyValue, Rows, Sql, SqlValue, StorageError};
-use intellimeter_core::{ApiRequest, ApiResponse, Handler, Services, context};
+use intellimeter_core::{ApiRequest, ApiResponse, Route, Services, context};
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 use spin_sdk::{key_value, sqlite, variables};
 use std::cell::OnceCell;
 
-/// Serves one request with a core handler.
-pub async fn serve(request: IncomingRequest, out: ResponseOutparam, handler: Handler) {
-    let response = match read_request(request).await {
+/// Serves one request with a core route.
+pub async fn serve(request: IncomingRequest, out: ResponseOutparam, route: &Route) {
+    let db = SpinSql::default();
+    let response = match read_request(request, route.max_body_bytes).await {
         Ok(api_request) => {
-            let db = SpinSql::default();
             let kv = SpinKeyValue::default();
             let env = SpinEnv;
             context::respond(
-                handler,
+                route,
                 &api_request,
                 Services {
                     db: &db,
@@ -35,12 +35,15 @@ pub async fn serve(request: IncomingRequest, out: ResponseOutparam, handler: Han
         }
         Err(response) => response,
     };
-    send(out, response).await;
+    send(out, response, &db).await;
 }
 
-/// Reads method, path, headers and a body of at most [`MAX_BODY_BYTES`];
-/// a larger body is refused with 413 before it is read in full.
-async fn read_request(request: IncomingRequest) -> Result<ApiRequest, ApiResponse> {
+/// Reads method, path, headers and a body of at most `max_body_bytes`; a
+/// larger body is refused with 413 before it is read in full.
+async fn read_request(
+    request: IncomingRequest,
+    max_body_bytes: usize,
+) -> Result<ApiRequest, ApiResponse> {
     let method = request.method().to_string();
     let path_and_query = request.path_with_query().unwrap_or_else(|| "/".to_owned());
     let mut api_request = ApiRequest::new(&method, &path_and_query);
@@ -59,14 +62,14 @@ async fn read_request(request: IncomingRequest) -> Result<ApiRequest, ApiRespons
             format,
             &ApiError::new(
                 ErrorKind::PayloadTooLarge,
-                format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+                format!("the request body is larger than {max_body_bytes} bytes"),
             ),
         )
     };
     let declared_length = api_request
         .header("content-length")
         .and_then(|length| length.trim().parse::<u64>().ok());
-    if declared_length.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+    if declared_length.is_some_and(|length| length > max_body_bytes as u64) {
         return Err(too_large());
     }
     let mut body = Vec::new();
@@ -78,7 +81,7 @@ async fn read_request(request: IncomingRequest) -> Result<ApiRequest, ApiRespons
                 &ApiError::bad_request(format!("the request body could not be read: {error:?}")),
             )
         })?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
+        if body.len() + chunk.len() > max_body_bytes {
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);
@@ -87,7 +90,11 @@ async fn read_request(request: IncomingRequest) -> Result<ApiRequest, ApiRespons
     Ok(api_request)
 }
 
-async fn send(out: ResponseOutparam, response: ApiResponse) {
+/// Sends the response; a streamed body goes out chunk by chunk, each sent
+/// before the next is read. A failure mid-stream can no longer change the
+/// status: it is logged and the body is cut short, which the client sees
+/// as an incomplete transfer.
+async fn send(out: ResponseOutparam, response: ApiResponse, db: &SpinSql) {
     let headers: Vec<(String, Vec<u8>)> = response
         .headers
         .into_iter()
@@ -103,8 +110,33 @@ async fn send(out: ResponseOutparam, response: ApiResponse) {
     }
     let mut body = outgoing.take_body();
     out.set(outgoing);
-    if let Err(error) = body.send(response.body).await {
+    if !response.body.is_empty()
+        && let Err(error) = body.send(response.body).await
+    {
         eprintln!("could not send the response body: {error:?}");
+        return;
+    }
+    let Some(mut stream) = response.stream else {
+        return;
+    };
+    loop {
+        match stream.next_chunk(db) {
+            Ok(Some(chunk)) => {
+                if let Err(error) = body.send(chunk).await {
+                    eprintln!("the client went away mid-stream: {error:?}");
+                    return;
+                }
+            }
+            Ok(None) => return,
+            Err(error) => {
+                eprintln!("streamed body failed mid-way: {}", error.message);
+                // spin-sdk's body sink *finishes* the body when dropped, which
+                // would make a truncated file look complete. Trapping makes
+                // the host abort the transfer instead, so the client sees an
+                // incomplete response rather than a silently short file.
+                std::process::abort();
+            }
+        }
     }
 }
 

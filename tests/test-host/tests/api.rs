@@ -2,172 +2,10 @@
 //! `cargo build-components`) served by the test host from the real
 //! `spin.toml`, driven over HTTP on 127.0.0.1.
 
-use serde_json::{Value as Json, json};
-use std::collections::BTreeMap;
-use std::future::Future;
-use std::path::PathBuf;
-use std::time::Duration;
-use test_host::client::{Response, request};
-use test_host::{HostConfig, RunningApp, serve};
+mod common;
 
-const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
-const PROLOG: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>"#;
-
-/// Every test has a time limit.
-async fn within<T>(future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(180), future)
-        .await
-        .expect("the test took longer than 180 s")
-}
-
-struct App {
-    app: RunningApp,
-    _state: tempfile::TempDir,
-}
-
-fn manifest() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../spin.toml")
-}
-
-impl App {
-    async fn start() -> App {
-        Self::start_with(Some(ADMIN_TOKEN)).await
-    }
-
-    async fn start_with(admin_token: Option<&str>) -> App {
-        let state = tempfile::tempdir().unwrap();
-        let mut variables = BTreeMap::new();
-        if let Some(token) = admin_token {
-            variables.insert("admin_token".to_owned(), token.to_owned());
-        }
-        let app = serve(HostConfig {
-            manifest_path: manifest(),
-            state_dir: state.path().to_owned(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            variables,
-        })
-        .await
-        .expect(
-            "the test host serves spin.toml (build the components first: cargo build-components)",
-        );
-        App { app, _state: state }
-    }
-
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> Response {
-        request(
-            &self.app.base_url(),
-            method,
-            path,
-            headers,
-            body.as_bytes().to_vec(),
-        )
-        .await
-        .unwrap()
-    }
-
-    async fn get(&self, path: &str, auth: &Auth) -> Response {
-        self.send("GET", path, &auth.headers(), "").await
-    }
-
-    /// Sends `body` as JSON.
-    async fn json(&self, method: &str, path: &str, auth: &Auth, body: Json) -> Response {
-        let mut headers = auth.headers();
-        headers.push(("content-type", "application/json"));
-        self.send(method, path, &headers, &body.to_string()).await
-    }
-
-    async fn provision(&self, name: &str, username: &str) -> Json {
-        let response = self
-            .json(
-                "POST",
-                "/admin/projects",
-                &Auth::Bearer(format!("Bearer {ADMIN_TOKEN}")),
-                json!({"name": name, "timezone": "America/Toronto", "username": username,
-                       "password": "password-1", "email": format!("{username}@example.com")}),
-            )
-            .await;
-        assert_eq!(response.status, 201, "{}", response.text());
-        parse(&response)
-    }
-
-    /// Logs in with username and password; returns the session cookie.
-    async fn log_in(&self, username: &str, password: &str) -> Auth {
-        let response = self
-            .json(
-                "PUT",
-                "/session",
-                &Auth::None,
-                json!({"username": username, "password": password}),
-            )
-            .await;
-        assert_eq!(response.status, 200, "{}", response.text());
-        let cookie = response.header("set-cookie").expect("a session cookie");
-        Auth::Cookie(cookie.split(';').next().unwrap().to_owned())
-    }
-
-    async fn api_key(&self, auth: &Auth) -> String {
-        let response = self.get("/key?format=json", auth).await;
-        assert_eq!(response.status, 200, "{}", response.text());
-        parse(&response)["key"].as_str().unwrap().to_owned()
-    }
-}
-
-#[derive(Clone)]
-enum Auth {
-    None,
-    Cookie(String),
-    Bearer(String),
-}
-
-impl Auth {
-    fn headers(&self) -> Vec<(&'static str, &str)> {
-        match self {
-            Auth::None => vec![],
-            Auth::Cookie(cookie) => vec![("cookie", cookie.as_str())],
-            Auth::Bearer(token) => vec![("authorization", token.as_str())],
-        }
-    }
-
-    fn key(key: &str) -> Auth {
-        Auth::Bearer(format!("Bearer {key}"))
-    }
-}
-
-fn parse(response: &Response) -> Json {
-    serde_json::from_slice(&response.body)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", response.text()))
-}
-
-#[track_caller]
-fn assert_error(response: &Response, status: u16, message_part: &str) {
-    assert_eq!(response.status, status, "{}", response.text());
-    assert_eq!(response.header("content-type"), Some("application/json"));
-    let body = parse(response);
-    let message = body["error"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error in {body}"));
-    assert!(
-        message.contains(message_part),
-        "{message:?} does not say {message_part:?}"
-    );
-}
-
-fn is_local_date_time(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    text.len() == 19
-        && bytes.iter().enumerate().all(|(i, b)| match i {
-            4 | 7 => *b == b'-',
-            10 => *b == b' ',
-            13 | 16 => *b == b':',
-            _ => b.is_ascii_digit(),
-        })
-}
+use common::*;
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_unknown_routes() {
@@ -185,7 +23,7 @@ async fn health_and_unknown_routes() {
         assert_eq!(xml.status, 404);
         assert_eq!(
             xml.text(),
-            format!(r#"{PROLOG}<Response><error type="str">no route /nope; the routes are /session, /key, /user, /health</error></Response>"#)
+            format!(r#"{PROLOG}<Response><error type="str">no route /nope; the routes are /session, /key, /user, /data, /interval, /point, /file, /health</error></Response>"#)
         );
     })
     .await

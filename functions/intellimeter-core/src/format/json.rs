@@ -51,7 +51,9 @@ fn write_value(out: &mut String, value: &Value) {
     }
 }
 
-fn write_string(out: &mut String, text: &str) {
+/// Appends `text` as a JSON string literal (quotes included), escaped the
+/// way `json.dumps` does with `ensure_ascii`.
+pub(crate) fn write_string(out: &mut String, text: &str) {
     out.push('"');
     for c in text.chars() {
         match c {

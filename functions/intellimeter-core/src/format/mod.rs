@@ -2,9 +2,12 @@
 //! renders the same [`crate::Value`], so JSON and XML of one request carry
 //! the same data.
 
+mod csv;
+pub mod export;
 pub mod json;
 pub mod pyfloat;
 pub mod xml;
+mod yaml;
 
 /// The response format a client negotiated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

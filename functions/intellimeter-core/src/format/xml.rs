@@ -7,7 +7,7 @@
 use super::pyfloat;
 use crate::Value;
 
-const PROLOG: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>"#;
+pub(crate) const PROLOG: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>"#;
 
 pub fn to_string(value: &Value) -> String {
     let mut out = String::from(PROLOG);
@@ -70,6 +70,12 @@ fn write_element(out: &mut String, key: &str, value: &Value) {
 /// dicttoxml's `escape_xml`: `&` first, then `"`, `'`, `<`, `>`.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    escape_into(&mut out, text);
+    out
+}
+
+/// [`escape`] appending to `out` (no allocation), for the streamed export.
+pub(crate) fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -80,7 +86,6 @@ fn escape(text: &str) -> String {
             _ => out.push(c),
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use super::{NewAccount, PreparedAccount};
 use crate::accounts;
-use crate::context::{Ctx, Reply, method_not_allowed};
+use crate::context::{Ctx, Reply, Route, method_not_allowed};
 use crate::error::ApiError;
 use crate::request::{ApiRequest, Params};
 use crate::secrets;
@@ -15,7 +15,10 @@ use crate::value::Value;
 
 pub const ADMIN_TOKEN_VARIABLE: &str = "admin_token";
 
-pub fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
+/// The route, for the component.
+pub const ROUTE: Route = Route::new(handle);
+
+fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     if request.method != "POST" {
         return Err(method_not_allowed(request, &["POST"]));
     }

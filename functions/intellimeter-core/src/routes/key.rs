@@ -3,12 +3,15 @@
 
 use crate::accounts::{self, Account};
 use crate::auth;
-use crate::context::{Ctx, Reply, method_not_allowed};
+use crate::context::{Ctx, Reply, Route, method_not_allowed};
 use crate::error::ApiError;
 use crate::request::ApiRequest;
 use crate::value::Value;
 
-pub fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
+/// The route, for the component.
+pub const ROUTE: Route = Route::new(handle);
+
+fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     match request.method.as_str() {
         "GET" => {
             let caller = auth::authenticate(ctx, request)?;

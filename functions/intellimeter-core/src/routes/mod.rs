@@ -2,8 +2,12 @@
 //! component of a route calls exactly one of these.
 
 pub mod admin;
+pub mod data;
+pub mod file;
+pub mod ingest;
 pub mod key;
 pub mod not_found;
+pub mod point;
 pub mod session;
 pub mod user;
 

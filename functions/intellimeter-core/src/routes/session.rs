@@ -3,13 +3,16 @@
 
 use crate::accounts;
 use crate::auth::{self, ThrottleSubjects};
-use crate::context::{Ctx, Reply, method_not_allowed};
+use crate::context::{Ctx, Reply, Route, method_not_allowed};
 use crate::error::ApiError;
 use crate::request::{ApiRequest, Params};
 use crate::secrets;
 use crate::value::Value;
 
-pub fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
+/// The route, for the component.
+pub const ROUTE: Route = Route::new(handle);
+
+fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     match request.method.as_str() {
         "GET" => {
             let caller = auth::authenticate(ctx, request)?;

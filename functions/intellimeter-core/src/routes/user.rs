@@ -4,14 +4,17 @@
 use super::{NewAccount, create_user};
 use crate::accounts::{self, AccountChanges};
 use crate::auth;
-use crate::context::{Ctx, Reply, method_not_allowed};
+use crate::context::{Ctx, Reply, Route, method_not_allowed};
 use crate::error::ApiError;
 use crate::request::{ApiRequest, Params};
 use crate::secrets;
 use crate::validate;
 use crate::value::Value;
 
-pub fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
+/// The route, for the component.
+pub const ROUTE: Route = Route::new(handle);
+
+fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     match request.method.as_str() {
         "GET" => {
             let caller = auth::authenticate(ctx, request)?;

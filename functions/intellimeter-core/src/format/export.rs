@@ -1,0 +1,513 @@
+//! Streamed export of past readings for `GET /file`.
+//!
+//! Rows come from storage page by page and each page is sent before the next
+//! is read, so nothing here holds the whole file: [`ExportWriter`] appends
+//! the opening ([`ExportWriter::begin`]), one row at a time
+//! ([`ExportWriter::row`]) and the closing ([`ExportWriter::end`]) to a
+//! caller's buffer, which the caller may send and clear between calls.
+//! Concatenated, the pieces are exactly one document:
+//!
+//! - JSON: Python's `json.dumps` of the row list (as the `/data` JSON).
+//! - XML: `dicttoxml` of the row list (as the `/data` XML, time with a `T`).
+//! - CSV: RFC 4180 with a header and formula neutralising, see `csv.rs`.
+//! - YAML: a sequence of mappings safe for YAML 1.1 and 1.2, see `yaml.rs`.
+//!
+//! The export writes millions of rows, so the per-row path avoids
+//! allocating: escaping goes through one reused scratch string and floats
+//! are formatted straight into the output.
+
+use super::csv::CsvWriter;
+use super::{json, pyfloat, xml, yaml};
+use std::io::Write as _;
+
+/// Field names of a row, in the `/data` shape and order.
+pub(super) const METER: &str = "MeterParam";
+pub(super) const TIME: &str = "TimeStamping";
+pub(super) const VALUE: &str = "value";
+
+/// One exported reading, in the `/data` shape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExportRow<'a> {
+    /// `MeterParam`: the point's display name (user-controlled text).
+    pub meter: &'a str,
+    /// `TimeStamping`: local time `YYYY-mm-dd HH:MM:SS`, already in the
+    /// project's zone.
+    pub time: &'a str,
+    /// The cumulative register value; finite.
+    pub value: f64,
+}
+
+/// A file format `/file` can stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+    Xml,
+    Yaml,
+}
+
+impl ExportFormat {
+    /// `csv`, `json`, `xml`, `yaml` or `yml`, in any case.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            ("csv", ExportFormat::Csv),
+            ("json", ExportFormat::Json),
+            ("xml", ExportFormat::Xml),
+            ("yaml", ExportFormat::Yaml),
+            ("yml", ExportFormat::Yaml),
+        ]
+        .into_iter()
+        .find(|(known, _)| known.eq_ignore_ascii_case(name))
+        .map(|(_, format)| format)
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::Json => "application/json",
+            ExportFormat::Xml => "application/xml; charset=utf-8",
+            ExportFormat::Yaml => "application/yaml",
+        }
+    }
+
+    /// The file name extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Json => "json",
+            ExportFormat::Xml => "xml",
+            ExportFormat::Yaml => "yaml",
+        }
+    }
+}
+
+/// Writes one export document piece by piece: call [`begin`](Self::begin)
+/// once, [`row`](Self::row) per reading, then [`end`](Self::end) once.
+pub struct ExportWriter {
+    format: ExportFormat,
+    rows: u64,
+    /// Reused for JSON and XML escaping (those helpers write to a `String`).
+    scratch: String,
+    /// The CSV encoder, for [`ExportFormat::Csv`] only.
+    csv: Option<CsvWriter>,
+}
+
+impl ExportWriter {
+    pub fn new(format: ExportFormat) -> Self {
+        ExportWriter {
+            format,
+            rows: 0,
+            scratch: String::new(),
+            csv: (format == ExportFormat::Csv).then(CsvWriter::new),
+        }
+    }
+
+    /// Appends the opening: the CSV header, `[`, or the XML prolog and root.
+    pub fn begin(&mut self, out: &mut Vec<u8>) {
+        match self.format {
+            ExportFormat::Csv => self.csv_writer().header(out),
+            ExportFormat::Json => out.push(b'['),
+            ExportFormat::Xml => {
+                out.extend_from_slice(xml::PROLOG.as_bytes());
+                out.extend_from_slice(b"<Response>");
+            }
+            // A block sequence has no opening; an empty one is written by `end`.
+            ExportFormat::Yaml => {}
+        }
+    }
+
+    /// Appends one row.
+    pub fn row(&mut self, out: &mut Vec<u8>, row: &ExportRow) {
+        match self.format {
+            ExportFormat::Csv => self.csv_writer().row(out, row),
+            ExportFormat::Json => self.json_row(out, row),
+            ExportFormat::Xml => self.xml_row(out, row),
+            ExportFormat::Yaml => yaml::write_row(out, row),
+        }
+        self.rows += 1;
+    }
+
+    /// Appends the closing.
+    pub fn end(&mut self, out: &mut Vec<u8>) {
+        match self.format {
+            ExportFormat::Csv => {}
+            ExportFormat::Json => out.push(b']'),
+            ExportFormat::Xml => out.extend_from_slice(b"</Response>"),
+            ExportFormat::Yaml => {
+                if self.rows == 0 {
+                    out.extend_from_slice(b"[]\n");
+                }
+            }
+        }
+    }
+
+    /// How many rows [`row`](Self::row) has written.
+    pub fn rows_written(&self) -> u64 {
+        self.rows
+    }
+
+    fn csv_writer(&mut self) -> &mut CsvWriter {
+        self.csv
+            .as_mut()
+            .expect("ExportWriter::new makes a CSV writer for the CSV format")
+    }
+
+    /// `{"MeterParam": "…", "TimeStamping": "…", "value": …}`, after `, `
+    /// from the second row on.
+    fn json_row(&mut self, out: &mut Vec<u8>, row: &ExportRow) {
+        if self.rows > 0 {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(b"{\"MeterParam\": ");
+        self.json_string(out, row.meter);
+        out.extend_from_slice(b", \"TimeStamping\": ");
+        self.json_string(out, row.time);
+        out.extend_from_slice(b", \"value\": ");
+        // As `json.dumps` (and json.rs) writes non-finite floats.
+        match row.value {
+            x if x.is_nan() => out.extend_from_slice(b"NaN"),
+            x if x == f64::INFINITY => out.extend_from_slice(b"Infinity"),
+            x if x == f64::NEG_INFINITY => out.extend_from_slice(b"-Infinity"),
+            x => write_float(out, x),
+        }
+        out.push(b'}');
+    }
+
+    fn json_string(&mut self, out: &mut Vec<u8>, text: &str) {
+        self.scratch.clear();
+        json::write_string(&mut self.scratch, text);
+        out.extend_from_slice(self.scratch.as_bytes());
+    }
+
+    /// One `<item type="dict">…</item>` as xml.rs writes a `/data` row.
+    fn xml_row(&mut self, out: &mut Vec<u8>, row: &ExportRow) {
+        self.scratch.clear();
+        self.scratch
+            .push_str(r#"<item type="dict"><MeterParam type="str">"#);
+        xml::escape_into(&mut self.scratch, row.meter);
+        self.scratch
+            .push_str(r#"</MeterParam><TimeStamping type="str">"#);
+        // A local date-time is written ISO style, `T` for the first space.
+        match row.time.split_once(' ') {
+            Some((date, time)) => {
+                xml::escape_into(&mut self.scratch, date);
+                self.scratch.push('T');
+                xml::escape_into(&mut self.scratch, time);
+            }
+            None => xml::escape_into(&mut self.scratch, row.time),
+        }
+        self.scratch
+            .push_str(r#"</TimeStamping><value type="float">"#);
+        out.extend_from_slice(self.scratch.as_bytes());
+        write_float(out, row.value);
+        out.extend_from_slice(b"</value></item>");
+    }
+}
+
+/// Appends Python's `repr(x)`: the same text as [`pyfloat::repr`], without
+/// its allocations for the usual magnitudes. In Python's fixed-notation
+/// range (`1e-4 <= |x| < 1e16`, and zero) `repr` is the shortest
+/// round-tripping digits without exponent, which is what Rust's `Display`
+/// writes, plus `.0` on whole numbers; everything else goes to `repr`.
+pub(super) fn write_float(out: &mut Vec<u8>, x: f64) {
+    let magnitude = x.abs();
+    if magnitude == 0.0 || (1e-4..1e16).contains(&magnitude) {
+        let start = out.len();
+        let _ = write!(out, "{x}");
+        if !out[start..].contains(&b'.') {
+            out.extend_from_slice(b".0");
+        }
+    } else {
+        out.extend_from_slice(pyfloat::repr(x).as_bytes());
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::Value;
+
+    /// The `/data` example rows from the page.
+    pub(crate) const EXAMPLE: [ExportRow<'static>; 2] = [
+        ExportRow {
+            meter: "meter1",
+            time: "2019-10-30 13:15:00",
+            value: 28540.24,
+        },
+        ExportRow {
+            meter: "meter2",
+            time: "2019-10-30 13:15:00",
+            value: 35757.359,
+        },
+    ];
+
+    /// Rows with text and values that need care in some format.
+    pub(crate) const AWKWARD: [ExportRow<'static>; 8] = [
+        ExportRow {
+            meter: "Hall, \"North\"",
+            time: "2019-10-30 13:30:00",
+            value: 0.0,
+        },
+        ExportRow {
+            meter: "=SUM(A1:A9)",
+            time: "2019-10-30 13:45:00",
+            value: 1e20,
+        },
+        ExportRow {
+            meter: "-Pump 2",
+            time: "2019-10-30 14:00:00",
+            value: -12.5,
+        },
+        ExportRow {
+            meter: "Compteur é 😀",
+            time: "2019-10-31 00:00:00",
+            value: 1e-5,
+        },
+        ExportRow {
+            meter: "yes",
+            time: "2019-10-31 00:15:00",
+            value: 5.0,
+        },
+        ExportRow {
+            meter: "line 1\nline 2\ttab <&'>",
+            time: "2019-10-31 00:30:00",
+            value: -0.0,
+        },
+        ExportRow {
+            meter: "",
+            time: "2019-10-31 00:45:00",
+            value: 123456789012345680.0,
+        },
+        ExportRow {
+            meter: "'q' #c a: b",
+            time: "2019-10-31 01:00:00",
+            value: 0.1,
+        },
+    ];
+
+    pub(crate) fn render(format: ExportFormat, rows: &[ExportRow]) -> Vec<u8> {
+        let mut writer = ExportWriter::new(format);
+        let mut out = Vec::new();
+        writer.begin(&mut out);
+        for row in rows {
+            writer.row(&mut out, row);
+        }
+        writer.end(&mut out);
+        assert_eq!(writer.rows_written(), rows.len() as u64);
+        out
+    }
+
+    fn render_str(format: ExportFormat, rows: &[ExportRow]) -> String {
+        String::from_utf8(render(format, rows)).unwrap()
+    }
+
+    const ALL: [ExportFormat; 4] = [
+        ExportFormat::Csv,
+        ExportFormat::Json,
+        ExportFormat::Xml,
+        ExportFormat::Yaml,
+    ];
+
+    /// The rows as the `Value` the `/data` route renders.
+    fn as_value(rows: &[ExportRow]) -> Value {
+        Value::List(
+            rows.iter()
+                .map(|row| {
+                    Value::dict([
+                        ("MeterParam", Value::str(row.meter)),
+                        ("TimeStamping", Value::LocalDateTime(row.time.into())),
+                        ("value", Value::Float(row.value)),
+                    ])
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn parses_names_and_knows_types() {
+        assert_eq!(ExportFormat::parse("csv"), Some(ExportFormat::Csv));
+        assert_eq!(ExportFormat::parse("JSON"), Some(ExportFormat::Json));
+        assert_eq!(ExportFormat::parse("Xml"), Some(ExportFormat::Xml));
+        assert_eq!(ExportFormat::parse("yaml"), Some(ExportFormat::Yaml));
+        assert_eq!(ExportFormat::parse("YML"), Some(ExportFormat::Yaml));
+        for bad in ["", "txt", " csv", "csv ", "jsonl", "xlsx"] {
+            assert_eq!(ExportFormat::parse(bad), None, "{bad:?}");
+        }
+        let described: Vec<_> = ALL
+            .iter()
+            .map(|format| (format.content_type(), format.extension()))
+            .collect();
+        assert_eq!(
+            described,
+            [
+                ("text/csv; charset=utf-8", "csv"),
+                ("application/json", "json"),
+                ("application/xml; charset=utf-8", "xml"),
+                ("application/yaml", "yaml"),
+            ]
+        );
+        for format in ALL {
+            assert_eq!(ExportFormat::parse(format.extension()), Some(format));
+        }
+    }
+
+    #[test]
+    fn example_rows_in_every_format() {
+        assert_eq!(
+            render_str(ExportFormat::Csv, &EXAMPLE),
+            "MeterParam,TimeStamping,value\r\n\
+             meter1,2019-10-30 13:15:00,28540.24\r\n\
+             meter2,2019-10-30 13:15:00,35757.359\r\n"
+        );
+        assert_eq!(
+            render_str(ExportFormat::Json, &EXAMPLE),
+            r#"[{"MeterParam": "meter1", "TimeStamping": "2019-10-30 13:15:00", "value": 28540.24}, {"MeterParam": "meter2", "TimeStamping": "2019-10-30 13:15:00", "value": 35757.359}]"#
+        );
+        assert_eq!(
+            render_str(ExportFormat::Xml, &EXAMPLE),
+            r#"<?xml version="1.0" encoding="UTF-8" ?><Response><item type="dict"><MeterParam type="str">meter1</MeterParam><TimeStamping type="str">2019-10-30T13:15:00</TimeStamping><value type="float">28540.24</value></item><item type="dict"><MeterParam type="str">meter2</MeterParam><TimeStamping type="str">2019-10-30T13:15:00</TimeStamping><value type="float">35757.359</value></item></Response>"#
+        );
+        assert_eq!(
+            render_str(ExportFormat::Yaml, &EXAMPLE),
+            "- MeterParam: meter1\n  TimeStamping: '2019-10-30 13:15:00'\n  value: 28540.24\n\
+             - MeterParam: meter2\n  TimeStamping: '2019-10-30 13:15:00'\n  value: 35757.359\n"
+        );
+    }
+
+    #[test]
+    fn empty_export_in_every_format() {
+        assert_eq!(
+            render_str(ExportFormat::Csv, &[]),
+            "MeterParam,TimeStamping,value\r\n"
+        );
+        assert_eq!(render_str(ExportFormat::Json, &[]), "[]");
+        assert_eq!(
+            render_str(ExportFormat::Xml, &[]),
+            r#"<?xml version="1.0" encoding="UTF-8" ?><Response></Response>"#
+        );
+        assert_eq!(render_str(ExportFormat::Yaml, &[]), "[]\n");
+    }
+
+    #[test]
+    fn json_and_xml_match_the_data_route_renderers() {
+        for rows in [&EXAMPLE[..], &AWKWARD[..], &[]] {
+            let value = as_value(rows);
+            assert_eq!(
+                render_str(ExportFormat::Json, rows),
+                json::to_string(&value)
+            );
+            assert_eq!(render_str(ExportFormat::Xml, rows), xml::to_string(&value));
+        }
+    }
+
+    #[test]
+    fn json_parses_back_to_the_rows() {
+        let rows: Vec<_> = EXAMPLE.iter().chain(&AWKWARD).collect();
+        let owned: Vec<ExportRow> = rows.iter().map(|row| **row).collect();
+        let parsed: serde_json::Value =
+            serde_json::from_slice(&render(ExportFormat::Json, &owned)).unwrap();
+        let parsed = parsed.as_array().unwrap();
+        assert_eq!(parsed.len(), owned.len());
+        for (item, row) in parsed.iter().zip(&owned) {
+            let keys: Vec<_> = item.as_object().unwrap().keys().collect();
+            assert_eq!(keys.len(), 3);
+            assert_eq!(item["MeterParam"], row.meter);
+            assert_eq!(item["TimeStamping"], row.time);
+            let value = item["value"].as_f64().unwrap();
+            assert_eq!(value.to_bits(), row.value.to_bits(), "{}", row.meter);
+        }
+    }
+
+    /// Every piece lands in the caller's buffer when its call returns, and
+    /// no state leaks from one row into the next: writing piece by piece
+    /// into fresh buffers gives the same bytes as one buffer, and the same
+    /// row written twice in a row gives the same bytes twice.
+    #[test]
+    fn row_by_row_equals_all_at_once() {
+        let rows: Vec<ExportRow> = EXAMPLE.iter().chain(&AWKWARD).copied().collect();
+        for format in ALL {
+            let whole = render(format, &rows);
+            let mut writer = ExportWriter::new(format);
+            let mut pieces = Vec::new();
+            let mut piece = Vec::new();
+            writer.begin(&mut piece);
+            pieces.push(std::mem::take(&mut piece));
+            for row in &rows {
+                writer.row(&mut piece, row);
+                assert!(!piece.is_empty(), "{format:?}: a row wrote nothing");
+                pieces.push(std::mem::take(&mut piece));
+            }
+            writer.end(&mut piece);
+            pieces.push(piece);
+            assert_eq!(pieces.concat(), whole, "{format:?}");
+
+            let mut writer = ExportWriter::new(format);
+            let mut sink = Vec::new();
+            writer.begin(&mut sink);
+            for row in &rows {
+                let (mut first, mut second) = (Vec::new(), Vec::new());
+                writer.row(&mut sink, &rows[0]);
+                writer.row(&mut first, row);
+                writer.row(&mut second, row);
+                assert_eq!(first, second, "{format:?} {row:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn write_float_is_python_repr() {
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            5.0,
+            -12.5,
+            0.1,
+            0.3,
+            1e-4,
+            1e-5,
+            9.999e-5,
+            1e15,
+            1e16,
+            1e20,
+            1e22,
+            1e-300,
+            5e-324,
+            28540.24,
+            35757.359,
+            123456789.123,
+            9999999999999998.0,
+            123456789012345680.0,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::EPSILON,
+        ];
+        // Both sides of the fixed-notation boundaries.
+        for edge in [1e-4_f64, 1e16] {
+            values.extend([
+                edge,
+                f64::from_bits(edge.to_bits() - 1),
+                f64::from_bits(edge.to_bits() + 1),
+            ]);
+        }
+        // A spread of magnitudes and digit counts (xorshift, fixed seed).
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let x = f64::from_bits(state);
+            if x.is_finite() {
+                values.push(x);
+            }
+            let decimal = (state % 100_000_000) as f64 / 1000.0;
+            values.push(decimal);
+            values.push(-decimal * 1e-6);
+        }
+        for x in values.into_iter().flat_map(|x| [x, -x]) {
+            let mut out = Vec::new();
+            write_float(&mut out, x);
+            assert_eq!(String::from_utf8(out).unwrap(), pyfloat::repr(x), "{x:e}");
+        }
+    }
+}

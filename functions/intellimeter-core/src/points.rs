@@ -1,0 +1,226 @@
+//! Metering points of a project: their configuration as the site announced
+//! it, and the name the API shows.
+
+use crate::error::ApiError;
+use crate::storage::{Row, Sql, SqlValue, StorageError};
+use crate::value::Value;
+
+/// A point as `/point` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub id: i64,
+    pub name: String,
+    pub config: PointConfig,
+}
+
+/// What the collector announces about a point; `None` when never announced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PointConfig {
+    pub modbus_id: Option<i64>,
+    pub port: Option<String>,
+    pub no_phases: Option<String>,
+    pub meter_type: Option<String>,
+    pub modbus_map: Option<String>,
+    pub save_every: Option<i64>,
+    pub start_address: Option<i64>,
+}
+
+const POINT_COLUMNS: &str =
+    "id, name, modbus_id, port, no_phases, meter_type, modbus_map, save_every, start_address";
+
+fn optional_int(row: &Row, index: usize) -> Result<Option<i64>, StorageError> {
+    match row.0.get(index) {
+        Some(SqlValue::Null) => Ok(None),
+        _ => row.int(index).map(Some),
+    }
+}
+
+fn optional_text(row: &Row, index: usize) -> Result<Option<String>, StorageError> {
+    match row.0.get(index) {
+        Some(SqlValue::Null) => Ok(None),
+        _ => row.text(index).map(Some),
+    }
+}
+
+impl Point {
+    fn from_row(row: Row) -> Result<Self, StorageError> {
+        Ok(Point {
+            id: row.int(0)?,
+            name: row.text(1)?,
+            config: PointConfig {
+                modbus_id: optional_int(&row, 2)?,
+                port: optional_text(&row, 3)?,
+                no_phases: optional_text(&row, 4)?,
+                meter_type: optional_text(&row, 5)?,
+                modbus_map: optional_text(&row, 6)?,
+                save_every: optional_int(&row, 7)?,
+                start_address: optional_int(&row, 8)?,
+            },
+        })
+    }
+
+    /// The page's `/point` shape, key order included.
+    pub fn to_value(&self) -> Value {
+        let int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
+        let text = |v: &Option<String>| v.as_deref().map_or(Value::Null, Value::str);
+        Value::dict([
+            ("id", Value::Int(self.id)),
+            ("MeterId", Value::str(&*self.name)),
+            ("ModbusId", int(self.config.modbus_id)),
+            ("Port", text(&self.config.port)),
+            ("NoPhases", text(&self.config.no_phases)),
+            ("MeterType", text(&self.config.meter_type)),
+            ("ModbusMap", text(&self.config.modbus_map)),
+            ("SaveEvery", int(self.config.save_every)),
+            ("startAddress", int(self.config.start_address)),
+        ])
+    }
+}
+
+fn select(db: &dyn Sql, condition: &str, params: &[SqlValue]) -> Result<Vec<Point>, ApiError> {
+    let rows = db.execute(
+        &format!("SELECT {POINT_COLUMNS} FROM points WHERE {condition} ORDER BY id"),
+        params,
+    )?;
+    Ok(rows.iter().map(Point::from_row).collect::<Result<_, _>>()?)
+}
+
+pub fn all(db: &dyn Sql, project_id: i64) -> Result<Vec<Point>, ApiError> {
+    select(db, "project_id = ?", &[project_id.into()])
+}
+
+pub fn by_id(db: &dyn Sql, project_id: i64, id: i64) -> Result<Option<Point>, ApiError> {
+    Ok(select(
+        db,
+        "project_id = ? AND id = ?",
+        &[project_id.into(), id.into()],
+    )?
+    .pop())
+}
+
+pub fn by_name(db: &dyn Sql, project_id: i64, name: &str) -> Result<Option<Point>, ApiError> {
+    Ok(select(
+        db,
+        "project_id = ? AND name = ?",
+        &[project_id.into(), name.into()],
+    )?
+    .pop())
+}
+
+/// Renames a point; 409 when another point of the project has the name.
+pub fn rename(db: &dyn Sql, project_id: i64, id: i64, new_name: &str) -> Result<(), ApiError> {
+    db.execute(
+        "UPDATE points SET name = ? WHERE project_id = ? AND id = ?",
+        &[new_name.into(), project_id.into(), id.into()],
+    )
+    .map_err(|error| {
+        if error.is_unique_violation() {
+            ApiError::conflict(format!(
+                "another metering point is already named {new_name:?}"
+            ))
+        } else {
+            error.into()
+        }
+    })?;
+    Ok(())
+}
+
+/// `site meter id → point id` for every point of the project.
+pub fn site_ids(
+    db: &dyn Sql,
+    project_id: i64,
+) -> Result<std::collections::HashMap<String, i64>, ApiError> {
+    let rows = db.execute(
+        "SELECT site_meter_id, id FROM points WHERE project_id = ?",
+        &[project_id.into()],
+    )?;
+    let mut map = std::collections::HashMap::with_capacity(rows.rows.len());
+    for row in rows.iter() {
+        map.insert(row.text(0)?, row.int(1)?);
+    }
+    Ok(map)
+}
+
+/// `point id → shown name` for every point of the project.
+pub fn names(
+    db: &dyn Sql,
+    project_id: i64,
+) -> Result<std::collections::HashMap<i64, String>, ApiError> {
+    let rows = db.execute(
+        "SELECT id, name FROM points WHERE project_id = ?",
+        &[project_id.into()],
+    )?;
+    let mut map = std::collections::HashMap::with_capacity(rows.rows.len());
+    for row in rows.iter() {
+        map.insert(row.int(0)?, row.text(1)?);
+    }
+    Ok(map)
+}
+
+/// Creates the point the site calls `site_meter_id`, named after it (or,
+/// when a renamed point already took that name, after it with ` (2)`,
+/// ` (3)`, …). Returns its id.
+pub fn create(
+    db: &dyn Sql,
+    project_id: i64,
+    site_meter_id: &str,
+    config: &PointConfig,
+) -> Result<i64, ApiError> {
+    for attempt in 1..=1000 {
+        let name = if attempt == 1 {
+            site_meter_id.to_owned()
+        } else {
+            format!("{site_meter_id} ({attempt})")
+        };
+        let inserted = db.execute(
+            "INSERT INTO points (project_id, site_meter_id, name, modbus_id, port, no_phases, \
+             meter_type, modbus_map, save_every, start_address) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, name) DO NOTHING RETURNING id",
+            &[
+                project_id.into(),
+                site_meter_id.into(),
+                name.into(),
+                opt_int(config.modbus_id),
+                opt_text(&config.port),
+                opt_text(&config.no_phases),
+                opt_text(&config.meter_type),
+                opt_text(&config.modbus_map),
+                opt_int(config.save_every),
+                opt_int(config.start_address),
+            ],
+        )?;
+        if let Some(row) = inserted.first() {
+            return Ok(row.int(0)?);
+        }
+    }
+    Err(ApiError::conflict(format!(
+        "no free name for metering point {site_meter_id:?}"
+    )))
+}
+
+/// Refreshes the configuration of an existing point (never its name).
+pub fn update_config(db: &dyn Sql, id: i64, config: &PointConfig) -> Result<(), ApiError> {
+    db.execute(
+        "UPDATE points SET modbus_id = ?, port = ?, no_phases = ?, meter_type = ?, \
+         modbus_map = ?, save_every = ?, start_address = ? WHERE id = ?",
+        &[
+            opt_int(config.modbus_id),
+            opt_text(&config.port),
+            opt_text(&config.no_phases),
+            opt_text(&config.meter_type),
+            opt_text(&config.modbus_map),
+            opt_int(config.save_every),
+            opt_int(config.start_address),
+            id.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+fn opt_int(value: Option<i64>) -> SqlValue {
+    value.map_or(SqlValue::Null, SqlValue::Integer)
+}
+
+fn opt_text(value: &Option<String>) -> SqlValue {
+    value.clone().map_or(SqlValue::Null, SqlValue::Text)
+}

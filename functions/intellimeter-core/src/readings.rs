@@ -1,0 +1,152 @@
+//! Readings: cumulative register values per point and time, the latest of
+//! them, and the interval rule.
+
+use crate::error::ApiError;
+use crate::storage::{Sql, SqlValue};
+
+/// Readings per multi-row INSERT (4 parameters each, far below SQLite's
+/// 32766-parameter limit).
+const ROWS_PER_INSERT: usize = 1000;
+
+/// One reading ready to store.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NewReading {
+    pub point_id: i64,
+    pub ts: i64,
+    pub value: f64,
+}
+
+/// Stores readings; a (point, time) already stored is left as it is.
+/// Returns how many were new.
+pub fn insert(db: &dyn Sql, project_id: i64, readings: &[NewReading]) -> Result<u64, ApiError> {
+    let mut new = 0u64;
+    for chunk in readings.chunks(ROWS_PER_INSERT) {
+        let mut statement = String::with_capacity(80 + chunk.len() * 12);
+        statement.push_str("INSERT INTO readings (project_id, ts, point_id, value) VALUES ");
+        let mut params = Vec::with_capacity(chunk.len() * 4);
+        for (index, reading) in chunk.iter().enumerate() {
+            statement.push_str(if index == 0 {
+                "(?,?,?,?)"
+            } else {
+                ",(?,?,?,?)"
+            });
+            params.push(SqlValue::Integer(project_id));
+            params.push(SqlValue::Integer(reading.ts));
+            params.push(SqlValue::Integer(reading.point_id));
+            params.push(SqlValue::Real(reading.value));
+        }
+        statement.push_str(" ON CONFLICT DO NOTHING RETURNING 1");
+        new += db.execute(&statement, &params)?.rows.len() as u64;
+    }
+    Ok(new)
+}
+
+/// The latest reading of every point of the project that has one:
+/// `(point name, time, value)` in point order.
+pub fn latest(db: &dyn Sql, project_id: i64) -> Result<Vec<(String, i64, f64)>, ApiError> {
+    let rows = db.execute(
+        "SELECT p.name, r.ts, r.value FROM points p \
+         JOIN readings r ON r.point_id = p.id \
+          AND r.ts = (SELECT MAX(ts) FROM readings WHERE point_id = p.id) \
+         WHERE p.project_id = ? ORDER BY p.id",
+        &[project_id.into()],
+    )?;
+    rows.iter()
+        .map(|row| Ok((row.text(0)?, row.int(1)?, real(&row.0[2])?)))
+        .collect()
+}
+
+/// The latest interval of every point that has two readings or more:
+/// `(point name, time, interval)` in point order. See [`interval`].
+pub fn latest_intervals(
+    db: &dyn Sql,
+    project_id: i64,
+) -> Result<Vec<(String, i64, f64)>, ApiError> {
+    // The last three readings of each point, oldest first.
+    let rows = db.execute(
+        "SELECT p.id, p.name, r.ts, r.value FROM points p \
+         JOIN readings r ON r.point_id = p.id \
+          AND r.ts >= COALESCE((SELECT ts FROM readings WHERE point_id = p.id \
+                                ORDER BY ts DESC LIMIT 1 OFFSET 2), -9223372036854775808) \
+         WHERE p.project_id = ? ORDER BY p.id, r.ts",
+        &[project_id.into()],
+    )?;
+    let mut out = Vec::new();
+    let mut current: Option<(i64, String)> = None;
+    let mut values: Vec<f64> = Vec::with_capacity(3);
+    let mut last_ts = 0;
+    let mut flush = |point: Option<(i64, String)>, values: &[f64], ts: i64| {
+        if let (Some((_, name)), Some(value)) = (point, interval(values)) {
+            out.push((name, ts, value));
+        }
+    };
+    for row in rows.iter() {
+        let point_id = row.int(0)?;
+        if current.as_ref().is_some_and(|(id, _)| *id != point_id) {
+            flush(current.take(), &values, last_ts);
+            values.clear();
+        }
+        if current.is_none() {
+            current = Some((point_id, row.text(1)?));
+        }
+        last_ts = row.int(2)?;
+        values.push(real(&row.0[3])?);
+    }
+    flush(current, &values, last_ts);
+    Ok(out)
+}
+
+fn real(value: &SqlValue) -> Result<f64, ApiError> {
+    match value {
+        SqlValue::Real(x) => Ok(*x),
+        SqlValue::Integer(n) => Ok(*n as f64),
+        other => Err(ApiError::internal(format!(
+            "a reading's value is {other:?}"
+        ))),
+    }
+}
+
+/// The interval at the latest of a point's last readings (oldest first,
+/// up to three): what the meter counted since the reading before.
+///
+/// A cumulative counter can go backwards: a reset, a replaced meter, a
+/// register rollover or a one-reading glitch (a read of 0). The rule never
+/// yields a negative or absurd interval:
+/// - the counter went backwards at the latest reading → `0` (what was
+///   counted across the drop is unknown; the new value is the new base);
+/// - the reading before was a drop and the latest is back at or above the
+///   value before the drop → that drop was a glitch: the interval is
+///   measured from the value before it;
+/// - otherwise the plain difference.
+///
+/// Fewer than two readings → `None`.
+pub fn interval(values: &[f64]) -> Option<f64> {
+    match *values {
+        [.., previous, latest] if latest < previous => Some(0.0),
+        [before, dropped, latest] if dropped < before && latest >= before => Some(latest - before),
+        [.., previous, latest] => Some(latest - previous),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interval;
+
+    #[test]
+    fn intervals_never_go_negative_or_absurd() {
+        assert_eq!(interval(&[]), None);
+        assert_eq!(interval(&[5.0]), None);
+        assert_eq!(interval(&[28540.24, 28540.74]), Some(28540.74 - 28540.24));
+        assert_eq!(interval(&[1.0, 2.0, 2.5]), Some(0.5));
+        // Reset, replacement or rollover: the drop itself counts 0 …
+        assert_eq!(interval(&[100.0, 200.0, 3.0]), Some(0.0));
+        // … and counting resumes from the new base.
+        assert_eq!(interval(&[200.0, 3.0, 3.4]), Some(3.4 - 3.0));
+        // A glitch to 0 and back: measured from the value before it.
+        assert_eq!(interval(&[28540.0, 0.0]), Some(0.0));
+        assert_eq!(interval(&[28540.0, 0.0, 28540.5]), Some(0.5));
+        // Unchanged counter.
+        assert_eq!(interval(&[7.0, 7.0, 7.0]), Some(0.0));
+    }
+}

@@ -1,0 +1,280 @@
+//! `POST /ingest`: the site collector's door. Authenticated by the
+//! project's ingest token (and nothing else opens it; the token opens
+//! nothing else). A batch announces points and/or delivers readings; it is
+//! validated whole and stored in one transaction, or refused whole.
+
+use crate::context::{Ctx, Reply, Route, method_not_allowed};
+use crate::error::{ApiError, ErrorKind};
+use crate::points::{self, PointConfig};
+use crate::readings::{self, NewReading};
+use crate::request::ApiRequest;
+use crate::secrets;
+use crate::storage::in_transaction;
+use crate::value::Value;
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// 10,000 readings take about 0.8 MB of JSON; this leaves room for more.
+pub const MAX_INGEST_BODY_BYTES: usize = 8 * 1024 * 1024;
+pub const MAX_READINGS_PER_BATCH: usize = 50_000;
+pub const MAX_POINTS_PER_BATCH: usize = 1_000;
+const MAX_ID_CHARS: usize = 64;
+/// Readings may not claim to be from further in the future than this
+/// (a collector with a wrong clock).
+const MAX_FUTURE_SECONDS: i64 = 24 * 60 * 60;
+
+/// The route, for the component.
+pub const ROUTE: Route = Route {
+    handler: handle,
+    max_body_bytes: MAX_INGEST_BODY_BYTES,
+};
+
+#[derive(Deserialize)]
+struct Batch {
+    #[serde(default)]
+    points: Vec<AnnouncedPoint>,
+    #[serde(default)]
+    readings: Vec<IncomingReading>,
+}
+
+#[derive(Deserialize)]
+#[allow(non_snake_case)]
+struct AnnouncedPoint {
+    MeterId: String,
+    ModbusId: Option<i64>,
+    Port: Option<String>,
+    NoPhases: Option<String>,
+    MeterType: Option<String>,
+    ModbusMap: Option<String>,
+    SaveEvery: Option<i64>,
+    startAddress: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[allow(non_snake_case)]
+struct IncomingReading {
+    MeterId: String,
+    TimeStamping: String,
+    value: f64,
+}
+
+fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
+    if request.method != "POST" {
+        return Err(method_not_allowed(request, &["POST"]));
+    }
+    let project_id = authenticate(ctx, request)?;
+    let content_type = request.header("content-type").unwrap_or("");
+    if !content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/json")
+    {
+        return Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            "send the batch as Content-Type: application/json",
+        ));
+    }
+    let batch = parse(&request.body)?;
+    let (announced, readings) = validate(ctx, &batch)?;
+
+    let (created, new) = in_transaction(ctx.db()?, |db| {
+        let mut ids = points::site_ids(db, project_id)?;
+        let mut created = 0u64;
+        for (site_meter_id, config) in &announced {
+            match ids.get(*site_meter_id) {
+                Some(&id) => points::update_config(db, id, config)?,
+                None => {
+                    let id = points::create(db, project_id, site_meter_id, config)?;
+                    ids.insert((*site_meter_id).to_owned(), id);
+                    created += 1;
+                }
+            }
+        }
+        let mut rows = Vec::with_capacity(readings.len());
+        for (site_meter_id, ts, value) in &readings {
+            let point_id = match ids.get(*site_meter_id) {
+                Some(&id) => id,
+                None => {
+                    let id =
+                        points::create(db, project_id, site_meter_id, &PointConfig::default())?;
+                    ids.insert((*site_meter_id).to_owned(), id);
+                    created += 1;
+                    id
+                }
+            };
+            rows.push(NewReading {
+                point_id,
+                ts: *ts,
+                value: *value,
+            });
+        }
+        let new = readings::insert(db, project_id, &rows)?;
+        Ok::<_, ApiError>((created, new))
+    })?;
+    let total = readings.len() as u64;
+    Ok(Reply::ok(Value::dict([
+        ("readings", Value::Int(total as i64)),
+        ("new", Value::Int(new as i64)),
+        ("duplicates", Value::Int((total - new) as i64)),
+        ("points_created", Value::Int(created as i64)),
+    ])))
+}
+
+/// The project whose ingest token the request bears; 401 otherwise (user
+/// API keys and sessions included).
+fn authenticate(ctx: &Ctx, request: &ApiRequest) -> Result<i64, ApiError> {
+    let token = request.bearer_token().ok_or_else(|| {
+        ApiError::unauthorized("send Authorization: Bearer <the project's ingest token>")
+    })?;
+    let rows = ctx.db()?.execute(
+        "SELECT id FROM projects WHERE ingest_token_hash = ?",
+        &[secrets::digest_hex(token).into()],
+    )?;
+    match rows.first() {
+        Some(row) => Ok(row.int(0)?),
+        None => Err(ApiError::unauthorized("the ingest token is not valid")),
+    }
+}
+
+fn parse(body: &[u8]) -> Result<Batch, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data if path != "." => {
+                ApiError::bad_request(format!("{path}: {inner}"))
+            }
+            _ if path != "." => {
+                ApiError::bad_request(format!("the batch is not valid JSON at {path}: {inner}"))
+            }
+            _ => ApiError::bad_request(format!("the batch is not valid JSON: {inner}")),
+        }
+    })
+}
+
+type Announced<'a> = Vec<(&'a str, PointConfig)>;
+type Readings<'a> = Vec<(&'a str, i64, f64)>;
+
+/// Checks every entry before anything is stored; the first bad one is named.
+fn validate<'a>(ctx: &Ctx, batch: &'a Batch) -> Result<(Announced<'a>, Readings<'a>), ApiError> {
+    if batch.points.len() > MAX_POINTS_PER_BATCH {
+        return Err(ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            format!("at most {MAX_POINTS_PER_BATCH} points per batch"),
+        ));
+    }
+    if batch.readings.len() > MAX_READINGS_PER_BATCH {
+        return Err(ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            format!("at most {MAX_READINGS_PER_BATCH} readings per batch"),
+        ));
+    }
+    let mut announced: HashMap<&str, usize> = HashMap::new();
+    let mut points = Vec::with_capacity(batch.points.len());
+    for (index, point) in batch.points.iter().enumerate() {
+        let at = |field: &str| format!("points[{index}].{field}");
+        check_id(&at("MeterId"), &point.MeterId)?;
+        for (field, text) in [
+            ("Port", &point.Port),
+            ("NoPhases", &point.NoPhases),
+            ("MeterType", &point.MeterType),
+            ("ModbusMap", &point.ModbusMap),
+        ] {
+            if let Some(text) = text {
+                check_text(&at(field), text)?;
+            }
+        }
+        if announced.insert(&point.MeterId, index).is_some() {
+            return Err(ApiError::bad_request(format!(
+                "{}: {:?} is announced twice in this batch",
+                at("MeterId"),
+                point.MeterId
+            )));
+        }
+        points.push((
+            point.MeterId.as_str(),
+            PointConfig {
+                modbus_id: point.ModbusId,
+                port: point.Port.clone(),
+                no_phases: point.NoPhases.clone(),
+                meter_type: point.MeterType.clone(),
+                modbus_map: point.ModbusMap.clone(),
+                save_every: point.SaveEvery,
+                start_address: point.startAddress,
+            },
+        ));
+    }
+    let latest_allowed = ctx.now() + MAX_FUTURE_SECONDS;
+    let mut readings = Vec::with_capacity(batch.readings.len());
+    for (index, reading) in batch.readings.iter().enumerate() {
+        let at = |field: &str| format!("readings[{index}].{field}");
+        check_id(&at("MeterId"), &reading.MeterId)?;
+        let ts = parse_time(&reading.TimeStamping)
+            .map_err(|why| ApiError::bad_request(format!("{}: {why}", at("TimeStamping"))))?;
+        if ts > latest_allowed {
+            return Err(ApiError::bad_request(format!(
+                "{}: {:?} is in the future",
+                at("TimeStamping"),
+                reading.TimeStamping
+            )));
+        }
+        if !reading.value.is_finite() {
+            return Err(ApiError::bad_request(format!(
+                "{}: must be a finite number",
+                at("value")
+            )));
+        }
+        readings.push((reading.MeterId.as_str(), ts, reading.value));
+    }
+    Ok((points, readings))
+}
+
+fn check_id(at: &str, id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.chars().count() > MAX_ID_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "{at}: must have 1 to {MAX_ID_CHARS} characters"
+        )));
+    }
+    check_text(at, id)
+}
+
+fn check_text(at: &str, text: &str) -> Result<(), ApiError> {
+    if text.chars().count() > MAX_ID_CHARS || text.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!(
+            "{at}: at most {MAX_ID_CHARS} characters, no control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// An RFC 3339 time with an offset (`2019-10-30T17:15:00Z`), as whole
+/// seconds since the epoch (fractions are dropped), from 1970 on.
+fn parse_time(text: &str) -> Result<i64, String> {
+    let instant: jiff::Timestamp = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not an RFC 3339 time such as 2019-10-30T17:15:00Z"))?;
+    let seconds = instant.as_second();
+    if seconds < 0 {
+        return Err(format!("{text:?} is before 1970"));
+    }
+    Ok(seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn times_are_rfc3339_with_an_offset() {
+        assert_eq!(parse_time("2019-10-30T17:15:00Z"), Ok(1_572_455_700));
+        assert_eq!(parse_time("2019-10-30T13:15:00-04:00"), Ok(1_572_455_700));
+        assert_eq!(parse_time("2019-10-30T17:15:00.999Z"), Ok(1_572_455_700));
+        assert!(parse_time("2019-10-30 17:15:00").is_err());
+        assert!(parse_time("2019-10-30T17:15:00").is_err(), "no offset");
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("1969-12-31T23:59:59Z").is_err());
+    }
+}

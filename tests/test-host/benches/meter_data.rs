@@ -1,0 +1,414 @@
+//! Meter-data benchmarks through the test host (prints numbers, asserts
+//! nothing):
+//!
+//! 1. ingest: readings/s through the ingest component in 10,000-reading
+//!    batches, next to a plain rusqlite batched insert into the same schema;
+//! 2. /file CSV: rows/s, time to first byte and peak guest memory for a
+//!    year of 5-minute readings of 100 points, next to the `sqlite3` CLI
+//!    writing the same rows as CSV from the same database file;
+//! 3. /data with 100 points: requests/s and p50/p99, next to the
+//!    hello-world `health` component.
+//!
+//!     cargo build-components && cargo test -p test-host --bench meter_data
+//!
+//! `BENCH_DAYS` (default 365) sets the export's length; `BENCH_POINTS`
+//! (default 100) the number of points.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use test_host::client::{request, request_streamed};
+use test_host::{HostConfig, RunningApp, serve};
+
+const ADMIN_TOKEN: &str = "bench-admin-token";
+const START: i64 = 1_546_300_800; // 2019-01-01 00:00 UTC
+
+fn env_number(name: &str, default: i64) -> i64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn start(state: &Path) -> RunningApp {
+    serve(HostConfig {
+        manifest_path: Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spin.toml"),
+        state_dir: state.to_owned(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        variables: BTreeMap::from([("admin_token".to_owned(), ADMIN_TOKEN.to_owned())]),
+    })
+    .await
+    .expect("serve spin.toml (run `cargo build-components` first)")
+}
+
+/// Provisions a project; returns (ingest token, user API key).
+async fn provision(base: &str, username: &str) -> (String, String) {
+    let body = format!(
+        r#"{{"name": "bench", "timezone": "UTC", "username": "{username}", "password": "password-1", "email": "b@example.com"}}"#
+    );
+    let response = request(
+        base,
+        "POST",
+        "/admin/projects",
+        &[
+            ("authorization", &format!("Bearer {ADMIN_TOKEN}")),
+            ("content-type", "application/json"),
+        ],
+        body.into_bytes(),
+    )
+    .await
+    .expect("provision");
+    assert_eq!(response.status, 201, "{}", response.text());
+    let created: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    let login = request(
+        base,
+        "PUT",
+        "/session",
+        &[("content-type", "application/json")],
+        format!(r#"{{"username": "{username}", "password": "password-1"}}"#).into_bytes(),
+    )
+    .await
+    .expect("login");
+    let cookie = login
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let key = request(base, "GET", "/key", &[("cookie", &cookie)], vec![])
+        .await
+        .unwrap();
+    let key: serde_json::Value = serde_json::from_slice(&key.body).unwrap();
+    (
+        created["ingest_token"].as_str().unwrap().to_owned(),
+        key["key"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn rfc3339(ts: i64) -> String {
+    let days = ts.div_euclid(86_400);
+    let secs = ts.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+async fn bench_ingest(points: i64) {
+    let batches = 20;
+    let per_batch = 10_000;
+    let state = tempfile::tempdir().unwrap();
+    let app = start(state.path()).await;
+    let base = app.base_url();
+    let (token, _) = provision(&base, "ingest").await;
+    let bearer = format!("Bearer {token}");
+    let bodies: Vec<Vec<u8>> = (0..batches)
+        .map(|b| {
+            let readings: Vec<String> = (0..per_batch)
+                .map(|i| {
+                    let n = b * per_batch + i;
+                    format!(
+                        r#"{{"MeterId": "meter{}", "TimeStamping": "{}", "value": {}}}"#,
+                        n % points,
+                        rfc3339(START + (n / points) * 300),
+                        n as f64 * 0.25
+                    )
+                })
+                .collect();
+            format!(r#"{{"readings": [{}]}}"#, readings.join(", ")).into_bytes()
+        })
+        .collect();
+    let started = Instant::now();
+    for body in bodies {
+        let response = request(
+            &base,
+            "POST",
+            "/ingest",
+            &[
+                ("authorization", &bearer),
+                ("content-type", "application/json"),
+            ],
+            body,
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status, 200, "{}", response.text());
+    }
+    let component_rate = (batches * per_batch) as f64 / started.elapsed().as_secs_f64();
+    app.shutdown().await;
+
+    // The same readings, plain rusqlite, same schema (a second app made it).
+    let plain_state = tempfile::tempdir().unwrap();
+    let plain_app = start(plain_state.path()).await;
+    provision(&plain_app.base_url(), "plain").await;
+    plain_app.shutdown().await;
+    let mut db = rusqlite::Connection::open(plain_state.path().join("sqlite_db.db")).unwrap();
+    for p in 0..points {
+        db.execute(
+            "INSERT INTO points (project_id, site_meter_id, name) VALUES (1, ?1, ?1)",
+            [format!("meter{p}")],
+        )
+        .unwrap();
+    }
+    let started = Instant::now();
+    for b in 0..batches {
+        let tx = db.transaction().unwrap();
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO readings (project_id, ts, point_id, value) VALUES (1, ?, ?, ?) ON CONFLICT DO NOTHING")
+                .unwrap();
+            for i in 0..per_batch {
+                let n = b * per_batch + i;
+                insert
+                    .execute(rusqlite::params![
+                        START + (n / points) * 300,
+                        n % points + 1,
+                        n as f64 * 0.25
+                    ])
+                    .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+    let plain_rate = (batches * per_batch) as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "\ningest, {} batches of {per_batch} readings, {points} points",
+        batches
+    );
+    println!("  ingest component          {component_rate:>12.0} readings/s");
+    println!("  plain rusqlite insert     {plain_rate:>12.0} readings/s");
+    println!(
+        "  ratio                     {:>12.2}",
+        component_rate / plain_rate
+    );
+}
+
+async fn bench_export(points: i64, days: i64) {
+    let state = tempfile::tempdir().unwrap();
+    let app = start(state.path()).await;
+    let base = app.base_url();
+    let (_, key) = provision(&base, "export").await;
+    let db_path = state.path().join("sqlite_db.db");
+    let rows = days * 288 * points;
+    {
+        let mut db = rusqlite::Connection::open(&db_path).unwrap();
+        for p in 0..points {
+            db.execute(
+                "INSERT INTO points (project_id, site_meter_id, name) VALUES (1, ?1, ?1)",
+                [format!("meter{p}")],
+            )
+            .unwrap();
+        }
+        let started = Instant::now();
+        let tx = db.transaction().unwrap();
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT INTO readings (project_id, ts, point_id, value) VALUES (1, ?, ?, ?)",
+                )
+                .unwrap();
+            for step in 0..days * 288 {
+                for p in 0..points {
+                    insert
+                        .execute(rusqlite::params![
+                            START + step * 300,
+                            p + 1,
+                            (step * points + p) as f64 * 0.01
+                        ])
+                        .unwrap();
+                }
+            }
+        }
+        tx.commit().unwrap();
+        println!(
+            "\nexport: generated {rows} readings ({days} days x 288 x {points} points) in {:.1?}",
+            started.elapsed()
+        );
+    }
+    let bearer = format!("Bearer {key}");
+    let last_day = {
+        let end = rfc3339(START + (days - 1) * 86_400);
+        end[..10].to_owned()
+    };
+    // A one-day export first: its peak memory is the baseline for "flat".
+    app.reset_peak_guest_memory();
+    let day = request_streamed(
+        &base,
+        "GET",
+        "/file?start=2019-01-01&end=2019-01-01",
+        &[("authorization", &bearer)],
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert_eq!(day.status, 200);
+    let day_memory = app.peak_guest_memory_bytes();
+
+    app.reset_peak_guest_memory();
+    let path = format!("/file?start=2019-01-01&end={last_day}");
+    let full = request_streamed(&base, "GET", &path, &[("authorization", &bearer)], vec![])
+        .await
+        .unwrap();
+    assert_eq!(full.status, 200);
+    assert_eq!(full.body_lines, rows as u64 + 1, "every row and the header");
+    let year_memory = app.peak_guest_memory_bytes();
+    let component_rate = rows as f64 / full.total_time.as_secs_f64();
+    app.shutdown().await;
+
+    println!(
+        "/file CSV through the file component, {rows} rows, {:.0} MB",
+        full.body_bytes as f64 / 1e6
+    );
+    println!(
+        "  component                 {component_rate:>12.0} rows/s  ({:.1?} total, first byte after {:.1?})",
+        full.total_time, full.time_to_first_body_byte
+    );
+    println!(
+        "  peak guest memory         {:>9.1} MiB for one day, {:.1} MiB for {days} days",
+        day_memory as f64 / 1048576.0,
+        year_memory as f64 / 1048576.0
+    );
+
+    match sqlite3_export(&db_path) {
+        Some((elapsed, bytes)) => {
+            let rate = rows as f64 / elapsed.as_secs_f64();
+            println!(
+                "  sqlite3 CLI -csv          {rate:>12.0} rows/s  ({elapsed:.1?} total, {:.0} MB)",
+                bytes as f64 / 1e6
+            );
+            println!(
+                "  ratio                     {:>12.2}",
+                component_rate / rate
+            );
+        }
+        None => println!(
+            "  sqlite3 CLI not found: install it (apt-get install sqlite3) for the comparison"
+        ),
+    }
+}
+
+/// The same rows as CSV by the sqlite3 command-line tool, to /dev/null.
+fn sqlite3_export(db: &Path) -> Option<(Duration, u64)> {
+    let query = "SELECT p.name AS MeterParam, datetime(r.ts, 'unixepoch') AS TimeStamping, r.value \
+                 FROM readings r JOIN points p ON p.id = r.point_id WHERE r.project_id = 1 \
+                 ORDER BY r.ts, r.point_id;";
+    let started = Instant::now();
+    let output = std::process::Command::new("sqlite3")
+        .args(["-csv", "-header"])
+        .arg(db)
+        .arg(query)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| (started.elapsed(), output.stdout.len() as u64))
+}
+
+async fn bench_data(points: i64) {
+    let state = tempfile::tempdir().unwrap();
+    let app = start(state.path()).await;
+    let base = app.base_url();
+    let (token, key) = provision(&base, "data").await;
+    let readings: Vec<String> = (0..points * 12)
+        .map(|n| {
+            format!(
+                r#"{{"MeterId": "meter{}", "TimeStamping": "{}", "value": {}}}"#,
+                n % points,
+                rfc3339(START + (n / points) * 300),
+                n
+            )
+        })
+        .collect();
+    let body = format!(r#"{{"readings": [{}]}}"#, readings.join(", "));
+    let stored = request(
+        &base,
+        "POST",
+        "/ingest",
+        &[
+            ("authorization", &format!("Bearer {token}")),
+            ("content-type", "application/json"),
+        ],
+        body.into_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stored.status, 200);
+    let bearer = format!("Bearer {key}");
+    println!("\n/data with {points} points, 2000 requests, 4 concurrent clients");
+    for (name, path, auth) in [
+        ("GET /health (baseline)", "/health", None),
+        ("GET /data", "/data", Some(bearer.clone())),
+        ("GET /interval", "/interval", Some(bearer.clone())),
+    ] {
+        let (rate, p50, p99) = load(&base, path, auth, 2000, 4).await;
+        println!(
+            "  {name:<24} {rate:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+    }
+    app.shutdown().await;
+}
+
+async fn load(
+    base: &str,
+    path: &str,
+    auth: Option<String>,
+    total: usize,
+    concurrency: usize,
+) -> (f64, Duration, Duration) {
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (base, path, auth) = (base.to_owned(), path.to_owned(), auth.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            for _ in 0..total / concurrency {
+                let headers: Vec<(&str, &str)> =
+                    auth.iter().map(|a| ("authorization", a.as_str())).collect();
+                let t = Instant::now();
+                let response = request(&base, "GET", &path, &headers, vec![])
+                    .await
+                    .unwrap();
+                assert_eq!(response.status, 200);
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let at = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    (
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        at(0.5),
+        at(0.99),
+    )
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let points = env_number("BENCH_POINTS", 100);
+    let days = env_number("BENCH_DAYS", 365);
+    bench_ingest(points).await;
+    bench_data(points).await;
+    bench_export(points, days).await;
+}

@@ -1,0 +1,213 @@
+//! Helpers shared by the end-to-end tests: an app served by the test host
+//! from the real spin.toml, with its own state directory, and small HTTP
+//! helpers.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use serde_json::{Value as Json, json};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+pub use test_host::client::{Response, request};
+use test_host::{HostConfig, RunningApp, serve};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const PROLOG: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>"#;
+
+/// Every test has a time limit.
+pub async fn within<T>(future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(180), future)
+        .await
+        .expect("the test took longer than 180 s")
+}
+
+pub struct App {
+    pub app: RunningApp,
+    _state: tempfile::TempDir,
+}
+
+pub fn manifest() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../spin.toml")
+}
+
+impl App {
+    pub async fn start() -> App {
+        Self::start_with(Some(ADMIN_TOKEN)).await
+    }
+
+    pub async fn start_with(admin_token: Option<&str>) -> App {
+        let state = tempfile::tempdir().unwrap();
+        let mut variables = BTreeMap::new();
+        if let Some(token) = admin_token {
+            variables.insert("admin_token".to_owned(), token.to_owned());
+        }
+        let app = serve(HostConfig {
+            manifest_path: manifest(),
+            state_dir: state.path().to_owned(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            variables,
+        })
+        .await
+        .expect(
+            "the test host serves spin.toml (build the components first: cargo build-components)",
+        );
+        App { app, _state: state }
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Response {
+        request(
+            &self.app.base_url(),
+            method,
+            path,
+            headers,
+            body.as_bytes().to_vec(),
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn get(&self, path: &str, auth: &Auth) -> Response {
+        self.send("GET", path, &auth.headers(), "").await
+    }
+
+    /// Sends `body` as JSON.
+    pub async fn json(&self, method: &str, path: &str, auth: &Auth, body: Json) -> Response {
+        let mut headers = auth.headers();
+        headers.push(("content-type", "application/json"));
+        self.send(method, path, &headers, &body.to_string()).await
+    }
+
+    pub async fn provision(&self, name: &str, username: &str) -> Json {
+        let response = self
+            .json(
+                "POST",
+                "/admin/projects",
+                &Auth::Bearer(format!("Bearer {ADMIN_TOKEN}")),
+                json!({"name": name, "timezone": "America/Toronto", "username": username,
+                       "password": "password-1", "email": format!("{username}@example.com")}),
+            )
+            .await;
+        assert_eq!(response.status, 201, "{}", response.text());
+        parse(&response)
+    }
+
+    /// Logs in with username and password; returns the session cookie.
+    pub async fn log_in(&self, username: &str, password: &str) -> Auth {
+        let response = self
+            .json(
+                "PUT",
+                "/session",
+                &Auth::None,
+                json!({"username": username, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status, 200, "{}", response.text());
+        let cookie = response.header("set-cookie").expect("a session cookie");
+        Auth::Cookie(cookie.split(';').next().unwrap().to_owned())
+    }
+
+    pub async fn api_key(&self, auth: &Auth) -> String {
+        let response = self.get("/key?format=json", auth).await;
+        assert_eq!(response.status, 200, "{}", response.text());
+        parse(&response)["key"].as_str().unwrap().to_owned()
+    }
+}
+
+#[derive(Clone)]
+pub enum Auth {
+    None,
+    Cookie(String),
+    Bearer(String),
+}
+
+impl Auth {
+    pub fn headers(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Auth::None => vec![],
+            Auth::Cookie(cookie) => vec![("cookie", cookie.as_str())],
+            Auth::Bearer(token) => vec![("authorization", token.as_str())],
+        }
+    }
+
+    pub fn key(key: &str) -> Auth {
+        Auth::Bearer(format!("Bearer {key}"))
+    }
+}
+
+pub fn parse(response: &Response) -> Json {
+    serde_json::from_slice(&response.body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", response.text()))
+}
+
+#[track_caller]
+pub fn assert_error(response: &Response, status: u16, message_part: &str) {
+    assert_eq!(response.status, status, "{}", response.text());
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let body = parse(response);
+    let message = body["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {body}"));
+    assert!(
+        message.contains(message_part),
+        "{message:?} does not say {message_part:?}"
+    );
+}
+
+pub fn is_local_date_time(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    text.len() == 19
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            10 => *b == b' ',
+            13 | 16 => *b == b':',
+            _ => b.is_ascii_digit(),
+        })
+}
+
+/// Sends a request whose `Content-Length` announces `declared` bytes but
+/// only the first `sent` of them, over a plain socket, and reads what the
+/// server answers: the way a server that refuses an oversized body before
+/// reading it looks to a client. Returns the status code and the body.
+pub async fn oversized_request(
+    app: &App,
+    path: &str,
+    headers: &[(&str, &str)],
+    declared: usize,
+    sent: usize,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.app.addr())
+        .await
+        .unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {declared}\r\nconnection: close\r\n",
+        app.app.addr()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The server may answer and close before it has read all of this.
+    let _ = stream.write_all(&vec![b'x'; sent]).await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
