@@ -25,6 +25,24 @@ pub struct PointConfig {
     pub start_address: Option<i64>,
 }
 
+impl PointConfig {
+    /// The configuration columns' values, in the order `modbus_id, port,
+    /// no_phases, meter_type, modbus_map, save_every, start_address`.
+    fn sql_values(&self) -> [SqlValue; 7] {
+        let int = |v: Option<i64>| v.map_or(SqlValue::Null, SqlValue::Integer);
+        let text = |v: &Option<String>| v.clone().map_or(SqlValue::Null, SqlValue::Text);
+        [
+            int(self.modbus_id),
+            text(&self.port),
+            text(&self.no_phases),
+            text(&self.meter_type),
+            text(&self.modbus_map),
+            int(self.save_every),
+            int(self.start_address),
+        ]
+    }
+}
+
 const POINT_COLUMNS: &str =
     "id, name, modbus_id, port, no_phases, meter_type, modbus_map, save_every, start_address";
 
@@ -177,17 +195,10 @@ pub fn create(
              meter_type, modbus_map, save_every, start_address) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, name) DO NOTHING RETURNING id",
             &[
-                project_id.into(),
-                site_meter_id.into(),
-                name.into(),
-                opt_int(config.modbus_id),
-                opt_text(&config.port),
-                opt_text(&config.no_phases),
-                opt_text(&config.meter_type),
-                opt_text(&config.modbus_map),
-                opt_int(config.save_every),
-                opt_int(config.start_address),
-            ],
+                &[project_id.into(), site_meter_id.into(), name.into()][..],
+                &config.sql_values(),
+            ]
+            .concat(),
         )?;
         if let Some(row) = inserted.first() {
             return Ok(row.int(0)?);
@@ -203,24 +214,7 @@ pub fn update_config(db: &dyn Sql, id: i64, config: &PointConfig) -> Result<(), 
     db.execute(
         "UPDATE points SET modbus_id = ?, port = ?, no_phases = ?, meter_type = ?, \
          modbus_map = ?, save_every = ?, start_address = ? WHERE id = ?",
-        &[
-            opt_int(config.modbus_id),
-            opt_text(&config.port),
-            opt_text(&config.no_phases),
-            opt_text(&config.meter_type),
-            opt_text(&config.modbus_map),
-            opt_int(config.save_every),
-            opt_int(config.start_address),
-            id.into(),
-        ],
+        &[&config.sql_values()[..], &[id.into()]].concat(),
     )?;
     Ok(())
-}
-
-fn opt_int(value: Option<i64>) -> SqlValue {
-    value.map_or(SqlValue::Null, SqlValue::Integer)
-}
-
-fn opt_text(value: &Option<String>) -> SqlValue {
-    value.clone().map_or(SqlValue::Null, SqlValue::Text)
 }

@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use test_host::client::{request, request_streamed};
+use test_host::client::{request, request_streamed, rfc3339_utc};
 use test_host::{HostConfig, RunningApp, serve};
 
 const ADMIN_TOKEN: &str = "bench-admin-token";
@@ -86,26 +86,6 @@ async fn provision(base: &str, username: &str) -> (String, String) {
     )
 }
 
-fn rfc3339(ts: i64) -> String {
-    let days = ts.div_euclid(86_400);
-    let secs = ts.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 async fn bench_ingest(points: i64) {
     let batches = 20;
     let per_batch = 10_000;
@@ -122,7 +102,7 @@ async fn bench_ingest(points: i64) {
                     format!(
                         r#"{{"MeterId": "meter{}", "TimeStamping": "{}", "value": {}}}"#,
                         n % points,
-                        rfc3339(START + (n / points) * 300),
+                        rfc3339_utc(START + (n / points) * 300),
                         n as f64 * 0.25
                     )
                 })
@@ -239,7 +219,7 @@ async fn bench_export(points: i64, days: i64) {
     }
     let bearer = format!("Bearer {key}");
     let last_day = {
-        let end = rfc3339(START + (days - 1) * 86_400);
+        let end = rfc3339_utc(START + (days - 1) * 86_400);
         end[..10].to_owned()
     };
     // A one-day export first: its peak memory is the baseline for "flat".
@@ -328,7 +308,7 @@ async fn bench_data(points: i64) {
             format!(
                 r#"{{"MeterId": "meter{}", "TimeStamping": "{}", "value": {}}}"#,
                 n % points,
-                rfc3339(START + (n / points) * 300),
+                rfc3339_utc(START + (n / points) * 300),
                 n
             )
         })

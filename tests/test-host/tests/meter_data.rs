@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value as Json, json};
+use test_host::client::rfc3339_utc;
 
 /// A provisioned site in America/Toronto with a logged-in user.
 struct Site {
@@ -333,7 +334,7 @@ async fn file_days_are_local_and_dst_days_have_their_real_length() {
         for (start, hours) in [(1_572_652_800i64, 96), (1_552_089_600i64, 96)] {
             for h in 0..hours {
                 let ts = start + h * 3600;
-                let time = jiff_like(ts);
+                let time = rfc3339_utc(ts);
                 readings.push(reading("meter1", &time, h as f64));
             }
         }
@@ -374,28 +375,6 @@ async fn file_days_are_local_and_dst_days_have_their_real_length() {
         assert_eq!(rows("2019-11-03", "2019-11-04").await.len(), 49);
     })
     .await
-}
-
-/// RFC 3339 UTC text of a Unix time (tests only; whole hours).
-fn jiff_like(ts: i64) -> String {
-    let days = ts.div_euclid(86_400);
-    let secs = ts.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -481,7 +460,7 @@ async fn bad_batches_are_refused_whole() {
 
         // A batch of 10,000 readings is fine.
         let readings: Vec<Json> = (0..10_000)
-            .map(|i| reading(&format!("meter{}", i % 100), &jiff_like(1_572_000_000 + (i / 100) * 300), i as f64))
+            .map(|i| reading(&format!("meter{}", i % 100), &rfc3339_utc(1_572_000_000 + (i / 100) * 300), i as f64))
             .collect();
         let stored = ingest(&app, &site.ingest, &json!({"readings": readings})).await;
         assert_eq!(parse(&stored), json!({"readings": 10_000, "new": 10_000, "duplicates": 0, "points_created": 100}));
@@ -590,7 +569,7 @@ async fn large_exports_span_many_pages() {
         for i in 0..12_000i64 {
             readings.push(reading(
                 &format!("m{}", i % 7),
-                &jiff_like(base + (i / 7) * 60),
+                &rfc3339_utc(base + (i / 7) * 60),
                 i as f64,
             ));
             if readings.len() == 6_000 {
