@@ -17,9 +17,10 @@ pub struct NewReading {
 }
 
 /// Stores readings; a (point, time) already stored is left as it is.
-/// Returns how many were new.
+/// Returns how many were new, from SQLite's change counter of this
+/// connection (a skipped duplicate is no change), so no row comes back.
 pub fn insert(db: &dyn Sql, project_id: i64, readings: &[NewReading]) -> Result<u64, ApiError> {
-    let mut new = 0u64;
+    let before = total_changes(db)?;
     for chunk in readings.chunks(ROWS_PER_INSERT) {
         let mut statement = String::with_capacity(80 + chunk.len() * 12);
         statement.push_str("INSERT INTO readings (project_id, ts, point_id, value) VALUES ");
@@ -35,10 +36,18 @@ pub fn insert(db: &dyn Sql, project_id: i64, readings: &[NewReading]) -> Result<
             params.push(SqlValue::Integer(reading.point_id));
             params.push(SqlValue::Real(reading.value));
         }
-        statement.push_str(" ON CONFLICT DO NOTHING RETURNING 1");
-        new += db.execute(&statement, &params)?.rows.len() as u64;
+        statement.push_str(" ON CONFLICT DO NOTHING");
+        db.execute(&statement, &params)?;
     }
-    Ok(new)
+    Ok((total_changes(db)? - before) as u64)
+}
+
+fn total_changes(db: &dyn Sql) -> Result<i64, ApiError> {
+    db.execute("SELECT total_changes()", &[])?
+        .first()
+        .ok_or_else(|| ApiError::internal("SELECT total_changes() returned no row"))?
+        .int(0)
+        .map_err(ApiError::from)
 }
 
 /// The latest reading of every point of the project that has one:

@@ -12,7 +12,8 @@
 //!     cargo build-components && cargo test -p test-host --bench meter_data
 //!
 //! `BENCH_DAYS` (default 365) sets the export's length; `BENCH_POINTS`
-//! (default 100) the number of points.
+//! (default 100) the number of points; `BENCH_ONLY` (ingest, data or
+//! export) runs one part.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -388,7 +389,16 @@ async fn load(
 async fn main() {
     let points = env_number("BENCH_POINTS", 100);
     let days = env_number("BENCH_DAYS", 365);
-    bench_ingest(points).await;
-    bench_data(points).await;
-    bench_export(points, days).await;
+    // BENCH_ONLY=ingest|data|export runs one part.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let run = |part: &str| only.is_empty() || only == part;
+    if run("ingest") {
+        bench_ingest(points).await;
+    }
+    if run("data") {
+        bench_data(points).await;
+    }
+    if run("export") {
+        bench_export(points, days).await;
+    }
 }
