@@ -161,14 +161,7 @@ impl KvInstance {
         let store = self.store(rep)?;
         let (label, key) = (store.label.clone(), key.to_owned());
         Ok(with_connection(&store.connection, move |conn| {
-            let value: Option<Vec<u8>> = conn
-                .prepare_cached("SELECT value FROM spin_key_value WHERE store=$1 AND key=$2")
-                .map_err(other)?
-                .query_map([&label, &key], |row| row.get::<_, Vec<u8>>(0))
-                .map_err(other)?
-                .next()
-                .transpose()
-                .map_err(other)?;
+            let value = select_value(conn, &label, &key)?;
             let size = std::mem::size_of::<Option<Vec<u8>>>() + value.as_ref().map_or(0, Vec::len);
             if size > MAX_HOST_BUFFERED_BYTES {
                 return Err(too_large());
@@ -219,14 +212,7 @@ impl KvInstance {
         let store = self.store(rep)?;
         let (label, key) = (store.label.clone(), key.to_owned());
         Ok(with_connection(&store.connection, move |conn| {
-            let value: Option<Vec<u8>> = conn
-                .prepare_cached("SELECT value FROM spin_key_value WHERE store=$1 AND key=$2")
-                .map_err(other)?
-                .query_map([&label, &key], |row| row.get::<_, Vec<u8>>(0))
-                .map_err(other)?
-                .next()
-                .transpose()
-                .map_err(other)?;
+            let value = select_value(conn, &label, &key)?;
             Ok(value.is_some())
         })
         .await)
@@ -318,4 +304,19 @@ impl key_value::HostStore for KvInstance {
         self.close(store.rep());
         Ok(())
     }
+}
+
+/// The value stored under `key` in store `label`, if any.
+fn select_value(
+    conn: &rusqlite::Connection,
+    label: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, Error> {
+    conn.prepare_cached("SELECT value FROM spin_key_value WHERE store=$1 AND key=$2")
+        .map_err(other)?
+        .query_map([label, key], |row| row.get::<_, Vec<u8>>(0))
+        .map_err(other)?
+        .next()
+        .transpose()
+        .map_err(other)
 }
