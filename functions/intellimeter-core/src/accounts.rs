@@ -19,10 +19,13 @@ pub struct Account {
     pub timezone: String,
     pub password_hash: String,
     pub api_key_hash: String,
+    /// Sessions are valid only while issued with this stamp (see
+    /// `auth::start_session`); replacing it ends them all.
+    pub session_stamp: String,
 }
 
 const ACCOUNT_COLUMNS: &str = "u.id, u.project_id, u.username, u.email, u.joined_at, \
-     u.prefers_xml, p.name, p.timezone, u.password_hash, u.api_key_hash";
+     u.prefers_xml, p.name, p.timezone, u.password_hash, u.api_key_hash, u.session_stamp";
 
 impl Account {
     fn from_row(row: Row) -> Result<Self, StorageError> {
@@ -37,6 +40,7 @@ impl Account {
             timezone: row.text(7)?,
             password_hash: row.text(8)?,
             api_key_hash: row.text(9)?,
+            session_stamp: row.text(10)?,
         })
     }
 
@@ -119,14 +123,6 @@ pub fn public_users(db: &dyn Sql, project_id: i64, timezone: &str) -> Result<Val
     Ok(Value::List(users))
 }
 
-pub fn count_users(db: &dyn Sql, project_id: i64) -> Result<i64, ApiError> {
-    let rows = db.execute(
-        "SELECT COUNT(*) FROM users WHERE project_id = ?",
-        &[project_id.into()],
-    )?;
-    Ok(rows.first().map(|row| row.int(0)).transpose()?.unwrap_or(0))
-}
-
 /// What a new user is made of; secrets already hashed or sealed.
 pub struct NewUser<'a> {
     pub project_id: i64,
@@ -135,6 +131,7 @@ pub struct NewUser<'a> {
     pub password_hash: &'a str,
     pub joined_at: i64,
     pub api_key_hash: &'a str,
+    pub session_stamp: &'a str,
 }
 
 /// Inserts a user; its sealed key is set by [`set_api_key`] once the id is
@@ -142,8 +139,8 @@ pub struct NewUser<'a> {
 pub fn insert_user(db: &dyn Sql, user: &NewUser) -> Result<i64, ApiError> {
     let rows = db
         .execute(
-            "INSERT INTO users (project_id, username, email, password_hash, joined_at, api_key_hash, api_key_sealed) \
-             VALUES (?, ?, ?, ?, ?, ?, x'') RETURNING id",
+            "INSERT INTO users (project_id, username, email, password_hash, joined_at, api_key_hash, \
+             api_key_sealed, session_stamp) VALUES (?, ?, ?, ?, ?, ?, x'', ?) RETURNING id",
             &[
                 user.project_id.into(),
                 user.username.into(),
@@ -151,6 +148,7 @@ pub fn insert_user(db: &dyn Sql, user: &NewUser) -> Result<i64, ApiError> {
                 user.password_hash.into(),
                 user.joined_at.into(),
                 user.api_key_hash.into(),
+                user.session_stamp.into(),
             ],
         )
         .map_err(|error| username_conflict(error, user.username))?;
@@ -180,18 +178,21 @@ pub struct AccountChanges<'a> {
     pub email: Option<&'a str>,
     pub password_hash: Option<String>,
     pub prefers_xml: Option<bool>,
+    /// A new session stamp ends every session issued before it.
+    pub session_stamp: Option<String>,
 }
 
 pub fn update_user(db: &dyn Sql, user_id: i64, changes: &AccountChanges) -> Result<(), ApiError> {
     db.execute(
         "UPDATE users SET username = COALESCE(?, username), email = COALESCE(?, email), \
-         password_hash = COALESCE(?, password_hash), prefers_xml = COALESCE(?, prefers_xml) \
-         WHERE id = ?",
+         password_hash = COALESCE(?, password_hash), prefers_xml = COALESCE(?, prefers_xml), \
+         session_stamp = COALESCE(?, session_stamp) WHERE id = ?",
         &[
             optional(changes.username.map(SqlValue::from)),
             optional(changes.email.map(SqlValue::from)),
             optional(changes.password_hash.clone().map(SqlValue::from)),
             optional(changes.prefers_xml.map(SqlValue::from)),
+            optional(changes.session_stamp.clone().map(SqlValue::from)),
             user_id.into(),
         ],
     )
@@ -199,9 +200,21 @@ pub fn update_user(db: &dyn Sql, user_id: i64, changes: &AccountChanges) -> Resu
     Ok(())
 }
 
-pub fn delete_user(db: &dyn Sql, user_id: i64) -> Result<(), ApiError> {
-    db.execute("DELETE FROM users WHERE id = ?", &[user_id.into()])?;
-    Ok(())
+/// Deletes a user unless it is the last of its project, in one statement:
+/// SQLite runs a write statement under the database's write lock, so two
+/// users of a two-user project deleting themselves at once cannot both
+/// pass the count. Returns whether the user was deleted.
+pub fn delete_user_unless_last(
+    db: &dyn Sql,
+    user_id: i64,
+    project_id: i64,
+) -> Result<bool, ApiError> {
+    let rows = db.execute(
+        "DELETE FROM users WHERE id = ?1 AND project_id = ?2 \
+         AND (SELECT COUNT(*) FROM users WHERE project_id = ?2) > 1 RETURNING id",
+        &[user_id.into(), project_id.into()],
+    )?;
+    Ok(!rows.rows.is_empty())
 }
 
 pub fn insert_project(
@@ -219,6 +232,20 @@ pub fn insert_project(
         .ok_or_else(|| ApiError::internal("INSERT … RETURNING id returned no row"))?
         .int(0)
         .map_err(ApiError::from)
+}
+
+/// Replaces a project's ingest token digest; false when there is no such
+/// project.
+pub fn set_ingest_token_hash(
+    db: &dyn Sql,
+    project_id: i64,
+    token_hash: &str,
+) -> Result<bool, ApiError> {
+    let rows = db.execute(
+        "UPDATE projects SET ingest_token_hash = ? WHERE id = ? RETURNING id",
+        &[token_hash.into(), project_id.into()],
+    )?;
+    Ok(!rows.rows.is_empty())
 }
 
 fn optional(value: Option<SqlValue>) -> SqlValue {

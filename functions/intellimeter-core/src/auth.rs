@@ -1,29 +1,37 @@
-//! Who is calling: sessions (cookie) and API keys (bearer), login
-//! throttling, and the key that seals stored API keys.
+//! Who is calling: sessions (cookie) and API keys (bearer), the session
+//! cookie itself, the same-origin rule for cookie-authenticated writes,
+//! and the key that seals stored API keys.
 
 use crate::accounts::{self, Account};
 use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::request::ApiRequest;
 use crate::secrets::{self, SealingKey};
+use crate::storage::in_transaction;
 use serde::{Deserialize, Serialize};
 
-pub const SESSION_COOKIE: &str = "session";
+/// The session cookie's name: the `__Host-` prefix makes browsers refuse it
+/// unless it is `Secure`, has `Path=/` and no `Domain`, so no other site of
+/// the domain can plant or overwrite it.
+pub const SESSION_COOKIE: &str = "__Host-session";
+/// The name used before `__Host-session`, and on a site served over plain
+/// http (where a `__Host-` cookie cannot be set): still read.
+pub const PLAIN_SESSION_COOKIE: &str = "session";
 /// How long a session lives after login.
 pub const SESSION_SECONDS: i64 = 24 * 60 * 60;
-
-/// Failed logins are counted per subject in fixed windows of this length;
-/// the counts reset when the window ends, so nobody is locked out for good.
-pub const THROTTLE_WINDOW_SECONDS: i64 = 15 * 60;
-/// Failures per account (username) and window before 429.
-pub const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
-/// Failures per client address and window before 429.
-pub const MAX_FAILURES_PER_CLIENT: i64 = 20;
 
 /// The Spin variable that, when set, seals API keys; otherwise a random
 /// secret is kept in the key-value store (never in the SQL database).
 pub const SEALING_SECRET_VARIABLE: &str = "key_seal_secret";
 const SEALING_SECRET_KV_KEY: &str = "secret:api-key-seal";
+/// The Spin variable that, when `true`, says the site is served over plain
+/// http on a non-loopback address: the session cookie is then sent without
+/// `Secure` (and so without the `__Host-` prefix).
+pub const PLAIN_HTTP_VARIABLE: &str = "plain_http";
+/// The Spin variable naming the header a trusted reverse proxy sets to the
+/// client's address (e.g. `x-forwarded-for`); empty when Spin faces the
+/// clients itself.
+pub const CLIENT_ADDRESS_HEADER_VARIABLE: &str = "client_ip_header";
 
 fn session_kv_key(token: &str) -> String {
     format!("session:{}", secrets::digest_hex(token))
@@ -33,9 +41,13 @@ fn api_key_kv_key(key_hash: &str) -> String {
     format!("api-key:{key_hash}")
 }
 
+/// A session in the key-value store, under the SHA-256 of its token. It is
+/// valid only while `stamp` is the user's current session stamp, so a
+/// password change, "log out everywhere" or the user's deletion ends it.
 #[derive(Serialize, Deserialize)]
 struct SessionRecord {
     user: i64,
+    stamp: String,
     expires: i64,
 }
 
@@ -44,25 +56,51 @@ struct ApiKeyRecord {
     user: i64,
 }
 
+/// The client's address as the login throttle counts it (see
+/// [`ApiRequest::client_address`]).
+pub fn client_address(ctx: &Ctx, request: &ApiRequest) -> String {
+    let trusted = ctx.env().variable(CLIENT_ADDRESS_HEADER_VARIABLE);
+    request.client_address(trusted.as_deref())
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Credential {
+    ApiKey,
+    /// A session cookie, with its token.
+    Session(String),
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub account: Account,
-    /// The session token, when the caller came with a session cookie.
-    pub session_token: Option<String>,
+    pub credential: Credential,
+}
+
+impl Caller {
+    pub fn session_token(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Session(token) => Some(token),
+            Credential::ApiKey => None,
+        }
+    }
 }
 
 /// Authenticates by `Authorization: Bearer <api key>` or the session
-/// cookie; 401 otherwise. Records the caller's XML preference.
+/// cookie; 401 otherwise. A state-changing request made with the cookie
+/// must come from the site itself ([`refuse_cross_site`]). Records the
+/// caller's XML preference.
 pub fn authenticate(ctx: &Ctx, request: &ApiRequest) -> Result<Caller, ApiError> {
     let caller = if let Some(key) = request.bearer_token() {
         let account = account_by_api_key(ctx, key)?
             .ok_or_else(|| ApiError::unauthorized("the API key is not valid"))?;
         Caller {
             account,
-            session_token: None,
+            credential: Credential::ApiKey,
         }
-    } else if let Some(token) = request.cookie(SESSION_COOKIE).filter(|t| !t.is_empty()) {
+    } else if let Some(token) = session_token(request)? {
+        refuse_cross_site(request)?;
         let account = account_by_session(ctx, token)?.ok_or_else(|| {
             ApiError::unauthorized(
                 "the session has expired or was logged out; log in with PUT /session",
@@ -70,7 +108,7 @@ pub fn authenticate(ctx: &Ctx, request: &ApiRequest) -> Result<Caller, ApiError>
         })?;
         Caller {
             account,
-            session_token: Some(token.to_owned()),
+            credential: Credential::Session(token.to_owned()),
         }
     } else {
         return Err(ApiError::unauthorized(
@@ -79,6 +117,58 @@ pub fn authenticate(ctx: &Ctx, request: &ApiRequest) -> Result<Caller, ApiError>
     };
     ctx.prefers_xml.set(Some(caller.account.prefers_xml));
     Ok(caller)
+}
+
+/// The session token the request carries: the `__Host-session` cookie, or
+/// else the plain `session` cookie. A name sent twice is refused rather than
+/// guessed at: the second copy can only come from another site of the
+/// domain planting its own.
+fn session_token(request: &ApiRequest) -> Result<Option<&str>, ApiError> {
+    for name in [SESSION_COOKIE, PLAIN_SESSION_COOKIE] {
+        let mut values = request.cookies(name).filter(|value| !value.is_empty());
+        if let Some(first) = values.next() {
+            if values.next().is_some() {
+                return Err(ApiError::unauthorized(format!(
+                    "several {name} cookies were sent; clear this site's cookies and log in again"
+                )));
+            }
+            return Ok(Some(first));
+        }
+    }
+    Ok(None)
+}
+
+/// Refuses a state-changing request that a browser says comes from another
+/// site (`Sec-Fetch-Site`), or whose `Origin` is not the address the request
+/// was sent to. Requests without either header (scripts, curl) pass: they
+/// are not a browser acting for another site. `SameSite=Strict` already
+/// keeps the cookie off cross-site requests; this is the second lock.
+pub fn refuse_cross_site(request: &ApiRequest) -> Result<(), ApiError> {
+    if !request.is_unsafe_method() {
+        return Ok(());
+    }
+    let refused = || {
+        ApiError::forbidden(
+            "cross-site request refused: a request that changes something with the session \
+             cookie must come from this site",
+        )
+    };
+    if let Some(site) = request.header("sec-fetch-site")
+        && !matches!(site.trim(), "same-origin" | "none")
+    {
+        return Err(refused());
+    }
+    if let Some(origin) = request.header("origin") {
+        let origin_authority = origin
+            .trim()
+            .split_once("://")
+            .map(|(_, authority)| authority);
+        match (origin_authority, request.authority()) {
+            (Some(origin), Some(own)) if origin.eq_ignore_ascii_case(own) => {}
+            _ => return Err(refused()),
+        }
+    }
+    Ok(())
 }
 
 /// The account an API key belongs to. The key-value store answers the
@@ -133,19 +223,31 @@ fn account_by_session(ctx: &Ctx, token: &str) -> Result<Option<Account>, ApiErro
             return Ok(None);
         }
     };
-    let account = accounts::by_id(ctx.db()?, record.user)?;
-    if account.is_none() {
-        // The user was deleted: the session dies with it.
-        ctx.kv().delete(&kv_key)?;
+    match accounts::by_id(ctx.db()?, record.user)? {
+        Some(account) if secrets::constant_time_eq(&account.session_stamp, &record.stamp) => {
+            Ok(Some(account))
+        }
+        _ => {
+            // The user was deleted, changed the password or logged out
+            // everywhere: the session died with that.
+            ctx.kv().delete(&kv_key)?;
+            Ok(None)
+        }
     }
-    Ok(account)
 }
 
-/// Starts a session; returns the token for the cookie.
-pub fn start_session(ctx: &Ctx, user_id: i64) -> Result<String, ApiError> {
+/// A fresh session stamp: 128 random bits as hex.
+pub fn new_session_stamp(ctx: &Ctx) -> String {
+    secrets::hex(&crate::env::random_bytes::<16>(ctx.env()))
+}
+
+/// Starts a session of `account` (bound to its current session stamp);
+/// returns the token for the cookie.
+pub fn start_session(ctx: &Ctx, account: &Account) -> Result<String, ApiError> {
     let token = secrets::new_token(ctx.env());
     let record = SessionRecord {
-        user: user_id,
+        user: account.user_id,
+        stamp: account.session_stamp.clone(),
         expires: ctx.now() + SESSION_SECONDS,
     };
     let bytes =
@@ -159,104 +261,60 @@ pub fn end_session(ctx: &Ctx, token: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `Set-Cookie` for a new session.
-pub fn session_cookie(request: &ApiRequest, token: &str) -> String {
-    cookie(request, token, SESSION_SECONDS)
+/// How the session cookie is written on this site.
+pub struct CookiePolicy {
+    plain_http: bool,
 }
 
-/// `Set-Cookie` that removes the session cookie.
-pub fn expired_session_cookie(request: &ApiRequest) -> String {
-    cookie(request, "", 0)
-}
-
-fn cookie(request: &ApiRequest, value: &str, max_age: i64) -> String {
-    let secure = if request.is_https() { "; Secure" } else { "" };
-    format!(
-        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-    )
-}
-
-/// The subjects a login attempt is counted against.
-pub struct ThrottleSubjects {
-    subjects: Vec<(String, i64)>,
-}
-
-impl ThrottleSubjects {
-    pub fn new(request: &ApiRequest, username: Option<&str>) -> Self {
-        let mut subjects = vec![(
-            format!("client:{}", request.client_ip()),
-            MAX_FAILURES_PER_CLIENT,
-        )];
-        if let Some(username) = username {
-            subjects.push((
-                format!("account:{}", username.to_lowercase()),
-                MAX_FAILURES_PER_ACCOUNT,
-            ));
-        }
-        ThrottleSubjects { subjects }
+impl CookiePolicy {
+    /// `Secure` with the `__Host-` prefix, unless the `plain_http` variable
+    /// is `true`. Browsers and curl treat `localhost`/`127.0.0.1` as
+    /// secure, so a local `spin up` works with the default.
+    pub fn of(ctx: &Ctx) -> Self {
+        let plain_http = ctx
+            .env()
+            .variable(PLAIN_HTTP_VARIABLE)
+            .is_some_and(|value| matches!(value.trim(), "true" | "1" | "yes"));
+        CookiePolicy { plain_http }
     }
 
-    /// 429 (with `Retry-After`) when any subject has used up its window.
-    pub fn check(&self, ctx: &Ctx) -> Result<(), ApiError> {
-        let db = ctx.db()?;
-        let window_open_since = ctx.now() - THROTTLE_WINDOW_SECONDS;
-        for (subject, limit) in &self.subjects {
-            let rows = db.execute(
-                "SELECT window_start, failures FROM login_failures WHERE subject = ? AND window_start > ?",
-                &[subject.as_str().into(), window_open_since.into()],
-            )?;
-            if let Some(row) = rows.first() {
-                let (window_start, failures) = (row.int(0)?, row.int(1)?);
-                if failures >= *limit {
-                    let retry_after = window_start + THROTTLE_WINDOW_SECONDS - ctx.now();
-                    return Err(ApiError::too_many_requests(
-                        format!(
-                            "too many failed logins; try again in {} seconds",
-                            retry_after.max(1)
-                        ),
-                        retry_after,
-                    ));
-                }
-            }
-        }
-        Ok(())
+    /// `Set-Cookie` for a new session.
+    pub fn session(&self, token: &str) -> String {
+        self.cookie(self.name(), token, SESSION_SECONDS)
     }
 
-    /// Counts a failure against every subject, atomically in SQLite.
-    pub fn record_failure(&self, ctx: &Ctx) -> Result<(), ApiError> {
-        let db = ctx.db()?;
-        let now = ctx.now();
-        let expired_before = now - THROTTLE_WINDOW_SECONDS;
-        for (subject, _) in &self.subjects {
-            db.execute(
-                "INSERT INTO login_failures (subject, window_start, failures) VALUES (?1, ?2, 1) \
-                 ON CONFLICT (subject) DO UPDATE SET \
-                   failures = CASE WHEN window_start <= ?3 THEN 1 ELSE failures + 1 END, \
-                   window_start = CASE WHEN window_start <= ?3 THEN ?2 ELSE window_start END",
-                &[subject.as_str().into(), now.into(), expired_before.into()],
-            )?;
-        }
-        db.execute(
-            "DELETE FROM login_failures WHERE window_start <= ?",
-            &[expired_before.into()],
-        )?;
-        Ok(())
+    /// `Set-Cookie` headers that remove the session cookie under both names.
+    pub fn expired(&self) -> [String; 2] {
+        [
+            self.cookie(self.name(), "", 0),
+            self.cookie(self.other_name(), "", 0),
+        ]
     }
 
-    /// A successful login clears the account's count (not the client's).
-    pub fn record_success(&self, ctx: &Ctx) -> Result<(), ApiError> {
-        let db = ctx.db()?;
-        for (subject, _) in self
-            .subjects
-            .iter()
-            .filter(|(s, _)| s.starts_with("account:"))
-        {
-            db.execute(
-                "DELETE FROM login_failures WHERE subject = ?",
-                &[subject.as_str().into()],
-            )?;
+    fn name(&self) -> &'static str {
+        if self.plain_http {
+            PLAIN_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
         }
-        Ok(())
+    }
+
+    fn other_name(&self) -> &'static str {
+        if self.plain_http {
+            SESSION_COOKIE
+        } else {
+            PLAIN_SESSION_COOKIE
+        }
+    }
+
+    fn cookie(&self, name: &str, value: &str, max_age: i64) -> String {
+        // A `__Host-` cookie is only accepted with `Secure`.
+        let secure = if self.plain_http && name == PLAIN_SESSION_COOKIE {
+            ""
+        } else {
+            "; Secure"
+        };
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
     }
 }
 
@@ -275,12 +333,18 @@ pub fn sealing_key(ctx: &Ctx) -> Result<SealingKey, ApiError> {
     if let Some(secret) = kv.get(SEALING_SECRET_KV_KEY)? {
         return Ok(SealingKey::from_secret(&secret));
     }
-    let fresh = crate::env::random_bytes::<32>(ctx.env());
-    kv.set(SEALING_SECRET_KV_KEY, &fresh)?;
-    // Read back: if another instance raced us, both use whichever landed.
-    let secret = kv
-        .get(SEALING_SECRET_KV_KEY)?
-        .ok_or_else(|| ApiError::internal("sealing secret vanished from the key-value store"))?;
+    // Created under the database's write lock: two first requests at once
+    // would otherwise each store their own secret, and keys sealed under
+    // the loser's would never open again. The second waits for the lock,
+    // then finds the first's secret.
+    let secret = in_transaction(ctx.db()?, |_| {
+        if let Some(secret) = kv.get(SEALING_SECRET_KV_KEY)? {
+            return Ok::<_, ApiError>(secret);
+        }
+        let fresh = crate::env::random_bytes::<32>(ctx.env());
+        kv.set(SEALING_SECRET_KV_KEY, &fresh)?;
+        Ok(fresh.to_vec())
+    })?;
     Ok(SealingKey::from_secret(&secret))
 }
 

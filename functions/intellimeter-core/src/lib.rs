@@ -19,6 +19,7 @@ pub mod request;
 pub mod routes;
 pub mod secrets;
 pub mod storage;
+pub mod throttle;
 pub mod time;
 pub mod validate;
 pub mod value;

@@ -9,6 +9,7 @@ use crate::storage::{Sql, StorageError, in_transaction};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_accounts.sql"),
     include_str!("../migrations/0002_meter_data.sql"),
+    include_str!("../migrations/0003_account_security.sql"),
 ];
 
 pub fn latest_version() -> i64 {
@@ -24,6 +25,12 @@ pub fn current_version(db: &dyn Sql) -> Result<i64, StorageError> {
 
 /// Brings the schema up to date. Cheap when it already is: one read.
 pub fn apply(db: &dyn Sql) -> Result<(), StorageError> {
+    apply_up_to(db, latest_version())
+}
+
+/// Applies the migrations up to version `target` (tests of a migration
+/// start from the schema before it).
+pub fn apply_up_to(db: &dyn Sql, target: i64) -> Result<(), StorageError> {
     let latest = latest_version();
     let version = current_version(db)?;
     if version > latest {
@@ -31,7 +38,7 @@ pub fn apply(db: &dyn Sql) -> Result<(), StorageError> {
             "database schema version {version} is newer than this build ({latest})"
         )));
     }
-    for next in (version + 1)..=latest {
+    for next in (version + 1)..=target.min(latest) {
         in_transaction(db, |db| {
             // Another instance may have applied it while we waited.
             if current_version(db)? >= next {

@@ -130,12 +130,15 @@ fn real(value: &SqlValue) -> Result<f64, ApiError> {
 ///
 /// Fewer than two readings → `None`.
 pub fn interval(values: &[f64]) -> Option<f64> {
-    match *values {
+    // Readings are bounded at ingest, so a difference is always finite;
+    // values stored before that bound still never give a non-finite answer.
+    let difference = match *values {
         [.., previous, latest] if latest < previous => Some(0.0),
         [before, dropped, latest] if dropped < before && latest >= before => Some(latest - before),
         [.., previous, latest] => Some(latest - previous),
         _ => None,
-    }
+    };
+    difference.map(|value| if value.is_finite() { value } else { 0.0 })
 }
 
 #[cfg(test)]
@@ -157,5 +160,8 @@ mod tests {
         assert_eq!(interval(&[28540.0, 0.0, 28540.5]), Some(0.5));
         // Unchanged counter.
         assert_eq!(interval(&[7.0, 7.0, 7.0]), Some(0.0));
+        // Absurd values stored before ingest bounded them: never Infinity.
+        assert_eq!(interval(&[-1e308, 1e308]), Some(0.0));
+        assert_eq!(interval(&[1e308, -1e308, 1e308]), Some(0.0));
     }
 }

@@ -53,14 +53,26 @@ impl ApiRequest {
             .map(|(_, value)| value.as_str())
     }
 
-    /// The value of cookie `name`, if the client sent it.
-    pub fn cookie(&self, name: &str) -> Option<&str> {
+    /// The last value of header `name`. Spin appends the headers it sets
+    /// (`spin-client-addr`, `spin-full-url`, …) after the client's own
+    /// headers, so a client that sends its own copy never gets the last word.
+    pub fn last_header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Every value the client sent for cookie `name`, in order. A browser
+    /// sends several when other sites of the domain planted their own.
+    pub fn cookies<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
             .iter()
             .filter(|(key, _)| key == "cookie")
             .flat_map(|(_, value)| value.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(key, _)| *key == name)
+            .filter(move |(key, _)| *key == name)
             .map(|(_, value)| value.trim())
     }
 
@@ -73,25 +85,63 @@ impl ApiRequest {
             .then_some(token.trim())
     }
 
-    /// The client's IP address, from Spin's `spin-client-addr` (`ip:port`).
-    pub fn client_ip(&self) -> String {
-        let addr = self.header("spin-client-addr").unwrap_or("unknown");
-        match addr.rsplit_once(':') {
-            Some((ip, port)) if port.chars().all(|c| c.is_ascii_digit()) => {
-                ip.trim_matches(|c| c == '[' || c == ']').to_owned()
-            }
-            _ => addr.to_owned(),
-        }
+    /// Whether the method may change state (anything but GET, HEAD, OPTIONS).
+    pub fn is_unsafe_method(&self) -> bool {
+        !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS")
     }
 
-    /// Whether the client reached us over https (Spin's `spin-full-url`, or
-    /// a TLS-terminating proxy's `X-Forwarded-Proto`).
-    pub fn is_https(&self) -> bool {
-        self.header("spin-full-url")
-            .is_some_and(|url| url.starts_with("https://"))
-            || self
-                .header("x-forwarded-proto")
-                .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
+    /// `host[:port]` the request was sent to, from the URL Spin reports
+    /// (`spin-full-url`, built from the `Host` header).
+    pub fn authority(&self) -> Option<&str> {
+        let url = self.last_header("spin-full-url")?;
+        let (_, rest) = url.split_once("://")?;
+        Some(rest.split(['/', '?']).next().unwrap_or(rest))
+    }
+
+    /// The client's address as the login throttle counts it.
+    ///
+    /// Without a proxy it is the peer address Spin saw (the *last*
+    /// `spin-client-addr`: a client-sent copy comes first). Behind a reverse
+    /// proxy, `trusted_header` names the header that proxy sets (for example
+    /// `x-forwarded-for`, of which the last entry is the address the proxy
+    /// saw); no other header is ever believed. IPv6 addresses count per /64,
+    /// the block one subscriber usually has, so an attacker cannot rotate
+    /// through addresses of their own network.
+    pub fn client_address(&self, trusted_header: Option<&str>) -> String {
+        let from_proxy = trusted_header
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .and_then(|name| self.last_header(name))
+            .and_then(|value| value.rsplit(',').next())
+            .map(str::trim)
+            .filter(|value| !value.is_empty());
+        let raw = from_proxy
+            .or_else(|| self.last_header("spin-client-addr"))
+            .unwrap_or("unknown");
+        normalize_address(raw)
+    }
+}
+
+/// `ip`, `ip:port`, `[ipv6]:port` → the address as counted: IPv4 as is,
+/// IPv6 as its /64 network. Anything else is kept (bounded) as text.
+fn normalize_address(raw: &str) -> String {
+    use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+    let ip = raw
+        .parse::<SocketAddr>()
+        .map(|socket| socket.ip())
+        .or_else(|_| raw.trim_matches(['[', ']']).parse::<IpAddr>());
+    match ip {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None if v6.is_loopback() => v6.to_string(),
+            None => {
+                let s = v6.segments();
+                let network = Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{network}/64")
+            }
+        },
+        Err(_) => raw.chars().take(64).collect(),
     }
 }
 
@@ -317,16 +367,57 @@ mod tests {
     fn cookies_bearer_and_client() {
         let request = ApiRequest::new("GET", "/session")
             .with_header("Cookie", "a=1; session=abc ; b=2")
+            .with_header("Cookie", "session=def")
             .with_header("Authorization", "Bearer  k-1 ")
             .with_header("spin-client-addr", "[::1]:5000");
-        assert_eq!(request.cookie("session"), Some("abc"));
-        assert_eq!(request.cookie("missing"), None);
+        assert_eq!(
+            request.cookies("session").collect::<Vec<_>>(),
+            ["abc", "def"]
+        );
+        assert_eq!(request.cookies("missing").count(), 0);
         assert_eq!(request.bearer_token(), Some("k-1"));
-        assert_eq!(request.client_ip(), "::1");
+        assert_eq!(request.client_address(None), "::1");
         let request = ApiRequest::new("GET", "/").with_header("spin-client-addr", "10.0.0.2:80");
-        assert_eq!(request.client_ip(), "10.0.0.2");
-        assert!(!request.is_https());
-        let request = request.with_header("spin-full-url", "https://api.example.com/session");
-        assert!(request.is_https());
+        assert_eq!(request.client_address(None), "10.0.0.2");
+        assert_eq!(request.authority(), None);
+        let request =
+            request.with_header("spin-full-url", "https://api.example.com:8443/session?x=1");
+        assert_eq!(request.authority(), Some("api.example.com:8443"));
+    }
+
+    #[test]
+    fn the_client_cannot_choose_its_address() {
+        // Spin appends its own headers after the client's.
+        let request = ApiRequest::new("PUT", "/session")
+            .with_header("spin-client-addr", "203.0.113.9:1")
+            .with_header("x-forwarded-for", "198.51.100.1")
+            .with_header("spin-full-url", "http://evil.example/")
+            .with_header("spin-client-addr", "192.0.2.7:4000")
+            .with_header("spin-full-url", "http://127.0.0.1:3000/session");
+        assert_eq!(request.client_address(None), "192.0.2.7");
+        assert_eq!(request.client_address(Some("")), "192.0.2.7");
+        assert_eq!(request.authority(), Some("127.0.0.1:3000"));
+        // Behind a trusted proxy: the last entry of the header it appends to.
+        let proxied = request.with_header("X-Forwarded-For", "203.0.113.9, 198.51.100.23");
+        assert_eq!(
+            proxied.client_address(Some("x-forwarded-for")),
+            "198.51.100.23"
+        );
+        // A configured header that is missing: the peer address.
+        assert_eq!(proxied.client_address(Some("x-real-ip")), "192.0.2.7");
+    }
+
+    #[test]
+    fn ipv6_clients_count_per_network() {
+        let at = |addr: &str| {
+            ApiRequest::new("GET", "/")
+                .with_header("spin-client-addr", addr)
+                .client_address(None)
+        };
+        assert_eq!(at("[2001:db8:1:2:3:4:5:6]:443"), "2001:db8:1:2::/64");
+        assert_eq!(at("[2001:db8:1:2:ffff::1]:1"), "2001:db8:1:2::/64");
+        assert_eq!(at("[::ffff:192.0.2.1]:80"), "192.0.2.1");
+        assert_eq!(at("[::1]:80"), "::1");
+        assert_eq!(at("not an address"), "not an address");
     }
 }

@@ -17,6 +17,8 @@ struct World {
     now: Cell<i64>,
     random: Cell<u64>,
     admin_token: String,
+    /// The address Spin reports for the next requests (`spin-client-addr`).
+    client: RefCell<String>,
 }
 
 impl Sql for World {
@@ -97,12 +99,13 @@ impl World {
             kv: RefCell::new(HashMap::new()),
             now: Cell::new(1_572_379_637),
             random: Cell::new(0x2545_f491_4f6c_dd1d),
-            admin_token: "admin-secret".to_owned(),
+            admin_token: "admin-secret-0123456789abcdef0123456789".to_owned(),
+            client: RefCell::new("192.0.2.7:4000".to_owned()),
         }
     }
 
     fn call(&self, route: &Route, request: ApiRequest) -> ApiResponse {
-        let request = request.with_header("spin-client-addr", "192.0.2.7:4000");
+        let request = request.with_header("spin-client-addr", &self.client.borrow());
         respond(
             route,
             &request,
@@ -126,8 +129,10 @@ impl World {
         );
         let (status, body) = self.json(
             &routes::admin::ROUTE,
-            json_request("POST", "/admin/projects", &body)
-                .with_header("authorization", "Bearer admin-secret"),
+            json_request("POST", "/admin/projects", &body).with_header(
+                "authorization",
+                "Bearer admin-secret-0123456789abcdef0123456789",
+            ),
         );
         assert_eq!(status, 201, "{body}");
         body
@@ -164,8 +169,66 @@ fn migrations_apply_once_to_an_empty_database() {
     let names: Vec<_> = tables.iter().map(|row| row.text(0).unwrap()).collect();
     assert_eq!(
         names,
-        ["login_failures", "points", "projects", "readings", "users"]
+        [
+            "login_failures",
+            "points",
+            "projects",
+            "readings",
+            "sqlite_sequence",
+            "users"
+        ]
     );
+}
+
+#[test]
+fn user_ids_survive_the_move_to_autoincrement_and_are_never_reused() {
+    let world = World::new();
+    migrations::apply_up_to(&world, 2).unwrap();
+    world
+        .execute(
+            "INSERT INTO projects (id, name, timezone, ingest_token_hash, created_at) \
+             VALUES (1, 'p', 'UTC', 'h', 0)",
+            &[],
+        )
+        .unwrap();
+    for (id, name) in [(1, "a"), (2, "b"), (7, "c")] {
+        world
+            .execute(
+                "INSERT INTO users (id, project_id, username, email, password_hash, joined_at, \
+                 api_key_hash, api_key_sealed) VALUES (?, 1, ?, 'e@x', 'h', 0, ?, x'00')",
+                &[SqlValue::Integer(id), name.into(), format!("k{id}").into()],
+            )
+            .unwrap();
+    }
+    migrations::apply(&world).unwrap();
+    let users = world
+        .execute(
+            "SELECT id, username, session_stamp FROM users ORDER BY id",
+            &[],
+        )
+        .unwrap();
+    let kept: Vec<(i64, String)> = users
+        .iter()
+        .map(|row| (row.int(0).unwrap(), row.text(1).unwrap()))
+        .collect();
+    assert_eq!(kept, [(1, "a".into()), (2, "b".into()), (7, "c".into())]);
+    let stamps: std::collections::HashSet<String> =
+        users.iter().map(|row| row.text(2).unwrap()).collect();
+    assert_eq!(stamps.len(), 3, "every user has a stamp of its own");
+    assert!(stamps.iter().all(|stamp| stamp.len() == 32));
+    // The highest id deleted is not handed out again.
+    world
+        .execute("DELETE FROM users WHERE id = 7", &[])
+        .unwrap();
+    let next = world
+        .execute(
+            "INSERT INTO users (project_id, username, email, password_hash, joined_at, \
+             api_key_hash, api_key_sealed, session_stamp) \
+             VALUES (1, 'd', 'e@x', 'h', 0, 'k8', x'00', 's') RETURNING id",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(next.first().unwrap().int(0).unwrap(), 8);
 }
 
 #[test]
@@ -271,7 +334,9 @@ fn secrets_are_not_stored_in_plain_text() {
         ),
     );
     let cookie = session_cookie(&login);
-    let token = cookie.trim_start_matches("session=").to_owned();
+    let (name, token) = cookie.split_once('=').unwrap();
+    assert_eq!(name, "__Host-session");
+    let token = token.to_owned();
     let (_, key) = world.json(
         &routes::key::ROUTE,
         ApiRequest::new("GET", "/key").with_header("cookie", &cookie),
@@ -300,4 +365,181 @@ fn secrets_are_not_stored_in_plain_text() {
             "{secret} in the key-value store"
         );
     }
+}
+
+impl World {
+    fn password_login(&self, username: &str, password: &str) -> ApiResponse {
+        self.call(
+            &routes::session::ROUTE,
+            json_request(
+                "PUT",
+                "/session",
+                &format!(r#"{{"username": "{username}", "password": "{password}"}}"#),
+            ),
+        )
+    }
+
+    fn from(&self, address: &str) -> &Self {
+        *self.client.borrow_mut() = address.to_owned();
+        self
+    }
+}
+
+#[test]
+fn an_attacker_locks_only_their_own_address_out_of_a_username() {
+    let world = World::new();
+    world.provision("owner");
+    for _ in 0..5 {
+        let response = world
+            .from("203.0.113.66:1")
+            .password_login("owner", "guess-guess");
+        assert_eq!(response.status, 401);
+    }
+    let locked = world
+        .from("203.0.113.66:2")
+        .password_login("owner", "password1");
+    assert_eq!(
+        locked.status, 429,
+        "that address is locked out of that username"
+    );
+    // The owner, elsewhere, is not.
+    let owner = world
+        .from("198.51.100.1:5000")
+        .password_login("owner", "password1");
+    assert_eq!(owner.status, 200);
+    // The window ends for the attacker's address too.
+    world.now.set(world.now.get() + 901);
+    let later = world
+        .from("203.0.113.66:3")
+        .password_login("owner", "password1");
+    assert_eq!(later.status, 200);
+}
+
+#[test]
+fn a_username_under_a_spray_is_slowed_down_not_locked() {
+    let world = World::new();
+    world.provision("owner");
+    // Ten addresses, one guess each: no address reaches its own limit.
+    for n in 0..10 {
+        let response = world
+            .from(&format!("203.0.113.{n}:1"))
+            .password_login("owner", "guess-guess");
+        assert_eq!(response.status, 401, "guess {n}");
+    }
+    // Now one attempt per 2 seconds for the username, from anywhere.
+    let too_soon = world
+        .from("203.0.113.77:1")
+        .password_login("owner", "guess-guess");
+    assert_eq!(too_soon.status, 429);
+    let retry_after: i64 = too_soon.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let owner_too_soon = world
+        .from("198.51.100.1:1")
+        .password_login("owner", "password1");
+    assert_eq!(owner_too_soon.status, 429, "the owner waits seconds too");
+    world.now.set(world.now.get() + retry_after);
+    let owner = world
+        .from("198.51.100.1:1")
+        .password_login("owner", "password1");
+    assert_eq!(owner.status, 200, "and then gets in");
+    // The spacing holds for the attacker: one guess, then wait again.
+    world.now.set(world.now.get() + 2);
+    assert_eq!(
+        world
+            .from("203.0.113.78:1")
+            .password_login("owner", "x-guess-1")
+            .status,
+        401
+    );
+    assert_eq!(
+        world
+            .from("203.0.113.79:1")
+            .password_login("owner", "x-guess-2")
+            .status,
+        429
+    );
+}
+
+#[test]
+fn one_address_is_limited_across_usernames_but_key_logins_ignore_usernames() {
+    let world = World::new();
+    world.provision("owner");
+    let login = world.password_login("owner", "password1");
+    let (_, key) = world.json(
+        &routes::key::ROUTE,
+        ApiRequest::new("GET", "/key").with_header("cookie", &session_cookie(&login)),
+    );
+    let key = key["key"].as_str().unwrap().to_owned();
+    // Five wrong passwords lock this address out of "owner" …
+    for _ in 0..5 {
+        assert_eq!(world.password_login("owner", "guess-guess").status, 401);
+    }
+    // … but the API key still logs in from here.
+    let by_key = world.call(
+        &routes::session::ROUTE,
+        json_request("PUT", "/session", &format!(r#"{{"key": "{key}"}}"#)),
+    );
+    assert_eq!(by_key.status, 200);
+    // Twenty failures from one address, whatever the usernames, block it.
+    for n in 0..15 {
+        let response = world.password_login(&format!("nobody{n}"), "guess-guess");
+        assert_eq!(response.status, 401, "attempt {n}");
+    }
+    assert_eq!(world.password_login("nobody99", "guess-guess").status, 429);
+    let by_key = world.call(
+        &routes::session::ROUTE,
+        json_request("PUT", "/session", &format!(r#"{{"key": "{key}"}}"#)),
+    );
+    assert_eq!(by_key.status, 429, "the address itself is blocked now");
+    assert_eq!(
+        world
+            .from("198.51.100.9:1")
+            .password_login("nobody99", "guess-guess")
+            .status,
+        401,
+        "other addresses are not"
+    );
+}
+
+#[test]
+fn a_project_has_a_bounded_number_of_points() {
+    let world = World::new();
+    let provisioned = world.provision("owner");
+    let token = provisioned["ingest_token"].as_str().unwrap().to_owned();
+    let ingest = |first: usize, count: usize| {
+        let readings: Vec<String> = (first..first + count)
+            .map(|n| {
+                format!(
+                    r#"{{"MeterId": "m{n}", "TimeStamping": "2019-10-30T17:15:00Z", "value": 1}}"#
+                )
+            })
+            .collect();
+        world.json(
+            &routes::ingest::ROUTE,
+            json_request(
+                "POST",
+                "/ingest",
+                &format!(r#"{{"readings": [{}]}}"#, readings.join(",")),
+            )
+            .with_header("authorization", &format!("Bearer {token}")),
+        )
+    };
+    let (status, body) = ingest(0, 1001);
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("at most 1000 new"));
+    for batch in 0..10 {
+        let (status, body) = ingest(batch * 1000, 1000);
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = ingest(10_000, 1);
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("limit of 10000"));
+    let count = world
+        .execute("SELECT COUNT(*) FROM points", &[])
+        .unwrap()
+        .first()
+        .unwrap()
+        .int(0)
+        .unwrap();
+    assert_eq!(count, 10_000, "the refused batches created nothing");
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use test_host::client::request;
 use test_host::{HostConfig, serve};
 
-const ADMIN_TOKEN: &str = "bench-admin-token";
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef0123";
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use test_host::client::{request, request_streamed, rfc3339_utc};
 use test_host::{HostConfig, RunningApp, serve};
 
-const ADMIN_TOKEN: &str = "bench-admin-token";
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef0123";
 const START: i64 = 1_546_300_800; // 2019-01-01 00:00 UTC
 
 fn env_number(name: &str, default: i64) -> i64 {

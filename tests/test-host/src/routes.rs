@@ -2,10 +2,11 @@
 //!
 //! * A route is made absolute and one trailing `/` is stripped (Spin's
 //!   `sanitize`), so `/x/` in a manifest means `/x`.
-//! * `/x` is exact: it matches the path `/x` only. A request path is used
-//!   verbatim (no trailing-slash leniency; the query is not part of the path).
-//! * `/x/...` is a wildcard: it matches `/x` and everything under `/x/`;
-//!   `/...` matches every path.
+//! * Paths are compared segment by segment, and empty segments do not count
+//!   (Spin's `routefinder`): `/x` matches `/x`, `/x/`, `//x` and `/x//`, but
+//!   not `/x/y`; the query is not part of the path. (Tried on Spin 3.6.3.)
+//! * `/x/...` is a wildcard: it matches `/x` and every path whose first
+//!   segments are `x`; `/...` matches every path.
 //! * Most specific wins: an exact match beats any wildcard, a longer wildcard
 //!   prefix beats a shorter one.
 //!
@@ -66,15 +67,12 @@ impl RoutePattern {
 
     /// Whether `path` (a request path, without query) matches this pattern.
     pub fn matches(&self, path: &str) -> bool {
+        let path = segments(path);
         match self {
-            // The root route sanitizes to "" and matches "/" only.
-            Self::Exact(route) if route.is_empty() => path == "/",
-            Self::Exact(route) => path == route,
+            Self::Exact(route) => segments(route).eq(path),
             Self::Wildcard(prefix) => {
-                path == prefix
-                    || path
-                        .strip_prefix(prefix.as_str())
-                        .is_some_and(|rest| rest.starts_with('/'))
+                let mut path = path;
+                segments(prefix).all(|segment| path.next() == Some(segment))
             }
         }
     }
@@ -105,6 +103,11 @@ impl RoutePattern {
             Self::Wildcard(prefix) => format!("{prefix} (wildcard)"),
         }
     }
+}
+
+/// The non-empty segments of a path.
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter(|segment| !segment.is_empty())
 }
 
 /// A route table: `(pattern, value)` pairs.

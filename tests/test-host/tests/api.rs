@@ -17,13 +17,14 @@ async fn health_and_unknown_routes() {
 
         let missing = app.get("/nope", &Auth::None).await;
         assert_error(&missing, 404, "no route /nope");
-        // Spin matches exact routes exactly: a trailing slash is another path.
-        assert_error(&app.get("/session/", &Auth::None).await, 404, "no route /session/");
+        // Spin ignores empty path segments: `/session/` is `/session`.
+        assert_error(&app.get("/session/", &Auth::None).await, 401, "not logged in");
+        assert_error(&app.get("/session/x", &Auth::None).await, 404, "no route /session/x");
         let xml = app.get("/nope?format=xml", &Auth::None).await;
         assert_eq!(xml.status, 404);
         assert_eq!(
             xml.text(),
-            format!(r#"{PROLOG}<Response><error type="str">no route /nope; the routes are /session, /key, /user, /data, /interval, /point, /file, /health</error></Response>"#)
+            format!(r#"{PROLOG}<Response><error type="str">no route /nope; the routes are /session, /key, /user, /data, /interval, /point, /file, /ingest, /admin/projects, /admin/ingest-token, /health</error></Response>"#)
         );
     })
     .await
@@ -105,20 +106,18 @@ async fn session_login_info_and_logout() {
         assert_eq!(response.status, 200);
         assert_eq!(response.text(), r#"{"uuid": 1}"#);
         let cookie = response.header("set-cookie").unwrap();
-        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.starts_with("__Host-session="), "{cookie}");
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Secure"] {
             assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
         }
-        assert!(!cookie.contains("Secure"), "plain http gets no Secure flag");
-        let token = cookie.split(';').next().unwrap().trim_start_matches("session=");
+        assert!(!cookie.contains("Domain"), "a __Host- cookie has no Domain");
+        let token = cookie.split(';').next().unwrap().trim_start_matches("__Host-session=");
         assert!(token.len() >= 32, "at least 128 bits");
-        let session = Auth::Cookie(format!("session={token}"));
+        let session = Auth::Cookie(format!("__Host-session={token}"));
 
-        // Query-string parameters work too, and https is noticed.
-        let response = app
-            .send("PUT", "/session?username=test&password=password-1", &[("x-forwarded-proto", "https")], "")
-            .await;
+        // Query-string parameters work too.
+        let response = app.send("PUT", "/session?username=test&password=password-1", &[], "").await;
         assert_eq!(response.status, 200);
-        assert!(response.header("set-cookie").unwrap().contains("; Secure"));
 
         let info = app.get("/session", &session).await;
         assert_eq!(info.status, 200);
@@ -156,7 +155,10 @@ async fn session_login_info_and_logout() {
         let out = app.send("DELETE", "/session", &session.headers(), "").await;
         assert_eq!(out.status, 200);
         assert_eq!(out.text(), "{}");
-        assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
+        let removed: Vec<&str> = out.headers_all("set-cookie");
+        assert_eq!(removed.len(), 2, "both cookie names are removed: {removed:?}");
+        assert!(removed[0].starts_with("__Host-session=;") && removed[0].contains("Max-Age=0"));
+        assert!(removed[1].starts_with("session=;") && removed[1].contains("Max-Age=0"));
         assert_error(&app.get("/session", &session).await, 401, "expired or was logged out");
         assert_error(&app.send("DELETE", "/session", &session.headers(), "").await, 401, "logged out");
 

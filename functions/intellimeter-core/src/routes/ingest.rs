@@ -9,7 +9,7 @@ use crate::points::{self, PointConfig};
 use crate::readings::{self, NewReading};
 use crate::request::ApiRequest;
 use crate::secrets;
-use crate::storage::in_transaction;
+use crate::storage::{Sql, in_transaction};
 use crate::value::Value;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -18,6 +18,15 @@ use std::collections::HashMap;
 pub const MAX_INGEST_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub const MAX_READINGS_PER_BATCH: usize = 50_000;
 pub const MAX_POINTS_PER_BATCH: usize = 1_000;
+/// Points one batch may create, announced or not: a collector with a few
+/// hundred meters never comes near it.
+pub const MAX_NEW_POINTS_PER_BATCH: u64 = 1_000;
+/// Points one project may have.
+pub const MAX_POINTS_PER_PROJECT: usize = 10_000;
+/// The largest reading magnitude accepted: more than any energy register
+/// holds (a 64-bit Wh counter is below 2e16 kWh only by using all its bits),
+/// and small enough that differences of readings are always finite.
+pub const MAX_READING_MAGNITUDE: f64 = 1e15;
 const MAX_ID_CHARS: usize = 64;
 /// Readings may not claim to be from further in the future than this
 /// (a collector with a wrong clock).
@@ -80,29 +89,20 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     let (announced, readings) = validate(ctx, &batch)?;
 
     let (created, new) = in_transaction(ctx.db()?, |db| {
-        let mut ids = points::site_ids(db, project_id)?;
-        let mut created = 0u64;
+        let mut known = KnownPoints::load(db, project_id)?;
         for (site_meter_id, config) in &announced {
-            match ids.get(*site_meter_id) {
+            match known.ids.get(*site_meter_id) {
                 Some(&id) => points::update_config(db, id, config)?,
                 None => {
-                    let id = points::create(db, project_id, site_meter_id, config)?;
-                    ids.insert((*site_meter_id).to_owned(), id);
-                    created += 1;
+                    known.create(db, site_meter_id, config)?;
                 }
             }
         }
         let mut rows = Vec::with_capacity(readings.len());
         for (site_meter_id, ts, value) in &readings {
-            let point_id = match ids.get(*site_meter_id) {
+            let point_id = match known.ids.get(*site_meter_id) {
                 Some(&id) => id,
-                None => {
-                    let id =
-                        points::create(db, project_id, site_meter_id, &PointConfig::default())?;
-                    ids.insert((*site_meter_id).to_owned(), id);
-                    created += 1;
-                    id
-                }
+                None => known.create(db, site_meter_id, &PointConfig::default())?,
             };
             rows.push(NewReading {
                 point_id,
@@ -111,7 +111,7 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
             });
         }
         let new = readings::insert(db, project_id, &rows)?;
-        Ok::<_, ApiError>((created, new))
+        Ok::<_, ApiError>((known.created, new))
     })?;
     let total = readings.len() as u64;
     Ok(Reply::ok(Value::dict([
@@ -120,6 +120,52 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         ("duplicates", Value::Int((total - new) as i64)),
         ("points_created", Value::Int(created as i64)),
     ])))
+}
+
+/// The project's points by site meter id, and the points this batch
+/// created, within the bounds of a batch and of a project.
+struct KnownPoints {
+    project_id: i64,
+    ids: HashMap<String, i64>,
+    existing: usize,
+    created: u64,
+}
+
+impl KnownPoints {
+    fn load(db: &dyn Sql, project_id: i64) -> Result<Self, ApiError> {
+        let ids = points::site_ids(db, project_id)?;
+        Ok(KnownPoints {
+            project_id,
+            existing: ids.len(),
+            ids,
+            created: 0,
+        })
+    }
+
+    fn create(
+        &mut self,
+        db: &dyn Sql,
+        site_meter_id: &str,
+        config: &PointConfig,
+    ) -> Result<i64, ApiError> {
+        if self.created >= MAX_NEW_POINTS_PER_BATCH {
+            return Err(ApiError::new(
+                ErrorKind::PayloadTooLarge,
+                format!(
+                    "a batch may create at most {MAX_NEW_POINTS_PER_BATCH} new metering points"
+                ),
+            ));
+        }
+        if self.existing + self.created as usize >= MAX_POINTS_PER_PROJECT {
+            return Err(ApiError::conflict(format!(
+                "the project has reached its limit of {MAX_POINTS_PER_PROJECT} metering points"
+            )));
+        }
+        let id = points::create(db, self.project_id, site_meter_id, config)?;
+        self.ids.insert(site_meter_id.to_owned(), id);
+        self.created += 1;
+        Ok(id)
+    }
 }
 
 /// The project whose ingest token the request bears; 401 otherwise (user
@@ -225,9 +271,9 @@ fn validate<'a>(ctx: &Ctx, batch: &'a Batch) -> Result<(Announced<'a>, Readings<
                 reading.TimeStamping
             )));
         }
-        if !reading.value.is_finite() {
+        if !reading.value.is_finite() || reading.value.abs() > MAX_READING_MAGNITUDE {
             return Err(ApiError::bad_request(format!(
-                "{}: must be a finite number",
+                "{}: must be a number from -1e15 to 1e15",
                 at("value")
             )));
         }

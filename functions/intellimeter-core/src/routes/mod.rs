@@ -67,6 +67,7 @@ impl<'a> PreparedAccount<'a> {
                 password_hash: &self.password_hash,
                 joined_at: ctx.now(),
                 api_key_hash: &key_hash,
+                session_stamp: &auth::new_session_stamp(ctx),
             },
         )?;
         let sealed = self.sealing_key.seal(

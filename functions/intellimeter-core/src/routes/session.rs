@@ -1,12 +1,15 @@
 //! `/session`: GET account info, PUT log in (password or API key), DELETE
-//! log out.
+//! log out (this session, or with `everywhere=true` every session of the
+//! user).
 
-use crate::accounts;
-use crate::auth::{self, ThrottleSubjects};
+use crate::accounts::{self, AccountChanges};
+use crate::auth::{self, CookiePolicy};
 use crate::context::{Ctx, Reply, Route, method_not_allowed};
 use crate::error::ApiError;
 use crate::request::{ApiRequest, Params};
 use crate::secrets;
+use crate::throttle::Throttle;
+use crate::validate;
 use crate::value::Value;
 
 /// The route, for the component.
@@ -25,17 +28,22 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
 }
 
 fn log_in(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
+    // Another site must not log the browser into an account of its choosing.
+    auth::refuse_cross_site(request)?;
     let params = Params::parse(request)?;
     let key = params.get("key").filter(|k| !k.is_empty());
     let username = params.get("username").filter(|u| !u.is_empty());
-    let throttle = ThrottleSubjects::new(request, if key.is_some() { None } else { username });
-    throttle.check(ctx)?;
+    let client = auth::client_address(ctx, request);
 
-    let account = if let Some(key) = key {
-        auth::account_by_api_key(ctx, key)?
+    let (throttle, account) = if let Some(key) = key {
+        let throttle = Throttle::api_key(&client);
+        throttle.reserve(ctx)?;
+        (throttle, auth::account_by_api_key(ctx, key)?)
     } else if let Some(username) = username {
         let password = params.required("password")?;
-        match accounts::by_username(ctx.db()?, username)? {
+        let throttle = Throttle::password(&client, username);
+        throttle.reserve(ctx)?;
+        let account = match accounts::by_username(ctx.db()?, username)? {
             Some(account) if secrets::verify_password(password, &account.password_hash) => {
                 Some(account)
             }
@@ -44,7 +52,8 @@ fn log_in(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
                 secrets::verify_password_of_nobody(ctx.env(), password);
                 None
             }
-        }
+        };
+        (throttle, account)
     } else {
         return Err(ApiError::bad_request(
             "log in with username and password, or with key",
@@ -52,27 +61,42 @@ fn log_in(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     };
 
     let Some(account) = account else {
-        throttle.record_failure(ctx)?;
+        // The failure was counted when it was reserved.
         return Err(ApiError::unauthorized(if key.is_some() {
             "the API key is not valid"
         } else {
             "wrong username or password"
         }));
     };
-    throttle.record_success(ctx)?;
+    throttle.release(ctx)?;
     ctx.prefers_xml.set(Some(account.prefers_xml));
-    let token = auth::start_session(ctx, account.user_id)?;
+    let token = auth::start_session(ctx, &account)?;
     Ok(
         Reply::ok(Value::dict([("uuid", Value::Int(account.user_id))]))
-            .with_header("set-cookie", auth::session_cookie(request, &token)),
+            .with_header("set-cookie", CookiePolicy::of(ctx).session(&token)),
     )
 }
 
 fn log_out(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     let caller = auth::authenticate(ctx, request)?;
-    if let Some(token) = &caller.session_token {
+    let params = Params::parse(request)?;
+    let everywhere = match params.get("everywhere") {
+        Some(value) => validate::boolean("everywhere", value)?,
+        None => false,
+    };
+    if everywhere {
+        // A new stamp: every session issued before it stops at once.
+        let changes = AccountChanges {
+            session_stamp: Some(auth::new_session_stamp(ctx)),
+            ..AccountChanges::default()
+        };
+        accounts::update_user(ctx.db()?, caller.account.user_id, &changes)?;
+    }
+    if let Some(token) = caller.session_token() {
         auth::end_session(ctx, token)?;
     }
+    let [expired, expired_other] = CookiePolicy::of(ctx).expired();
     Ok(Reply::ok(Value::empty_dict())
-        .with_header("set-cookie", auth::expired_session_cookie(request)))
+        .with_header("set-cookie", expired)
+        .with_header("set-cookie", expired_other))
 }

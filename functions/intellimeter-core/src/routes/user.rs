@@ -3,11 +3,12 @@
 
 use super::{NewAccount, create_user};
 use crate::accounts::{self, AccountChanges};
-use crate::auth;
+use crate::auth::{self, CookiePolicy, Credential};
 use crate::context::{Ctx, Reply, Route, method_not_allowed};
 use crate::error::ApiError;
 use crate::request::{ApiRequest, Params};
 use crate::secrets;
+use crate::throttle::Throttle;
 use crate::validate;
 use crate::value::Value;
 
@@ -47,10 +48,14 @@ fn update_own(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     if let Some(xml) = params.get("xml") {
         changes.prefers_xml = Some(validate::boolean("xml", xml)?);
     }
-    if let Some(password) = params.get("password") {
+    let new_password = params.get("password");
+    if let Some(password) = new_password {
         validate::password(password)?;
+        check_current_password(ctx, request, &caller, params.get("current_password"))?;
         changes.password_hash =
             Some(secrets::hash_password(ctx.env(), password).map_err(ApiError::internal)?);
+        // Every session of the user ends with the old password.
+        changes.session_stamp = Some(auth::new_session_stamp(ctx));
     }
     let user_id = caller.account.user_id;
     accounts::update_user(ctx.db()?, user_id, &changes)?;
@@ -59,7 +64,46 @@ fn update_own(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     // The answer follows the preference just stored, unless the request
     // asked for a format explicitly.
     ctx.prefers_xml.set(Some(account.prefers_xml));
-    Ok(Reply::ok(account.to_value()))
+    let mut reply = Reply::ok(account.to_value());
+    if new_password.is_some() {
+        // A cached key lookup names the user; drop it with the old password.
+        auth::forget_api_key(ctx, &account.api_key_hash)?;
+        if let Some(old_token) = caller.session_token() {
+            // The caller's own session ended too: hand it a new one.
+            auth::end_session(ctx, old_token)?;
+            let token = auth::start_session(ctx, &account)?;
+            reply = reply.with_header("set-cookie", CookiePolicy::of(ctx).session(&token));
+        }
+    }
+    Ok(reply)
+}
+
+/// A password change made with the session cookie must prove the current
+/// password (whoever holds a stolen cookie does not know it), throttled
+/// like a login. With the API key, which is itself a full credential of
+/// the account, it is optional but checked when given.
+fn check_current_password(
+    ctx: &Ctx,
+    request: &ApiRequest,
+    caller: &auth::Caller,
+    current: Option<&str>,
+) -> Result<(), ApiError> {
+    let current = match (current.filter(|c| !c.is_empty()), &caller.credential) {
+        (Some(current), _) => current,
+        (None, Credential::ApiKey) => return Ok(()),
+        (None, Credential::Session(_)) => {
+            return Err(ApiError::bad_request(
+                "changing the password with a session needs current_password",
+            ));
+        }
+    };
+    let account = &caller.account;
+    let throttle = Throttle::password(&auth::client_address(ctx, request), &account.username);
+    throttle.reserve(ctx)?;
+    if !secrets::verify_password(current, &account.password_hash) {
+        return Err(ApiError::forbidden("current_password is wrong"));
+    }
+    throttle.release(ctx)
 }
 
 fn create_in_project(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
@@ -82,16 +126,19 @@ fn create_in_project(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError>
 fn delete_own(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     let caller = auth::authenticate(ctx, request)?;
     let account = &caller.account;
-    if accounts::count_users(ctx.db()?, account.project_id)? <= 1 {
+    if !accounts::delete_user_unless_last(ctx.db()?, account.user_id, account.project_id)? {
         return Err(ApiError::conflict(
             "the last user of a project cannot delete itself; create another user first (PUT /user)",
         ));
     }
-    accounts::delete_user(ctx.db()?, account.user_id)?;
+    // Every other session of the user dies with the row (ids are never
+    // reused); these are only tidied away.
     auth::forget_api_key(ctx, &account.api_key_hash)?;
-    if let Some(token) = &caller.session_token {
+    if let Some(token) = caller.session_token() {
         auth::end_session(ctx, token)?;
     }
+    let [expired, expired_other] = CookiePolicy::of(ctx).expired();
     Ok(Reply::ok(Value::empty_dict())
-        .with_header("set-cookie", auth::expired_session_cookie(request)))
+        .with_header("set-cookie", expired)
+        .with_header("set-cookie", expired_other))
 }

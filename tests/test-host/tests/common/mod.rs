@@ -12,7 +12,7 @@ use std::time::Duration;
 pub use test_host::client::{Response, request};
 use test_host::{HostConfig, RunningApp, serve};
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123";
 pub const PROLOG: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>"#;
 
 /// Every test has a time limit.
@@ -37,11 +37,25 @@ impl App {
     }
 
     pub async fn start_with(admin_token: Option<&str>) -> App {
-        let state = tempfile::tempdir().unwrap();
         let mut variables = BTreeMap::new();
         if let Some(token) = admin_token {
             variables.insert("admin_token".to_owned(), token.to_owned());
         }
+        Self::start_with_variables(variables).await
+    }
+
+    /// The app with [`ADMIN_TOKEN`] and these Spin variables set.
+    pub async fn start_with_settings(settings: &[(&str, &str)]) -> App {
+        let mut variables = BTreeMap::from([("admin_token".to_owned(), ADMIN_TOKEN.to_owned())]);
+        for (name, value) in settings {
+            variables.insert((*name).to_owned(), (*value).to_owned());
+        }
+        Self::start_with_variables(variables).await
+    }
+
+    /// The app with exactly these Spin variables set.
+    pub async fn start_with_variables(variables: BTreeMap<String, String>) -> App {
+        let state = tempfile::tempdir().unwrap();
         let app = serve(HostConfig {
             manifest_path: manifest(),
             state_dir: state.path().to_owned(),
