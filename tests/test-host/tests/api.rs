@@ -328,7 +328,7 @@ async fn users_update_and_delete_themselves() {
         assert_error(&app.json("POST", "/user", &dave, json!({"password": "short"})).await, 400, "password");
 
         let updated = app
-            .json("POST", "/user", &dave, json!({"username": "david", "email": "david@example.com", "password": "password-new"}))
+            .json("POST", "/user", &dave, json!({"username": "david", "email": "david@example.com", "password": "password-new", "current_password": "password-1"}))
             .await;
         assert_eq!(updated.status, 200, "{}", updated.text());
         let body = parse(&updated);
@@ -435,7 +435,7 @@ async fn failed_logins_are_throttled() {
                 json!({"username": "hank", "password": "password-1"}),
             )
             .await;
-        assert_error(&throttled, 429, "too many failed logins");
+        assert_error(&throttled, 429, "too many failed attempts");
         let retry: u64 = throttled.header("retry-after").unwrap().parse().unwrap();
         assert!((1..=900).contains(&retry));
         // The account's owner is not locked out: the API key still works.
@@ -461,7 +461,7 @@ async fn failed_logins_are_throttled() {
         let throttled = app
             .json("PUT", "/session", &Auth::None, json!({"key": key}))
             .await;
-        assert_error(&throttled, 429, "too many failed logins");
+        assert_error(&throttled, 429, "too many failed attempts");
     })
     .await
 }
