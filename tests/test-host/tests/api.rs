@@ -474,7 +474,7 @@ async fn concurrent_first_requests_migrate_once() {
         // migrations check; none may fail or apply a migration twice.
         let mut tasks = Vec::new();
         for i in 0..8 {
-            let base = app.app.base_url();
+            let base = app.base_url();
             tasks.push(tokio::spawn(async move {
                 let body = json!({"name": "p", "timezone": "UTC", "username": format!("user{i}"),
                                   "password": "password-1", "email": "u@example.com"});

@@ -21,7 +21,7 @@ async fn all_at_once(
 ) -> Vec<u16> {
     let mut tasks = JoinSet::new();
     for _ in 0..n {
-        let (base, headers, body) = (app.app.base_url(), headers.clone(), body.clone());
+        let (base, headers, body) = (app.base_url(), headers.clone(), body.clone());
         tasks.spawn(async move {
             let headers: Vec<(&str, &str)> =
                 headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -240,7 +240,7 @@ async fn two_last_users_deleting_themselves_at_once_leave_one() {
         let mut tasks = JoinSet::new();
         for (site, (first, second)) in pairs.into_iter().enumerate() {
             for auth in [first, second] {
-                let base = app.app.base_url();
+                let base = app.base_url();
                 tasks.spawn(async move {
                     let headers = auth.headers();
                     let response = request(&base, "DELETE", "/user", &headers, vec![])
@@ -384,7 +384,7 @@ async fn session_cookies_cannot_be_planted_or_ridden_from_another_site() {
         );
 
         // State changes with the cookie must come from the site itself.
-        let own_origin = app.app.base_url();
+        let own_origin = app.base_url();
         let attempts: [(&[(&str, &str)], u16); 6] = [
             (&[("origin", "https://evil.example")], 403),
             (&[("origin", "null")], 403),
@@ -536,7 +536,7 @@ async fn concurrent_first_requests_agree_on_one_sealing_secret() {
         let admin = format!("Bearer {ADMIN_TOKEN}");
         let mut tasks = JoinSet::new();
         for n in 0..8 {
-            let (base, admin) = (app.app.base_url(), admin.clone());
+            let (base, admin) = (app.base_url(), admin.clone());
             tasks.spawn(async move {
                 let body = json!({"name": format!("site{n}"), "timezone": "UTC", "username": format!("user{n}"),
                                   "password": "password-1", "email": "u@example.com"});

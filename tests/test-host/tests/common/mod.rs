@@ -1,13 +1,19 @@
-//! Helpers shared by the end-to-end tests: an app served by the test host
-//! from the real spin.toml, with its own state directory, and small HTTP
-//! helpers.
+//! Helpers shared by the end-to-end tests: an app served from the real
+//! spin.toml, with its own state directory, and small HTTP helpers.
+//!
+//! The app is served by the test host, or by the real Spin CLI when the
+//! `E2E_SPIN` environment variable names its binary (`tests/run` does
+//! both when Spin is available): the same tests, two hosts, so that the
+//! test host can never be more lenient than Spin unnoticed.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
 use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 pub use test_host::client::{Response, request};
 use test_host::{HostConfig, RunningApp, serve};
@@ -23,8 +29,13 @@ pub async fn within<T>(future: impl Future<Output = T>) -> T {
 }
 
 pub struct App {
-    pub app: RunningApp,
+    host: Host,
     _state: tempfile::TempDir,
+}
+
+enum Host {
+    TestHost(RunningApp),
+    Spin(SpinProcess),
 }
 
 pub fn manifest() -> PathBuf {
@@ -56,17 +67,36 @@ impl App {
     /// The app with exactly these Spin variables set.
     pub async fn start_with_variables(variables: BTreeMap<String, String>) -> App {
         let state = tempfile::tempdir().unwrap();
-        let app = serve(HostConfig {
-            manifest_path: manifest(),
-            state_dir: state.path().to_owned(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            variables,
-        })
-        .await
-        .expect(
-            "the test host serves spin.toml (build the components first: cargo build-components)",
-        );
-        App { app, _state: state }
+        let host = match std::env::var_os("E2E_SPIN") {
+            Some(spin) => Host::Spin(SpinProcess::start(spin.into(), state.path(), &variables).await),
+            None => Host::TestHost(
+                serve(HostConfig {
+                    manifest_path: manifest(),
+                    state_dir: state.path().to_owned(),
+                    listen: "127.0.0.1:0".parse().unwrap(),
+                    variables,
+                })
+                .await
+                .expect(
+                    "the test host serves spin.toml (build the components first: cargo build-components)",
+                ),
+            ),
+        };
+        App {
+            host,
+            _state: state,
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        match &self.host {
+            Host::TestHost(app) => app.addr(),
+            Host::Spin(spin) => spin.addr,
+        }
     }
 
     pub async fn send(
@@ -77,7 +107,7 @@ impl App {
         body: &str,
     ) -> Response {
         request(
-            &self.app.base_url(),
+            &self.base_url(),
             method,
             path,
             headers,
@@ -197,12 +227,10 @@ pub async fn oversized_request(
     sent: usize,
 ) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(app.app.addr())
-        .await
-        .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(app.addr()).await.unwrap();
     let mut head = format!(
         "POST {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {declared}\r\nconnection: close\r\n",
-        app.app.addr()
+        app.addr()
     );
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -224,4 +252,71 @@ pub async fn oversized_request(
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// `spin up` of the repository's spin.toml in its own process group (Spin
+/// serves from a child process that a kill of `spin up` alone would leave
+/// running), killed with its group when dropped.
+struct SpinProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl SpinProcess {
+    async fn start(spin: PathBuf, state: &Path, variables: &BTreeMap<String, String>) -> Self {
+        use std::os::unix::process::CommandExt;
+        // A free port: bound, read, released (Spin binds it a moment later).
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let log_path = state.join("spin.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut command = Command::new(&spin);
+        command
+            .arg("up")
+            .arg("--from")
+            .arg(manifest())
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--state-dir")
+            .arg(state.join("spin"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0);
+        for (name, value) in variables {
+            command.env(
+                format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
+                value,
+            );
+        }
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("E2E_SPIN={}: {e}", spin.display()));
+        let process = SpinProcess { child, addr };
+        let base = format!("http://{addr}");
+        for _ in 0..300 {
+            if let Ok(response) = request(&base, "GET", "/health", &[], Vec::new()).await
+                && response.status == 200
+            {
+                return process;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        panic!("spin up did not serve {base}/health within 30 s:\n{log}");
+    }
+}
+
+impl Drop for SpinProcess {
+    fn drop(&mut self) {
+        let group = self.child.id() as i32;
+        // SAFETY: kill(2) with a negative pid signals the process group we
+        // created for this child; it touches no memory.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
 }
