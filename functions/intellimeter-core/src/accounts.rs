@@ -5,9 +5,12 @@ use crate::error::ApiError;
 use crate::storage::{Row, Sql, SqlValue, StorageError};
 use crate::time::local_date_time;
 use crate::value::Value;
+use serde::{Deserialize, Serialize};
 
-/// A user together with their project, as the account routes show it.
-#[derive(Debug, Clone, PartialEq)]
+/// A user together with their project, as the account routes show it and
+/// authentication checks it (its read model, `readmodel::account`). The
+/// password hash is not part of it: only a login reads that.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Account {
     pub user_id: i64,
     pub project_id: i64,
@@ -17,7 +20,6 @@ pub struct Account {
     pub prefers_xml: bool,
     pub project_name: String,
     pub timezone: String,
-    pub password_hash: String,
     pub api_key_hash: String,
     /// Sessions are valid only while issued with this stamp (see
     /// `auth::start_session`); replacing it ends them all.
@@ -25,7 +27,7 @@ pub struct Account {
 }
 
 const ACCOUNT_COLUMNS: &str = "u.id, u.project_id, u.username, u.email, u.joined_at, \
-     u.prefers_xml, p.name, p.timezone, u.password_hash, u.api_key_hash, u.session_stamp";
+     u.prefers_xml, p.name, p.timezone, u.api_key_hash, u.session_stamp";
 
 impl Account {
     fn from_row(row: Row) -> Result<Self, StorageError> {
@@ -38,9 +40,8 @@ impl Account {
             prefers_xml: row.int(5)? != 0,
             project_name: row.text(6)?,
             timezone: row.text(7)?,
-            password_hash: row.text(8)?,
-            api_key_hash: row.text(9)?,
-            session_stamp: row.text(10)?,
+            api_key_hash: row.text(8)?,
+            session_stamp: row.text(9)?,
         })
     }
 
@@ -85,8 +86,25 @@ pub fn by_id(db: &dyn Sql, user_id: i64) -> Result<Option<Account>, ApiError> {
     one_account(db, "u.id = ?", &[user_id.into()])
 }
 
-pub fn by_username(db: &dyn Sql, username: &str) -> Result<Option<Account>, ApiError> {
-    one_account(db, "u.username = ?", &[username.into()])
+/// The id and password hash of the user called `username` (any case).
+pub fn login_by_username(db: &dyn Sql, username: &str) -> Result<Option<(i64, String)>, ApiError> {
+    let rows = db.execute(
+        "SELECT id, password_hash FROM users WHERE username = ?",
+        &[username.into()],
+    )?;
+    Ok(rows
+        .first()
+        .map(|row| Ok::<_, StorageError>((row.int(0)?, row.text(1)?)))
+        .transpose()?)
+}
+
+/// The password hash of a user.
+pub fn password_hash(db: &dyn Sql, user_id: i64) -> Result<Option<String>, ApiError> {
+    let rows = db.execute(
+        "SELECT password_hash FROM users WHERE id = ?",
+        &[user_id.into()],
+    )?;
+    Ok(rows.first().map(|row| row.text(0)).transpose()?)
 }
 
 pub fn by_api_key_hash(db: &dyn Sql, key_hash: &str) -> Result<Option<Account>, ApiError> {

@@ -5,6 +5,7 @@
 use crate::accounts::{self, Account};
 use crate::context::Ctx;
 use crate::error::ApiError;
+use crate::readmodel::{self, Touched};
 use crate::request::ApiRequest;
 use crate::secrets::{self, SealingKey};
 use crate::storage::in_transaction;
@@ -181,10 +182,11 @@ pub fn account_by_api_key(ctx: &Ctx, key: &str) -> Result<Option<Account>, ApiEr
     }
     let key_hash = secrets::digest_hex(key);
     let kv_key = api_key_kv_key(&key_hash);
-    let db = ctx.db()?;
     if let Some(bytes) = ctx.kv().get(&kv_key)? {
+        // The account's read model holds the current key's digest: a
+        // rotated key's entry points at an account that no longer has it.
         if let Ok(record) = serde_json::from_slice::<ApiKeyRecord>(&bytes)
-            && let Some(account) = accounts::by_id(db, record.user)?
+            && let Some(account) = readmodel::account(ctx, record.user)?
             && secrets::constant_time_eq(&account.api_key_hash, &key_hash)
         {
             return Ok(Some(account));
@@ -192,7 +194,7 @@ pub fn account_by_api_key(ctx: &Ctx, key: &str) -> Result<Option<Account>, ApiEr
         ctx.kv().delete(&kv_key)?;
         return Ok(None);
     }
-    let account = accounts::by_api_key_hash(db, &key_hash)?;
+    let account = accounts::by_api_key_hash(ctx.db()?, &key_hash)?;
     if let Some(account) = &account {
         remember_api_key(ctx, &key_hash, account.user_id)?;
     }
@@ -223,7 +225,7 @@ fn account_by_session(ctx: &Ctx, token: &str) -> Result<Option<Account>, ApiErro
             return Ok(None);
         }
     };
-    match accounts::by_id(ctx.db()?, record.user)? {
+    match readmodel::account(ctx, record.user)? {
         Some(account) if secrets::constant_time_eq(&account.session_stamp, &record.stamp) => {
             Ok(Some(account))
         }
@@ -349,12 +351,15 @@ pub fn sealing_key(ctx: &Ctx) -> Result<SealingKey, ApiError> {
 }
 
 /// A fresh API key for `user_id`, stored hashed and sealed, and
-/// registered for lookup. Returns the key.
+/// registered for lookup; the previous key stops at once. Returns the key.
 pub fn issue_api_key(ctx: &Ctx, user_id: i64) -> Result<String, ApiError> {
     let key = secrets::new_api_key(ctx.env());
     let key_hash = secrets::digest_hex(&key);
     let sealed = sealing_key(ctx)?.seal(ctx.env(), &Account::seal_owner(user_id), &key);
-    accounts::set_api_key(ctx.db()?, user_id, &key_hash, sealed)?;
+    readmodel::write(ctx, &[Touched::Account(user_id)], |db| {
+        accounts::set_api_key(db, user_id, &key_hash, sealed)?;
+        readmodel::refresh_account(ctx, db, user_id)
+    })?;
     remember_api_key(ctx, &key_hash, user_id)?;
     Ok(key)
 }

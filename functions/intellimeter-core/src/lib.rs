@@ -15,6 +15,7 @@ pub mod format;
 pub mod migrations;
 pub mod points;
 pub mod readings;
+pub mod readmodel;
 pub mod request;
 pub mod routes;
 pub mod secrets;

@@ -4,9 +4,10 @@
 use crate::error::ApiError;
 use crate::storage::{Row, Sql, SqlValue, StorageError};
 use crate::value::Value;
+use serde::{Deserialize, Serialize};
 
 /// A point as `/point` shows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     pub id: i64,
     pub name: String,
@@ -14,7 +15,7 @@ pub struct Point {
 }
 
 /// What the collector announces about a point; `None` when never announced.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PointConfig {
     pub modbus_id: Option<i64>,
     pub port: Option<String>,

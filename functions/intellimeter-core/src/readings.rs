@@ -51,29 +51,26 @@ fn total_changes(db: &dyn Sql) -> Result<i64, ApiError> {
 }
 
 /// The latest reading of every point of the project that has one:
-/// `(point name, time, value)` in point order.
-pub fn latest(db: &dyn Sql, project_id: i64) -> Result<Vec<(String, i64, f64)>, ApiError> {
+/// `(point id, time, value)` in point order.
+pub fn latest(db: &dyn Sql, project_id: i64) -> Result<Vec<(i64, i64, f64)>, ApiError> {
     let rows = db.execute(
-        "SELECT p.name, r.ts, r.value FROM points p \
+        "SELECT p.id, r.ts, r.value FROM points p \
          JOIN readings r ON r.point_id = p.id \
           AND r.ts = (SELECT MAX(ts) FROM readings WHERE point_id = p.id) \
          WHERE p.project_id = ? ORDER BY p.id",
         &[project_id.into()],
     )?;
     rows.iter()
-        .map(|row| Ok((row.text(0)?, row.int(1)?, real(&row.0[2])?)))
+        .map(|row| Ok((row.int(0)?, row.int(1)?, real(&row.0[2])?)))
         .collect()
 }
 
 /// The latest interval of every point that has two readings or more:
-/// `(point name, time, interval)` in point order. See [`interval`].
-pub fn latest_intervals(
-    db: &dyn Sql,
-    project_id: i64,
-) -> Result<Vec<(String, i64, f64)>, ApiError> {
+/// `(point id, time, interval)` in point order. See [`interval`].
+pub fn latest_intervals(db: &dyn Sql, project_id: i64) -> Result<Vec<(i64, i64, f64)>, ApiError> {
     // The last three readings of each point, oldest first.
     let rows = db.execute(
-        "SELECT p.id, p.name, r.ts, r.value FROM points p \
+        "SELECT p.id, r.ts, r.value FROM points p \
          JOIN readings r ON r.point_id = p.id \
           AND r.ts >= COALESCE((SELECT ts FROM readings WHERE point_id = p.id \
                                 ORDER BY ts DESC LIMIT 1 OFFSET 2), -9223372036854775808) \
@@ -81,25 +78,23 @@ pub fn latest_intervals(
         &[project_id.into()],
     )?;
     let mut out = Vec::new();
-    let mut current: Option<(i64, String)> = None;
+    let mut current: Option<i64> = None;
     let mut values: Vec<f64> = Vec::with_capacity(3);
     let mut last_ts = 0;
-    let mut flush = |point: Option<(i64, String)>, values: &[f64], ts: i64| {
-        if let (Some((_, name)), Some(value)) = (point, interval(values)) {
-            out.push((name, ts, value));
+    let mut flush = |point: Option<i64>, values: &[f64], ts: i64| {
+        if let (Some(point_id), Some(value)) = (point, interval(values)) {
+            out.push((point_id, ts, value));
         }
     };
     for row in rows.iter() {
         let point_id = row.int(0)?;
-        if current.as_ref().is_some_and(|(id, _)| *id != point_id) {
+        if current.is_some_and(|id| id != point_id) {
             flush(current.take(), &values, last_ts);
             values.clear();
         }
-        if current.is_none() {
-            current = Some((point_id, row.text(1)?));
-        }
-        last_ts = row.int(2)?;
-        values.push(real(&row.0[3])?);
+        current = Some(point_id);
+        last_ts = row.int(1)?;
+        values.push(real(&row.0[2])?);
     }
     flush(current, &values, last_ts);
     Ok(out)

@@ -543,3 +543,85 @@ fn a_project_has_a_bounded_number_of_points() {
         .unwrap();
     assert_eq!(count, 10_000, "the refused batches created nothing");
 }
+
+#[test]
+fn read_models_answer_what_a_rebuild_from_sql_answers() {
+    let world = World::new();
+    let provisioned = world.provision("owner");
+    let token = provisioned["ingest_token"].as_str().unwrap().to_owned();
+    let login = world.password_login("owner", "password1");
+    let cookie = session_cookie(&login);
+    let ingest = |body: &str| {
+        let (status, body) = world.json(
+            &routes::ingest::ROUTE,
+            json_request("POST", "/ingest", body)
+                .with_header("authorization", &format!("Bearer {token}")),
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+    // In order, then a backfill between the last two readings, a counter
+    // drop, a rename and a new point.
+    ingest(
+        r#"{"points": [{"MeterId": "a", "ModbusId": 3}], "readings": [
+        {"MeterId": "a", "TimeStamping": "2019-10-30T17:00:00Z", "value": 10},
+        {"MeterId": "a", "TimeStamping": "2019-10-30T17:10:00Z", "value": 20},
+        {"MeterId": "b", "TimeStamping": "2019-10-30T17:10:00Z", "value": 5}]}"#,
+    );
+    ingest(
+        r#"{"readings": [{"MeterId": "a", "TimeStamping": "2019-10-30T17:05:00Z", "value": 12},
+        {"MeterId": "b", "TimeStamping": "2019-10-30T17:15:00Z", "value": 1}]}"#,
+    );
+    let (status, _) = world.json(
+        &routes::point::ROUTE,
+        json_request("POST", "/point", r#"{"name": "a", "new": "Main"}"#)
+            .with_header("cookie", &cookie),
+    );
+    assert_eq!(status, 200);
+    ingest(
+        r#"{"readings": [{"MeterId": "c", "TimeStamping": "2019-10-30T17:15:00Z", "value": 7}]}"#,
+    );
+
+    let answers = || -> Vec<String> {
+        ["/data", "/interval", "/point", "/point?id=1", "/session"]
+            .iter()
+            .map(|path| {
+                let route = match *path {
+                    "/data" => &routes::data::DATA_ROUTE,
+                    "/interval" => &routes::data::INTERVAL_ROUTE,
+                    "/session" => &routes::session::ROUTE,
+                    _ => &routes::point::ROUTE,
+                };
+                let response = world.call(
+                    route,
+                    ApiRequest::new("GET", path).with_header("cookie", &cookie),
+                );
+                assert_eq!(response.status, 200);
+                String::from_utf8(response.body).unwrap()
+            })
+            .collect()
+    };
+    let from_read_models = answers();
+    assert!(
+        from_read_models[0].contains(r#""MeterParam": "Main""#),
+        "{}",
+        from_read_models[0]
+    );
+    assert!(
+        from_read_models[1].contains(r#""value": 8.0"#),
+        "a: 20 - 12 after the backfill: {}",
+        from_read_models[1]
+    );
+    world
+        .kv
+        .borrow_mut()
+        .retain(|key, _| !key.starts_with("rm1:"));
+    assert_eq!(answers(), from_read_models, "rebuilt from SQL");
+    assert!(
+        world
+            .kv
+            .borrow()
+            .keys()
+            .any(|key| key.starts_with("rm1:project:")),
+        "and stored again"
+    );
+}

@@ -14,14 +14,17 @@ use intellimeter_core::storage::{KeyValue, Rows, Sql, SqlValue, StorageError};
 use intellimeter_core::{ApiRequest, ApiResponse, Route, Services, context};
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 use spin_sdk::{key_value, sqlite, variables};
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 
-/// Serves one request with a core route.
+/// Serves one request with a core route. The response says how much
+/// storage work it took in a `Server-Timing` header (SQL statements and
+/// key-value operations, before any streamed body), for benchmarks and
+/// browser developer tools.
 pub async fn serve(request: IncomingRequest, out: ResponseOutparam, route: &Route) {
     let db = SpinSql::default();
-    let response = match read_request(request, route.max_body_bytes).await {
+    let kv = SpinKeyValue::default();
+    let mut response = match read_request(request, route.max_body_bytes).await {
         Ok(api_request) => {
-            let kv = SpinKeyValue::default();
             let env = SpinEnv;
             context::respond(
                 route,
@@ -35,6 +38,14 @@ pub async fn serve(request: IncomingRequest, out: ResponseOutparam, route: &Rout
         }
         Err(response) => response,
     };
+    response.headers.push((
+        "server-timing".to_owned(),
+        format!(
+            "sql;desc=\"{} statements\", kv;desc=\"{} operations\"",
+            db.statements.get(),
+            kv.operations.get()
+        ),
+    ));
     send(out, response, &db).await;
 }
 
@@ -144,10 +155,12 @@ async fn send(out: ResponseOutparam, response: ApiResponse, db: &SpinSql) {
 #[derive(Default)]
 struct SpinSql {
     connection: OnceCell<Result<sqlite::Connection, StorageError>>,
+    statements: Cell<u32>,
 }
 
 impl Sql for SpinSql {
     fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, StorageError> {
+        self.statements.set(self.statements.get() + 1);
         let connection = self
             .connection
             .get_or_init(|| {
@@ -195,10 +208,12 @@ fn from_spin_value(value: sqlite::Value) -> SqlValue {
 #[derive(Default)]
 struct SpinKeyValue {
     store: OnceCell<Result<key_value::Store, StorageError>>,
+    operations: Cell<u32>,
 }
 
 impl SpinKeyValue {
     fn store(&self) -> Result<&key_value::Store, StorageError> {
+        self.operations.set(self.operations.get() + 1);
         self.store
             .get_or_init(|| {
                 key_value::Store::open_default()

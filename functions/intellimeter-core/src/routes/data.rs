@@ -4,7 +4,7 @@
 use crate::auth;
 use crate::context::{Ctx, Reply, Route, method_not_allowed};
 use crate::error::ApiError;
-use crate::readings;
+use crate::readmodel::{self, PointView};
 use crate::request::ApiRequest;
 use crate::time::LocalClock;
 use crate::value::Value;
@@ -15,26 +15,35 @@ pub const DATA_ROUTE: Route = Route::new(handle_data);
 pub const INTERVAL_ROUTE: Route = Route::new(handle_interval);
 
 fn handle_data(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
-    latest(ctx, request, readings::latest)
+    latest(ctx, request, PointView::latest)
 }
 
 fn handle_interval(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
-    latest(ctx, request, readings::latest_intervals)
+    latest(ctx, request, PointView::interval)
 }
 
-type Latest = fn(&dyn crate::storage::Sql, i64) -> Result<Vec<(String, i64, f64)>, ApiError>;
+/// One `(time, value)` of a point, if it has one.
+type Latest = fn(&PointView) -> Option<(i64, f64)>;
 
-fn latest(ctx: &Ctx, request: &ApiRequest, query: Latest) -> Result<Reply, ApiError> {
+fn latest(ctx: &Ctx, request: &ApiRequest, of_point: Latest) -> Result<Reply, ApiError> {
     if request.method != "GET" {
         return Err(method_not_allowed(request, &["GET"]));
     }
     let caller = auth::authenticate(ctx, request)?;
     let account = &caller.account;
     let mut clock = LocalClock::new(&account.timezone);
-    let rows = query(ctx.db()?, account.project_id)?;
+    let view = readmodel::project(ctx, account.project_id)?;
     Ok(Reply::ok(Value::List(
-        rows.into_iter()
-            .map(|(name, ts, value)| reading_value(name, clock.format(ts), value))
+        view.points
+            .iter()
+            .filter_map(|point| {
+                let (ts, value) = of_point(point)?;
+                Some(reading_value(
+                    point.point.name.clone(),
+                    clock.format(ts),
+                    value,
+                ))
+            })
             .collect(),
     )))
 }

@@ -7,9 +7,10 @@ use crate::context::{Ctx, Reply, Route, method_not_allowed};
 use crate::error::{ApiError, ErrorKind};
 use crate::points::{self, PointConfig};
 use crate::readings::{self, NewReading};
+use crate::readmodel::{self, Touched};
 use crate::request::ApiRequest;
 use crate::secrets;
-use crate::storage::{Sql, in_transaction};
+use crate::storage::Sql;
 use crate::value::Value;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -88,7 +89,7 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     let batch = parse(&request.body)?;
     let (announced, readings) = validate(ctx, &batch)?;
 
-    let (created, new) = in_transaction(ctx.db()?, |db| {
+    let (created, new) = readmodel::write(ctx, &[Touched::Project(project_id)], |db| {
         let mut known = KnownPoints::load(db, project_id)?;
         for (site_meter_id, config) in &announced {
             match known.ids.get(*site_meter_id) {
@@ -111,6 +112,9 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
             });
         }
         let new = readings::insert(db, project_id, &rows)?;
+        // The read model of /data, /interval and /point, under the same
+        // write lock (readmodel.rs).
+        readmodel::refresh_project(ctx, db, project_id)?;
         Ok::<_, ApiError>((known.created, new))
     })?;
     let total = readings.len() as u64;

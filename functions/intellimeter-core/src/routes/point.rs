@@ -5,6 +5,7 @@ use crate::auth;
 use crate::context::{Ctx, Reply, Route, method_not_allowed};
 use crate::error::ApiError;
 use crate::points::{self, Point};
+use crate::readmodel::{self, Touched};
 use crate::request::{ApiRequest, Params};
 use crate::validate;
 use crate::value::Value;
@@ -16,15 +17,15 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     match request.method.as_str() {
         "GET" => {
             let caller = auth::authenticate(ctx, request)?;
-            let project_id = caller.account.project_id;
             let params = Params::parse(request)?;
+            let view = readmodel::project(ctx, caller.account.project_id)?;
+            let mut points = view.points.into_iter().map(|p| p.point);
             if params.get("id").is_none() && params.get("name").is_none() {
-                let all = points::all(ctx.db()?, project_id)?;
                 return Ok(Reply::ok(Value::List(
-                    all.iter().map(Point::to_value).collect(),
+                    points.map(|point| point.to_value()).collect(),
                 )));
             }
-            let point = find(ctx, project_id, &params)?;
+            let point = find(&mut points, &params)?;
             Ok(Reply::ok(point.to_value()))
         }
         "POST" => {
@@ -33,9 +34,17 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
             let params = Params::parse(request)?;
             let new_name = params.required("new")?;
             validate::point_name(new_name)?;
-            let point = find(ctx, project_id, &params)?;
-            points::rename(ctx.db()?, project_id, point.id, new_name)?;
-            let renamed = points::by_id(ctx.db()?, project_id, point.id)?
+            let view = readmodel::project(ctx, project_id)?;
+            let point = find(&mut view.points.into_iter().map(|p| p.point), &params)?;
+            let view = readmodel::write(ctx, &[Touched::Project(project_id)], |db| {
+                points::rename(db, project_id, point.id, new_name)?;
+                readmodel::refresh_project(ctx, db, project_id)
+            })?;
+            let renamed = view
+                .points
+                .into_iter()
+                .map(|p| p.point)
+                .find(|p| p.id == point.id)
                 .ok_or_else(|| ApiError::not_found("the metering point was deleted meanwhile"))?;
             Ok(Reply::ok(renamed.to_value()))
         }
@@ -43,18 +52,21 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     }
 }
 
-/// The point named by `id` (which wins) or `name`, in the caller's project
-/// only: another project's point is as unknown as a missing one (404).
-fn find(ctx: &Ctx, project_id: i64, params: &Params) -> Result<Point, ApiError> {
+/// The point named by `id` (which wins) or `name` among the caller's
+/// project's points: another project's point is as unknown as a missing
+/// one (404).
+fn find(points: &mut impl Iterator<Item = Point>, params: &Params) -> Result<Point, ApiError> {
     if let Some(id) = params.get("id") {
         let id: i64 = id
             .trim()
             .parse()
             .map_err(|_| ApiError::bad_request(format!("id must be an integer, not {id:?}")))?;
-        return points::by_id(ctx.db()?, project_id, id)?
+        return points
+            .find(|point| point.id == id)
             .ok_or_else(|| ApiError::not_found(format!("no metering point with id {id}")));
     }
     let name = params.required("name")?;
-    points::by_name(ctx.db()?, project_id, name)?
+    points
+        .find(|point| point.name == name)
         .ok_or_else(|| ApiError::not_found(format!("no metering point named {name:?}")))
 }

@@ -6,6 +6,7 @@ use crate::accounts::{self, AccountChanges};
 use crate::auth::{self, CookiePolicy};
 use crate::context::{Ctx, Reply, Route, method_not_allowed};
 use crate::error::ApiError;
+use crate::readmodel::{self, Touched};
 use crate::request::{ApiRequest, Params};
 use crate::secrets;
 use crate::throttle::Throttle;
@@ -43,9 +44,9 @@ fn log_in(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         let password = params.required("password")?;
         let throttle = Throttle::password(&client, username);
         throttle.reserve(ctx)?;
-        let account = match accounts::by_username(ctx.db()?, username)? {
-            Some(account) if secrets::verify_password(password, &account.password_hash) => {
-                Some(account)
+        let account = match accounts::login_by_username(ctx.db()?, username)? {
+            Some((user_id, hash)) if secrets::verify_password(password, &hash) => {
+                readmodel::account(ctx, user_id)?
             }
             Some(_) => None,
             None => {
@@ -90,7 +91,11 @@ fn log_out(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
             session_stamp: Some(auth::new_session_stamp(ctx)),
             ..AccountChanges::default()
         };
-        accounts::update_user(ctx.db()?, caller.account.user_id, &changes)?;
+        let user_id = caller.account.user_id;
+        readmodel::write(ctx, &[Touched::Account(user_id)], |db| {
+            accounts::update_user(db, user_id, &changes)?;
+            readmodel::refresh_account(ctx, db, user_id)
+        })?;
     }
     if let Some(token) = caller.session_token() {
         auth::end_session(ctx, token)?;

@@ -6,6 +6,7 @@ use crate::accounts::{self, AccountChanges};
 use crate::auth::{self, CookiePolicy, Credential};
 use crate::context::{Ctx, Reply, Route, method_not_allowed};
 use crate::error::ApiError;
+use crate::readmodel::{self, Touched};
 use crate::request::{ApiRequest, Params};
 use crate::secrets;
 use crate::throttle::Throttle;
@@ -58,9 +59,11 @@ fn update_own(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         changes.session_stamp = Some(auth::new_session_stamp(ctx));
     }
     let user_id = caller.account.user_id;
-    accounts::update_user(ctx.db()?, user_id, &changes)?;
-    let account = accounts::by_id(ctx.db()?, user_id)?
-        .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
+    let account = readmodel::write(ctx, &[Touched::Account(user_id)], |db| {
+        accounts::update_user(db, user_id, &changes)?;
+        readmodel::refresh_account(ctx, db, user_id)
+    })?
+    .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
     // The answer follows the preference just stored, unless the request
     // asked for a format explicitly.
     ctx.prefers_xml.set(Some(account.prefers_xml));
@@ -100,7 +103,9 @@ fn check_current_password(
     let account = &caller.account;
     let throttle = Throttle::password(&auth::client_address(ctx, request), &account.username);
     throttle.reserve(ctx)?;
-    if !secrets::verify_password(current, &account.password_hash) {
+    let password_hash = accounts::password_hash(ctx.db()?, account.user_id)?
+        .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
+    if !secrets::verify_password(current, &password_hash) {
         return Err(ApiError::forbidden("current_password is wrong"));
     }
     throttle.release(ctx)
@@ -118,7 +123,7 @@ fn create_in_project(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError>
             password: params.required("password")?,
         },
     )?;
-    let account = accounts::by_id(ctx.db()?, user_id)?
+    let account = readmodel::account(ctx, user_id)?
         .ok_or_else(|| ApiError::internal(format!("user {user_id} vanished after creation")))?;
     Ok(Reply::ok(account.to_value()))
 }
@@ -126,7 +131,13 @@ fn create_in_project(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError>
 fn delete_own(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     let caller = auth::authenticate(ctx, request)?;
     let account = &caller.account;
-    if !accounts::delete_user_unless_last(ctx.db()?, account.user_id, account.project_id)? {
+    let user_id = account.user_id;
+    let deleted = readmodel::write(ctx, &[Touched::Account(user_id)], |db| {
+        let deleted = accounts::delete_user_unless_last(db, user_id, account.project_id)?;
+        readmodel::refresh_account(ctx, db, user_id)?;
+        Ok(deleted)
+    })?;
+    if !deleted {
         return Err(ApiError::conflict(
             "the last user of a project cannot delete itself; create another user first (PUT /user)",
         ));

@@ -1,0 +1,228 @@
+//! The read models (ARCHITECTURE.md, "Read models"): hot reads run no SQL,
+//! and what they answer stays in step with what SQL holds while writes
+//! race with them.
+
+mod common;
+
+use common::*;
+use serde_json::{Value as Json, json};
+use std::time::Duration;
+use test_host::client::{request, rfc3339_utc};
+
+/// `(SQL statements, key-value operations)` from the `Server-Timing`
+/// header every storage-using response carries.
+fn storage_work(response: &Response) -> (u32, u32) {
+    let header = response
+        .header("server-timing")
+        .unwrap_or_else(|| panic!("no server-timing in {:?}", response.headers));
+    let number = |metric: &str| -> u32 {
+        let (_, rest) = header.split_once(&format!("{metric};desc=\"")).unwrap();
+        rest.split(' ').next().unwrap().parse().unwrap()
+    };
+    (number("sql"), number("kv"))
+}
+
+fn batch(first_ts: i64, count: i64, points: usize) -> Json {
+    let readings: Vec<Json> = (0..count)
+        .flat_map(|step| {
+            (0..points).map(move |p| {
+                json!({"MeterId": format!("m{p}"), "TimeStamping": rfc3339_utc(first_ts + step * 300),
+                       "value": (first_ts + step * 300) as f64 / 300.0 + p as f64})
+            })
+        })
+        .collect();
+    json!({"readings": readings})
+}
+
+async fn ingest(app: &App, token: &str, batch: &Json) -> Response {
+    app.json("POST", "/ingest", &Auth::key(token), batch.clone())
+        .await
+}
+
+const T0: i64 = 1_572_455_700; // 2019-10-30T17:15:00Z
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_reads_run_no_sql() {
+    within(async {
+        let app = App::start().await;
+        let provisioned = app.provision("site", "owner").await;
+        let token = provisioned["ingest_token"].as_str().unwrap().to_owned();
+        let session = app.log_in("owner", "password-1").await;
+        let key = Auth::key(&app.api_key(&session).await);
+        assert_eq!(ingest(&app, &token, &batch(T0, 3, 5)).await.status, 200);
+
+        for auth in [&key, &session] {
+            for path in ["/data", "/interval", "/point", "/point?name=m3", "/session"] {
+                let first = app.get(path, auth).await;
+                assert_eq!(first.status, 200, "{path}: {}", first.text());
+                let again = app.get(path, auth).await;
+                assert_eq!(again.text(), first.text(), "{path}");
+                let (sql, kv) = storage_work(&again);
+                assert_eq!(sql, 0, "{path} ran SQL when hot");
+                assert!(kv <= 3, "{path}: {kv} key-value operations");
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_stays_in_step_with_concurrent_ingest_and_renames() {
+    within(async {
+        let app = App::start().await;
+        let provisioned = app.provision("site", "owner").await;
+        let token = provisioned["ingest_token"].as_str().unwrap().to_owned();
+        let key = app.api_key(&app.log_in("owner", "password-1").await).await;
+        assert_eq!(ingest(&app, &token, &batch(T0, 1, 4)).await.status, 200);
+
+        let base = app.base_url();
+        let bearer = format!("Bearer {key}");
+        // A reader polls /data while batches and renames land.
+        let reader = {
+            let (base, bearer) = (base.clone(), bearer.clone());
+            tokio::spawn(async move {
+                let mut seen: Vec<String> = Vec::new();
+                for _ in 0..150 {
+                    let response =
+                        request(&base, "GET", "/data", &[("authorization", &bearer)], vec![])
+                            .await
+                            .unwrap();
+                    assert_eq!(response.status, 200, "{}", response.text());
+                    seen.push(response.text());
+                }
+                seen
+            })
+        };
+        let renamer = {
+            let (base, bearer) = (base.clone(), bearer.clone());
+            tokio::spawn(async move {
+                for round in 0..20 {
+                    let (from, to) = if round % 2 == 0 {
+                        ("m1", "Main panel")
+                    } else {
+                        ("Main panel", "m1")
+                    };
+                    let body = json!({"name": from, "new": to}).to_string().into_bytes();
+                    let headers = [
+                        ("authorization", bearer.as_str()),
+                        ("content-type", "application/json"),
+                    ];
+                    let response = request(&base, "POST", "/point", &headers, body)
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status, 200, "{}", response.text());
+                }
+            })
+        };
+        for step in 1..=30 {
+            let response = ingest(&app, &token, &batch(T0 + step * 300, 1, 4)).await;
+            assert_eq!(response.status, 200, "{}", response.text());
+        }
+        renamer.await.unwrap();
+        let seen = reader.await.unwrap();
+
+        // Every answer was a state SQL really went through: each point's
+        // latest time never went backwards from one poll to the next.
+        let times = |text: &str| -> Vec<String> {
+            let rows: Json = serde_json::from_str(text).unwrap();
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["TimeStamping"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        for pair in seen.windows(2) {
+            for (before, after) in times(&pair[0]).iter().zip(times(&pair[1]).iter()) {
+                assert!(
+                    before <= after,
+                    "a poll went back in time:\n{}\n{}",
+                    pair[0],
+                    pair[1]
+                );
+            }
+        }
+        // And the last answer is what SQL holds: the last batch, with the
+        // name the renames left (an even number of renames: m1 again).
+        let data = parse(&app.get("/data", &Auth::key(&key)).await);
+        let expected_ts = "2019-10-30 15:45:00"; // T0 + 30 × 5 min = 19:45Z, in Toronto
+        let rows = data.as_array().unwrap();
+        assert_eq!(rows.len(), 4);
+        for (p, row) in rows.iter().enumerate() {
+            assert_eq!(row["MeterParam"], format!("m{p}"));
+            assert_eq!(row["TimeStamping"], expected_ts);
+            assert_eq!(
+                row["value"],
+                json!((T0 + 30 * 300) as f64 / 300.0 + p as f64)
+            );
+        }
+        let exported = app
+            .get(
+                "/file?start=2019-10-30&end=2019-10-30&type=csv&meter=m1",
+                &Auth::key(&key),
+            )
+            .await;
+        let last_line = exported.text().lines().last().unwrap().to_owned();
+        assert!(last_line.contains("15:45:00"), "{last_line}");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_stops_at_once_even_under_reads() {
+    within(async {
+        let app = App::start().await;
+        app.provision("site", "owner").await;
+        let session = app.log_in("owner", "password-1").await;
+        let old_key = app.api_key(&session).await;
+        let base = app.base_url();
+        let bearer = format!("Bearer {old_key}");
+        // Warm the read models, then read hard while the key is rotated.
+        assert_eq!(app.get("/data", &Auth::key(&old_key)).await.status, 200);
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (base, bearer) = (base.clone(), bearer.clone());
+                tokio::spawn(async move {
+                    let mut statuses = Vec::new();
+                    for _ in 0..60 {
+                        let response =
+                            request(&base, "GET", "/data", &[("authorization", &bearer)], vec![])
+                                .await
+                                .unwrap();
+                        statuses.push(response.status);
+                    }
+                    statuses
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let rotated = app.send("POST", "/key", &session.headers(), "").await;
+        assert_eq!(rotated.status, 200);
+        let new_key = parse(&rotated)["key"].as_str().unwrap().to_owned();
+        // From the moment the rotation answered, the old key opens nothing.
+        for _ in 0..20 {
+            assert_error(
+                &app.get("/data", &Auth::key(&old_key)).await,
+                401,
+                "API key is not valid",
+            );
+        }
+        assert_eq!(app.get("/data", &Auth::key(&new_key)).await.status, 200);
+        for reader in readers {
+            let statuses = reader.await.unwrap();
+            // Each reader saw 200s, then 401s, never 200 again after a 401.
+            let first_refusal = statuses
+                .iter()
+                .position(|s| *s == 401)
+                .unwrap_or(statuses.len());
+            assert!(
+                statuses[first_refusal..].iter().all(|s| *s == 401),
+                "{statuses:?}"
+            );
+            assert!(
+                statuses[..first_refusal].iter().all(|s| *s == 200),
+                "{statuses:?}"
+            );
+        }
+    })
+    .await
+}
