@@ -38,10 +38,6 @@ fn session_kv_key(token: &str) -> String {
     format!("session:{}", secrets::digest_hex(token))
 }
 
-fn api_key_kv_key(key_hash: &str) -> String {
-    format!("api-key:{key_hash}")
-}
-
 /// A session in the key-value store, under the SHA-256 of its token. It is
 /// valid only while `stamp` is the user's current session stamp, so a
 /// password change, "log out everywhere" or the user's deletion ends it.
@@ -50,11 +46,6 @@ struct SessionRecord {
     user: i64,
     stamp: String,
     expires: i64,
-}
-
-#[derive(Serialize, Deserialize)]
-struct ApiKeyRecord {
-    user: i64,
 }
 
 /// The client's address as the login throttle counts it (see
@@ -172,45 +163,13 @@ pub fn refuse_cross_site(request: &ApiRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The account an API key belongs to. The key-value store answers the
-/// lookup; the SQL row is the truth (a stale entry left by a rotation that
-/// failed half-way never lets an old key in), and a missing entry is
-/// rebuilt from it.
+/// The account an API key belongs to, from the key's read model
+/// (`readmodel.rs`): one key-value read when hot.
 pub fn account_by_api_key(ctx: &Ctx, key: &str) -> Result<Option<Account>, ApiError> {
     if !secrets::looks_like_api_key(key) {
         return Ok(None);
     }
-    let key_hash = secrets::digest_hex(key);
-    let kv_key = api_key_kv_key(&key_hash);
-    if let Some(bytes) = ctx.kv().get(&kv_key)? {
-        // The account's read model holds the current key's digest: a
-        // rotated key's entry points at an account that no longer has it.
-        if let Ok(record) = serde_json::from_slice::<ApiKeyRecord>(&bytes)
-            && let Some(account) = readmodel::account(ctx, record.user)?
-            && secrets::constant_time_eq(&account.api_key_hash, &key_hash)
-        {
-            return Ok(Some(account));
-        }
-        ctx.kv().delete(&kv_key)?;
-        return Ok(None);
-    }
-    let account = accounts::by_api_key_hash(ctx.db()?, &key_hash)?;
-    if let Some(account) = &account {
-        remember_api_key(ctx, &key_hash, account.user_id)?;
-    }
-    Ok(account)
-}
-
-pub fn remember_api_key(ctx: &Ctx, key_hash: &str, user_id: i64) -> Result<(), ApiError> {
-    let record = serde_json::to_vec(&ApiKeyRecord { user: user_id })
-        .map_err(|error| ApiError::internal(error.to_string()))?;
-    ctx.kv().set(&api_key_kv_key(key_hash), &record)?;
-    Ok(())
-}
-
-pub fn forget_api_key(ctx: &Ctx, key_hash: &str) -> Result<(), ApiError> {
-    ctx.kv().delete(&api_key_kv_key(key_hash))?;
-    Ok(())
+    readmodel::account_by_api_key_hash(ctx, &secrets::digest_hex(key))
 }
 
 fn account_by_session(ctx: &Ctx, token: &str) -> Result<Option<Account>, ApiError> {
@@ -350,16 +309,17 @@ pub fn sealing_key(ctx: &Ctx) -> Result<SealingKey, ApiError> {
     Ok(SealingKey::from_secret(&secret))
 }
 
-/// A fresh API key for `user_id`, stored hashed and sealed, and
-/// registered for lookup; the previous key stops at once. Returns the key.
-pub fn issue_api_key(ctx: &Ctx, user_id: i64) -> Result<String, ApiError> {
+/// A fresh API key for `account`, stored hashed and sealed; the previous
+/// key stops at once. Returns the key.
+pub fn issue_api_key(ctx: &Ctx, account: &Account) -> Result<String, ApiError> {
+    let user_id = account.user_id;
     let key = secrets::new_api_key(ctx.env());
     let key_hash = secrets::digest_hex(&key);
     let sealed = sealing_key(ctx)?.seal(ctx.env(), &Account::seal_owner(user_id), &key);
-    readmodel::write(ctx, &[Touched::Account(user_id)], |db| {
+    let old_hash = account.api_key_hash.as_str();
+    readmodel::write(ctx, &[Touched::Account(user_id, old_hash)], |db| {
         accounts::set_api_key(db, user_id, &key_hash, sealed)?;
-        readmodel::refresh_account(ctx, db, user_id)
+        readmodel::refresh_account(ctx, db, user_id, Some(old_hash))
     })?;
-    remember_api_key(ctx, &key_hash, user_id)?;
     Ok(key)
 }

@@ -5,6 +5,7 @@ use crate::env::Env;
 use crate::error::{ApiError, ErrorKind};
 use crate::format::Format;
 use crate::migrations;
+use crate::readmodel::Rendered;
 use crate::request::{ApiRequest, MAX_BODY_BYTES, requested_format};
 use crate::storage::{KeyValue, Sql};
 use crate::value::Value;
@@ -69,6 +70,9 @@ pub trait ChunkStream {
 pub enum Payload {
     /// Rendered in the negotiated format.
     Value(Value),
+    /// Already rendered in each format (a read model); the negotiated one
+    /// is sent.
+    Rendered(Rendered),
     /// Streamed as is, with its own content type.
     Stream {
         content_type: &'static str,
@@ -88,6 +92,14 @@ impl Reply {
         Reply {
             status: 200,
             payload: Payload::Value(body),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn rendered(body: Rendered) -> Self {
+        Reply {
+            status: 200,
+            payload: Payload::Rendered(body),
             headers: Vec::new(),
         }
     }
@@ -172,6 +184,13 @@ pub fn respond(route: &Route, request: &ApiRequest, services: Services) -> ApiRe
         Ok(reply) => {
             let mut response = match reply.payload {
                 Payload::Value(body) => render(format, reply.status, &body),
+                Payload::Rendered(body) => {
+                    let bytes = match format {
+                        Format::Json => body.json,
+                        Format::Xml => body.xml,
+                    };
+                    response_with(format, reply.status, bytes)
+                }
                 Payload::Stream {
                     content_type,
                     stream,
@@ -214,13 +233,17 @@ pub fn error_response(format: Format, error: &ApiError) -> ApiResponse {
 }
 
 fn render(format: Format, status: u16, body: &Value) -> ApiResponse {
+    response_with(format, status, format.render(body).into_bytes())
+}
+
+fn response_with(format: Format, status: u16, body: Vec<u8>) -> ApiResponse {
     ApiResponse {
         status,
         headers: vec![
             ("content-type".to_owned(), format.content_type().to_owned()),
             ("cache-control".to_owned(), "no-store".to_owned()),
         ],
-        body: format.render(body).into_bytes(),
+        body,
         stream: None,
     }
 }

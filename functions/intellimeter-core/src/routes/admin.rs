@@ -80,7 +80,6 @@ fn provision(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         let user_id = prepared.insert(ctx, db, project_id)?;
         Ok::<_, ApiError>((project_id, user_id))
     })?;
-    prepared.register_key(ctx, user_id)?;
     ctx.env().log(&format!(
         "provisioned project {project_id} ({name:?}) with user {user_id}"
     ));

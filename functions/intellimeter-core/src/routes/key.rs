@@ -29,9 +29,7 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         }
         "POST" => {
             let caller = auth::authenticate(ctx, request)?;
-            let old_hash = caller.account.api_key_hash;
-            let key = auth::issue_api_key(ctx, caller.account.user_id)?;
-            auth::forget_api_key(ctx, &old_hash)?;
+            let key = auth::issue_api_key(ctx, &caller.account)?;
             Ok(Reply::ok(key_body(key)))
         }
         _ => Err(method_not_allowed(request, &["GET", "POST"])),

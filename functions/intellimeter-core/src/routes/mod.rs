@@ -78,17 +78,10 @@ impl<'a> PreparedAccount<'a> {
         accounts::set_api_key(db, user_id, &key_hash, sealed)?;
         Ok(user_id)
     }
-
-    /// After the transaction committed: make the key usable for lookups.
-    pub fn register_key(&self, ctx: &Ctx, user_id: i64) -> Result<(), ApiError> {
-        auth::remember_api_key(ctx, &secrets::digest_hex(&self.api_key), user_id)
-    }
 }
 
 /// Creates one user of `project_id` in its own transaction.
 pub(crate) fn create_user(ctx: &Ctx, project_id: i64, fields: NewAccount) -> Result<i64, ApiError> {
     let prepared = PreparedAccount::prepare(ctx, fields)?;
-    let user_id = in_transaction(ctx.db()?, |db| prepared.insert(ctx, db, project_id))?;
-    prepared.register_key(ctx, user_id)?;
-    Ok(user_id)
+    in_transaction(ctx.db()?, |db| prepared.insert(ctx, db, project_id))
 }

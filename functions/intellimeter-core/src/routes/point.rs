@@ -5,10 +5,9 @@ use crate::auth;
 use crate::context::{Ctx, Reply, Route, method_not_allowed};
 use crate::error::ApiError;
 use crate::points::{self, Point};
-use crate::readmodel::{self, Touched};
+use crate::readmodel::{self, Listing, Touched};
 use crate::request::{ApiRequest, Params};
 use crate::validate;
-use crate::value::Value;
 
 /// The route, for the component.
 pub const ROUTE: Route = Route::new(handle);
@@ -18,14 +17,11 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         "GET" => {
             let caller = auth::authenticate(ctx, request)?;
             let params = Params::parse(request)?;
-            let view = readmodel::project(ctx, caller.account.project_id)?;
-            let mut points = view.points.into_iter().map(|p| p.point);
+            let stored = readmodel::listing(ctx, caller.account.project_id, Listing::Points)?;
             if params.get("id").is_none() && params.get("name").is_none() {
-                return Ok(Reply::ok(Value::List(
-                    points.map(|point| point.to_value()).collect(),
-                )));
+                return Ok(Reply::rendered(stored.rendered));
             }
-            let point = find(&mut points, &params)?;
+            let point = find(stored.points()?, &params)?;
             Ok(Reply::ok(point.to_value()))
         }
         "POST" => {
@@ -34,16 +30,15 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
             let params = Params::parse(request)?;
             let new_name = params.required("new")?;
             validate::point_name(new_name)?;
-            let view = readmodel::project(ctx, project_id)?;
-            let point = find(&mut view.points.into_iter().map(|p| p.point), &params)?;
-            let view = readmodel::write(ctx, &[Touched::Project(project_id)], |db| {
+            let stored = readmodel::listing(ctx, project_id, Listing::Points)?;
+            let point = find(stored.points()?, &params)?;
+            let listings = readmodel::write(ctx, &[Touched::Project(project_id)], |db| {
                 points::rename(db, project_id, point.id, new_name)?;
                 readmodel::refresh_project(ctx, db, project_id)
             })?;
-            let renamed = view
-                .points
+            let renamed = listings
+                .points()?
                 .into_iter()
-                .map(|p| p.point)
                 .find(|p| p.id == point.id)
                 .ok_or_else(|| ApiError::not_found("the metering point was deleted meanwhile"))?;
             Ok(Reply::ok(renamed.to_value()))
@@ -55,7 +50,8 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
 /// The point named by `id` (which wins) or `name` among the caller's
 /// project's points: another project's point is as unknown as a missing
 /// one (404).
-fn find(points: &mut impl Iterator<Item = Point>, params: &Params) -> Result<Point, ApiError> {
+fn find(points: Vec<Point>, params: &Params) -> Result<Point, ApiError> {
+    let mut points = points.into_iter();
     if let Some(id) = params.get("id") {
         let id: i64 = id
             .trim()

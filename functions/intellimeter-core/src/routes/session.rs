@@ -91,10 +91,11 @@ fn log_out(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
             session_stamp: Some(auth::new_session_stamp(ctx)),
             ..AccountChanges::default()
         };
-        let user_id = caller.account.user_id;
-        readmodel::write(ctx, &[Touched::Account(user_id)], |db| {
-            accounts::update_user(db, user_id, &changes)?;
-            readmodel::refresh_account(ctx, db, user_id)
+        let account = &caller.account;
+        let touched = [Touched::Account(account.user_id, &account.api_key_hash)];
+        readmodel::write(ctx, &touched, |db| {
+            accounts::update_user(db, account.user_id, &changes)?;
+            readmodel::refresh_account(ctx, db, account.user_id, None)
         })?;
     }
     if let Some(token) = caller.session_token() {

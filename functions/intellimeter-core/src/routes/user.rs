@@ -59,24 +59,23 @@ fn update_own(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         changes.session_stamp = Some(auth::new_session_stamp(ctx));
     }
     let user_id = caller.account.user_id;
-    let account = readmodel::write(ctx, &[Touched::Account(user_id)], |db| {
+    let key_hash = caller.account.api_key_hash.as_str();
+    let account = readmodel::write(ctx, &[Touched::Account(user_id, key_hash)], |db| {
         accounts::update_user(db, user_id, &changes)?;
-        readmodel::refresh_account(ctx, db, user_id)
+        readmodel::refresh_account(ctx, db, user_id, None)
     })?
     .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
     // The answer follows the preference just stored, unless the request
     // asked for a format explicitly.
     ctx.prefers_xml.set(Some(account.prefers_xml));
     let mut reply = Reply::ok(account.to_value());
-    if new_password.is_some() {
-        // A cached key lookup names the user; drop it with the old password.
-        auth::forget_api_key(ctx, &account.api_key_hash)?;
-        if let Some(old_token) = caller.session_token() {
-            // The caller's own session ended too: hand it a new one.
-            auth::end_session(ctx, old_token)?;
-            let token = auth::start_session(ctx, &account)?;
-            reply = reply.with_header("set-cookie", CookiePolicy::of(ctx).session(&token));
-        }
+    if new_password.is_some()
+        && let Some(old_token) = caller.session_token()
+    {
+        // The caller's own session ended too: hand it a new one.
+        auth::end_session(ctx, old_token)?;
+        let token = auth::start_session(ctx, &account)?;
+        reply = reply.with_header("set-cookie", CookiePolicy::of(ctx).session(&token));
     }
     Ok(reply)
 }
@@ -132,9 +131,10 @@ fn delete_own(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     let caller = auth::authenticate(ctx, request)?;
     let account = &caller.account;
     let user_id = account.user_id;
-    let deleted = readmodel::write(ctx, &[Touched::Account(user_id)], |db| {
+    let key_hash = account.api_key_hash.as_str();
+    let deleted = readmodel::write(ctx, &[Touched::Account(user_id, key_hash)], |db| {
         let deleted = accounts::delete_user_unless_last(db, user_id, account.project_id)?;
-        readmodel::refresh_account(ctx, db, user_id)?;
+        readmodel::refresh_account(ctx, db, user_id, Some(key_hash))?;
         Ok(deleted)
     })?;
     if !deleted {
@@ -143,8 +143,7 @@ fn delete_own(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         ));
     }
     // Every other session of the user dies with the row (ids are never
-    // reused); these are only tidied away.
-    auth::forget_api_key(ctx, &account.api_key_hash)?;
+    // reused); this one is only tidied away.
     if let Some(token) = caller.session_token() {
         auth::end_session(ctx, token)?;
     }
