@@ -6,8 +6,7 @@
 //! |---|---|---|
 //! | `rm1:key:<sha256 of an API key>` | the [`Account`] whose current key it is | bearer authentication |
 //! | `rm1:account:<user id>` | the [`Account`] | session authentication |
-//! | `rm1:data:<project id>` | `/data`'s body, rendered in JSON and XML | `/data` |
-//! | `rm1:interval:<project id>` | `/interval`'s body, likewise | `/interval` |
+//! | `rm1:latest:<project id>` | the bodies of `/data` and `/interval`, rendered in JSON and XML | `/data`, `/interval` |
 //! | `rm1:points:<project id>` | `/point`'s list, likewise, and the points | `/point` |
 //!
 //! An [`Account`] holds no password hash: only a login reads that, from SQL.
@@ -30,7 +29,6 @@ use crate::readings;
 use crate::storage::{Sql, in_transaction};
 use crate::time::LocalClock;
 use crate::value::Value;
-use std::collections::HashMap;
 
 fn account_key(user_id: i64) -> String {
     format!("rm1:account:{user_id}")
@@ -40,13 +38,12 @@ fn api_key_key(key_hash: &str) -> String {
     format!("rm1:key:{key_hash}")
 }
 
-fn listing_key(listing: Listing, project_id: i64) -> String {
-    let name = match listing {
-        Listing::Data => "data",
-        Listing::Interval => "interval",
-        Listing::Points => "points",
-    };
-    format!("rm1:{name}:{project_id}")
+fn latest_key(project_id: i64) -> String {
+    format!("rm1:latest:{project_id}")
+}
+
+fn points_key(project_id: i64) -> String {
+    format!("rm1:points:{project_id}")
 }
 
 /// The project-wide answers kept rendered.
@@ -76,7 +73,7 @@ impl Rendered {
     }
 }
 
-/// A listing as stored: its rendered bodies, and for [`Listing::Points`]
+/// A listing as read: its rendered bodies, and for [`Listing::Points`]
 /// the points themselves (JSON), for lookups by id or name.
 pub struct StoredListing {
     pub rendered: Rendered,
@@ -88,38 +85,46 @@ impl StoredListing {
         serde_json::from_slice(&self.points_json)
             .map_err(|error| ApiError::internal(format!("stored points: {error}")))
     }
+}
 
-    fn pack(&self) -> Vec<u8> {
-        let parts = [&self.rendered.json, &self.rendered.xml, &self.points_json];
-        let mut bytes = Vec::with_capacity(12 + parts.iter().map(|p| p.len()).sum::<usize>());
-        for part in parts {
-            bytes.extend_from_slice(&(part.len() as u32).to_le_bytes());
-        }
-        for part in parts {
-            bytes.extend_from_slice(part);
-        }
-        bytes
+/// Several byte strings in one value: their count and lengths (u32, little
+/// endian), then the bytes.
+fn pack(parts: &[&[u8]]) -> Vec<u8> {
+    let total: usize = parts.iter().map(|part| part.len()).sum();
+    let mut bytes = Vec::with_capacity(4 + 4 * parts.len() + total);
+    bytes.extend_from_slice(&(parts.len() as u32).to_le_bytes());
+    for part in parts {
+        bytes.extend_from_slice(&(part.len() as u32).to_le_bytes());
     }
+    for part in parts {
+        bytes.extend_from_slice(part);
+    }
+    bytes
+}
 
-    fn unpack(bytes: &[u8]) -> Option<Self> {
-        let length = |at: usize| -> Option<usize> {
-            Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize)
-        };
-        let (json, xml, points) = (length(0)?, length(4)?, length(8)?);
-        let rest = bytes.get(12..)?;
-        if rest.len() != json + xml + points {
-            return None;
-        }
-        let (json_part, rest) = rest.split_at(json);
-        let (xml_part, points_part) = rest.split_at(xml);
-        Some(StoredListing {
-            rendered: Rendered {
-                json: json_part.to_vec(),
-                xml: xml_part.to_vec(),
-            },
-            points_json: points_part.to_vec(),
-        })
+/// The parts of a [`pack`]ed value, when it has `count` of them and is
+/// whole.
+fn unpack(bytes: &[u8], count: usize) -> Option<Vec<Vec<u8>>> {
+    let number = |at: usize| -> Option<usize> {
+        Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize)
+    };
+    if number(0)? != count {
+        return None;
     }
+    let lengths: Vec<usize> = (0..count)
+        .map(|i| number(4 + 4 * i))
+        .collect::<Option<_>>()?;
+    let mut rest = bytes.get(4 + 4 * count..)?;
+    if rest.len() != lengths.iter().sum::<usize>() {
+        return None;
+    }
+    let mut parts = Vec::with_capacity(count);
+    for length in lengths {
+        let (part, tail) = rest.split_at(length);
+        parts.push(part.to_vec());
+        rest = tail;
+    }
+    Some(parts)
 }
 
 /// The account whose current API key has digest `key_hash`, from its read
@@ -196,41 +201,81 @@ pub fn refresh_account(
 }
 
 /// One of the project's listings, from its read model, rebuilt from SQL
-/// (all three) when missing.
+/// (all of them) when missing.
 pub fn listing(ctx: &Ctx, project_id: i64, listing: Listing) -> Result<StoredListing, ApiError> {
-    if let Some(bytes) = ctx.kv().get(&listing_key(listing, project_id))?
-        && let Some(stored) = StoredListing::unpack(&bytes)
+    let key = match listing {
+        Listing::Data | Listing::Interval => latest_key(project_id),
+        Listing::Points => points_key(project_id),
+    };
+    let count = if listing == Listing::Points { 3 } else { 4 };
+    if let Some(bytes) = ctx.kv().get(&key)?
+        && let Some(mut parts) = unpack(&bytes, count)
     {
-        return Ok(stored);
+        let pick = |parts: &mut Vec<Vec<u8>>, at: usize| std::mem::take(&mut parts[at]);
+        let first = if listing == Listing::Interval { 2 } else { 0 };
+        return Ok(StoredListing {
+            rendered: Rendered {
+                json: pick(&mut parts, first),
+                xml: pick(&mut parts, first + 1),
+            },
+            points_json: if listing == Listing::Points {
+                pick(&mut parts, 2)
+            } else {
+                Vec::new()
+            },
+        });
     }
-    let listings = in_transaction(ctx.db()?, |db| refresh_project(ctx, db, project_id))?;
+    let listings = in_transaction(ctx.db()?, |db| {
+        refresh_project(ctx, db, project_id, Changed::Points)
+    })?;
     Ok(listings.take(listing))
 }
 
-/// A project's three listings, as just stored.
+/// A project's listings, as just stored.
 pub struct Listings {
-    data: StoredListing,
-    interval: StoredListing,
-    points: StoredListing,
+    data: Rendered,
+    interval: Rendered,
+    points: Option<StoredListing>,
 }
 
 impl Listings {
     pub fn take(self, listing: Listing) -> StoredListing {
+        let rendered = |rendered| StoredListing {
+            rendered,
+            points_json: Vec::new(),
+        };
         match listing {
-            Listing::Data => self.data,
-            Listing::Interval => self.interval,
-            Listing::Points => self.points,
+            Listing::Data => rendered(self.data),
+            Listing::Interval => rendered(self.interval),
+            Listing::Points => self.points.expect("refreshed with Changed::Points"),
         }
     }
 
     pub fn points(&self) -> Result<Vec<Point>, ApiError> {
-        self.points.points()
+        match &self.points {
+            Some(points) => points.points(),
+            None => Err(ApiError::internal("the point list was not refreshed")),
+        }
     }
 }
 
-/// Rewrites the project's listings from SQL (four statements). Call inside
-/// the write transaction that changed its points or readings.
-pub fn refresh_project(ctx: &Ctx, db: &dyn Sql, project_id: i64) -> Result<Listings, ApiError> {
+/// What a write changed in a project.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Changed {
+    /// Readings only: the point list stays as it is.
+    Readings,
+    /// Points (names, configuration, new points), perhaps readings too.
+    Points,
+}
+
+/// Rewrites the project's listings from SQL (at most four statements).
+/// Call inside the write transaction that changed its points or readings.
+pub fn refresh_project(
+    ctx: &Ctx,
+    db: &dyn Sql,
+    project_id: i64,
+    changed: Changed,
+) -> Result<Listings, ApiError> {
     let timezone = db
         .execute(
             "SELECT timezone FROM projects WHERE id = ?",
@@ -241,10 +286,16 @@ pub fn refresh_project(ctx: &Ctx, db: &dyn Sql, project_id: i64) -> Result<Listi
         .transpose()?
         .unwrap_or_else(|| "UTC".to_owned());
     let mut clock = LocalClock::new(&timezone);
-    let points = points::all(db, project_id)?;
-    let names: HashMap<i64, &str> = points.iter().map(|p| (p.id, p.name.as_str())).collect();
-    let mut rows = |latest: Vec<(i64, i64, f64)>| -> Value {
-        Value::List(
+    let (names, points) = match changed {
+        Changed::Readings => (points::names(db, project_id)?, None),
+        Changed::Points => {
+            let points = points::all(db, project_id)?;
+            let names = points.iter().map(|p| (p.id, p.name.clone())).collect();
+            (names, Some(points))
+        }
+    };
+    let mut rows = |latest: Vec<(i64, i64, f64)>| -> Rendered {
+        Rendered::of(&Value::List(
             latest
                 .into_iter()
                 .filter_map(|(point_id, ts, value)| {
@@ -252,27 +303,44 @@ pub fn refresh_project(ctx: &Ctx, db: &dyn Sql, project_id: i64) -> Result<Listi
                     Some(reading_value(name, clock.format(ts), value))
                 })
                 .collect(),
-        )
+        ))
     };
     let data = rows(readings::latest(db, project_id)?);
     let interval = rows(readings::latest_intervals(db, project_id)?);
-    let point_list = Value::List(points.iter().map(Point::to_value).collect());
-    let points_json =
-        serde_json::to_vec(&points).map_err(|error| ApiError::internal(error.to_string()))?;
-
-    let store = |listing: Listing, value: &Value, points_json: Vec<u8>| {
-        let stored = StoredListing {
-            rendered: Rendered::of(value),
-            points_json,
-        };
-        ctx.kv()
-            .set(&listing_key(listing, project_id), &stored.pack())?;
-        Ok::<_, ApiError>(stored)
+    let kv = ctx.kv();
+    kv.set(
+        &latest_key(project_id),
+        &pack(&[&data.json, &data.xml, &interval.json, &interval.xml]),
+    )?;
+    let points = match points {
+        Some(points) => {
+            let listing = StoredListing {
+                rendered: Rendered::of(&Value::List(points.iter().map(Point::to_value).collect())),
+                points_json: serde_json::to_vec(&points)
+                    .map_err(|error| ApiError::internal(error.to_string()))?,
+            };
+            // A collector announces the same configuration batch after
+            // batch: an unchanged point list is not written again (a write
+            // syncs the store, a read does not).
+            let packed = pack(&[
+                &listing.rendered.json,
+                &listing.rendered.xml,
+                &listing.points_json,
+            ]);
+            if kv
+                .get(&points_key(project_id))?
+                .is_none_or(|old| old != packed)
+            {
+                kv.set(&points_key(project_id), &packed)?;
+            }
+            Some(listing)
+        }
+        None => None,
     };
     Ok(Listings {
-        data: store(Listing::Data, &data, Vec::new())?,
-        interval: store(Listing::Interval, &interval, Vec::new())?,
-        points: store(Listing::Points, &point_list, points_json)?,
+        data,
+        interval,
+        points,
     })
 }
 
@@ -314,9 +382,8 @@ pub fn write<T>(
                     keys.push(api_key_key(key_hash));
                 }
                 Touched::Project(id) => {
-                    for listing in [Listing::Data, Listing::Interval, Listing::Points] {
-                        keys.push(listing_key(listing, id));
-                    }
+                    keys.push(latest_key(id));
+                    keys.push(points_key(id));
                 }
             }
         }
@@ -336,20 +403,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stored_listings_round_trip_and_refuse_damage() {
-        let stored = StoredListing {
-            rendered: Rendered {
-                json: b"[1]".to_vec(),
-                xml: b"<x/>".to_vec(),
-            },
-            points_json: b"[]".to_vec(),
-        };
-        let bytes = stored.pack();
-        let back = StoredListing::unpack(&bytes).unwrap();
-        assert_eq!(back.rendered, stored.rendered);
-        assert_eq!(back.points_json, b"[]");
-        assert!(StoredListing::unpack(&bytes[..bytes.len() - 1]).is_none());
-        assert!(StoredListing::unpack(&[1, 2, 3]).is_none());
-        assert!(StoredListing::unpack(b"{\"points\": []}").is_none());
+    fn packed_values_round_trip_and_refuse_damage() {
+        let bytes = pack(&[b"[1]", b"<x/>", b""]);
+        assert_eq!(
+            unpack(&bytes, 3).unwrap(),
+            [b"[1]".to_vec(), b"<x/>".to_vec(), Vec::new()]
+        );
+        assert!(unpack(&bytes, 4).is_none(), "another layout");
+        assert!(unpack(&bytes[..bytes.len() - 1], 3).is_none());
+        assert!(unpack(&[1, 2, 3], 3).is_none());
+        assert!(unpack(b"{\"points\": []}", 3).is_none());
     }
 }

@@ -621,7 +621,7 @@ fn read_models_answer_what_a_rebuild_from_sql_answers() {
             .kv
             .borrow()
             .keys()
-            .any(|key| key.starts_with("rm1:data:")),
+            .any(|key| key.starts_with("rm1:latest:")),
         "and stored again"
     );
 }

@@ -7,7 +7,7 @@ use crate::context::{Ctx, Reply, Route, method_not_allowed};
 use crate::error::{ApiError, ErrorKind};
 use crate::points::{self, PointConfig};
 use crate::readings::{self, NewReading};
-use crate::readmodel::{self, Touched};
+use crate::readmodel::{self, Changed, Touched};
 use crate::request::ApiRequest;
 use crate::secrets;
 use crate::storage::Sql;
@@ -114,7 +114,12 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         let new = readings::insert(db, project_id, &rows)?;
         // The read model of /data, /interval and /point, under the same
         // write lock (readmodel.rs).
-        readmodel::refresh_project(ctx, db, project_id)?;
+        let changed = if announced.is_empty() && known.created == 0 {
+            Changed::Readings
+        } else {
+            Changed::Points
+        };
+        readmodel::refresh_project(ctx, db, project_id, changed)?;
         Ok::<_, ApiError>((known.created, new))
     })?;
     let total = readings.len() as u64;

@@ -5,7 +5,7 @@ use crate::auth;
 use crate::context::{Ctx, Reply, Route, method_not_allowed};
 use crate::error::ApiError;
 use crate::points::{self, Point};
-use crate::readmodel::{self, Listing, Touched};
+use crate::readmodel::{self, Changed, Listing, Touched};
 use crate::request::{ApiRequest, Params};
 use crate::validate;
 
@@ -34,7 +34,7 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
             let point = find(stored.points()?, &params)?;
             let listings = readmodel::write(ctx, &[Touched::Project(project_id)], |db| {
                 points::rename(db, project_id, point.id, new_name)?;
-                readmodel::refresh_project(ctx, db, project_id)
+                readmodel::refresh_project(ctx, db, project_id, Changed::Points)
             })?;
             let renamed = listings
                 .points()?
