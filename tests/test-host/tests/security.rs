@@ -38,17 +38,19 @@ fn login_body(username: &str, password: &str) -> String {
     json!({"username": username, "password": password}).to_string()
 }
 
-async fn login_from(app: &App, address: &str, username: &str, password: &str) -> Response {
+/// `PUT /session` with a JSON login and one more header.
+async fn login_with(app: &App, header: (&str, &str), username: &str, password: &str) -> Response {
     app.send(
         "PUT",
         "/session",
-        &[
-            ("content-type", "application/json"),
-            ("x-forwarded-for", address),
-        ],
+        &[("content-type", "application/json"), header],
         &login_body(username, password),
     )
     .await
+}
+
+async fn login_from(app: &App, address: &str, username: &str, password: &str) -> Response {
+    login_with(app, ("x-forwarded-for", address), username, password).await
 }
 
 fn cookie_of(response: &Response) -> Auth {
@@ -120,30 +122,22 @@ async fn a_client_cannot_choose_the_address_it_is_counted_at() {
         // username: all are counted at the address Spin saw.
         for n in 0..20 {
             let forged = format!("203.0.113.{n}:4000");
-            let response = app
-                .send(
-                    "PUT",
-                    "/session",
-                    &[
-                        ("content-type", "application/json"),
-                        ("spin-client-addr", &forged),
-                    ],
-                    &login_body(&format!("nobody{n}"), "guess-guess"),
-                )
-                .await;
-            assert_error(&response, 401, "wrong username or password");
-        }
-        let response = app
-            .send(
-                "PUT",
-                "/session",
-                &[
-                    ("content-type", "application/json"),
-                    ("spin-client-addr", "198.51.100.99:1"),
-                ],
-                &login_body("nobody99", "guess-guess"),
+            let response = login_with(
+                &app,
+                ("spin-client-addr", &forged),
+                &format!("nobody{n}"),
+                "guess-guess",
             )
             .await;
+            assert_error(&response, 401, "wrong username or password");
+        }
+        let response = login_with(
+            &app,
+            ("spin-client-addr", "198.51.100.99:1"),
+            "nobody99",
+            "guess-guess",
+        )
+        .await;
         assert_error(&response, 429, "too many failed attempts");
         assert!(response.header("retry-after").is_some());
     })
@@ -427,17 +421,13 @@ async fn session_cookies_cannot_be_planted_or_ridden_from_another_site() {
         ];
         assert_eq!(app.send("POST", "/key", &headers, "").await.status, 200);
         // Nor can another site log the browser in.
-        let login = app
-            .send(
-                "PUT",
-                "/session",
-                &[
-                    ("content-type", "application/json"),
-                    ("origin", "https://evil.example"),
-                ],
-                &login_body("owner", "password-1"),
-            )
-            .await;
+        let login = login_with(
+            &app,
+            ("origin", "https://evil.example"),
+            "owner",
+            "password-1",
+        )
+        .await;
         assert_error(&login, 403, "cross-site");
     })
     .await
