@@ -254,69 +254,153 @@ pub async fn oversized_request(
     (status, body)
 }
 
-/// `spin up` of the repository's spin.toml in its own process group (Spin
-/// serves from a child process that a kill of `spin up` alone would leave
-/// running), killed with its group when dropped.
+impl Drop for App {
+    /// A failing test shows what Spin logged (the test host logs to stderr
+    /// itself); the state directory goes away with the app.
+    fn drop(&mut self) {
+        if std::thread::panicking() && matches!(self.host, Host::Spin(_)) {
+            let log =
+                std::fs::read_to_string(self._state.path().join("spin.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- last lines of spin.log ---");
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// `spin up` of the repository's spin.toml, and for the scale-out
+/// configuration the Redis and libSQL servers it uses, each in its own
+/// process group (Spin serves from a child process that a kill of
+/// `spin up` alone would leave running), killed with their groups when
+/// dropped (Spin first).
 struct SpinProcess {
-    child: Child,
     addr: SocketAddr,
+    processes: Vec<Daemon>,
+}
+
+/// A process in a process group of its own, killed with it when dropped.
+struct Daemon(Child);
+
+impl Daemon {
+    fn spawn(command: &mut Command, log: &Path) -> Daemon {
+        use std::os::unix::process::CommandExt;
+        let file = std::fs::File::create(log).unwrap();
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+        Daemon(child)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let group = self.0.id() as i32;
+        // SAFETY: kill(2) with a negative pid signals the process group we
+        // created for this child; it touches no memory.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// A port nothing listens on now (bound, read, released).
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+async fn wait_until_served(base: &str, path: &str, log: &Path) {
+    for _ in 0..300 {
+        if let Ok(response) = request(base, "GET", path, &[], Vec::new()).await
+            && response.status == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    panic!("nothing served {base}{path} within 30 s:\n{log}");
 }
 
 impl SpinProcess {
+    /// With `E2E_REDIS` and `E2E_SQLD` naming `redis-server` and `sqld`, the
+    /// app runs on the scale-out configuration: a Redis key-value store and
+    /// a libSQL database of its own.
     async fn start(spin: PathBuf, state: &Path, variables: &BTreeMap<String, String>) -> Self {
-        use std::os::unix::process::CommandExt;
-        // A free port: bound, read, released (Spin binds it a moment later).
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
+        let mut processes = Vec::new();
+        let mut runtime_config = None;
+        if let (Some(redis), Some(sqld)) =
+            (std::env::var_os("E2E_REDIS"), std::env::var_os("E2E_SQLD"))
+        {
+            let (redis_addr, sqld_addr) = (free_port(), free_port());
+            processes.push(Daemon::spawn(
+                Command::new(redis)
+                    .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                    .arg("--port")
+                    .arg(redis_addr.port().to_string()),
+                &state.join("redis.log"),
+            ));
+            let sqld_log = state.join("sqld.log");
+            processes.push(Daemon::spawn(
+                Command::new(sqld)
+                    .arg("-d")
+                    .arg(state.join("sqld"))
+                    .arg("--http-listen-addr")
+                    .arg(sqld_addr.to_string()),
+                &sqld_log,
+            ));
+            wait_until_served(&format!("http://{sqld_addr}"), "/health", &sqld_log).await;
+            let config = state.join("runtime-config.toml");
+            std::fs::write(
+                &config,
+                format!(
+                    "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://{redis_addr}\"\n\n\
+                     [sqlite_database.default]\ntype = \"libsql\"\nurl = \"http://{sqld_addr}\"\ntoken = \"unused\"\n"
+                ),
+            )
             .unwrap();
-        let log_path = state.join("spin.log");
-        let log = std::fs::File::create(&log_path).unwrap();
+            runtime_config = Some(config);
+        }
+        let addr = free_port();
         let mut command = Command::new(&spin);
+        command.arg("up");
+        if let Some(config) = runtime_config {
+            command.arg("--runtime-config-file").arg(config);
+        }
         command
-            .arg("up")
             .arg("--from")
             .arg(manifest())
             .arg("--listen")
             .arg(addr.to_string())
             .arg("--state-dir")
-            .arg(state.join("spin"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0);
+            .arg(state.join("spin"));
         for (name, value) in variables {
             command.env(
                 format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase()),
                 value,
             );
         }
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("E2E_SPIN={}: {e}", spin.display()));
-        let process = SpinProcess { child, addr };
-        let base = format!("http://{addr}");
-        for _ in 0..300 {
-            if let Ok(response) = request(&base, "GET", "/health", &[], Vec::new()).await
-                && response.status == 200
-            {
-                return process;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        panic!("spin up did not serve {base}/health within 30 s:\n{log}");
+        let spin_log = state.join("spin.log");
+        // Spin goes first when dropped: it is the last one pushed, and
+        // `Drop` below kills in reverse.
+        processes.push(Daemon::spawn(&mut command, &spin_log));
+        let process = SpinProcess { addr, processes };
+        wait_until_served(&format!("http://{addr}"), "/health", &spin_log).await;
+        process
     }
 }
 
 impl Drop for SpinProcess {
     fn drop(&mut self) {
-        let group = self.child.id() as i32;
-        // SAFETY: kill(2) with a negative pid signals the process group we
-        // created for this child; it touches no memory.
-        unsafe {
-            libc::kill(-group, libc::SIGKILL);
-        }
-        let _ = self.child.wait();
+        while self.processes.pop().is_some() {}
     }
 }
