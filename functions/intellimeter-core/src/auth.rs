@@ -318,7 +318,7 @@ pub fn issue_api_key(ctx: &Ctx, account: &Account) -> Result<String, ApiError> {
     let sealed = sealing_key(ctx)?.seal(ctx.env(), &Account::seal_owner(user_id), &key);
     let old_hash = account.api_key_hash.as_str();
     readmodel::write(ctx, &[Touched::Account(user_id, old_hash)], |db| {
-        accounts::set_api_key(db, user_id, &key_hash, sealed)?;
+        accounts::set_api_key(db, user_id, &key_hash, sealed.clone())?;
         readmodel::refresh_account(ctx, db, user_id, Some(old_hash))
     })?;
     Ok(key)

@@ -116,6 +116,12 @@ impl ApiError {
     }
 }
 
+impl crate::storage::Transient for ApiError {
+    fn is_transient(&self) -> bool {
+        self.kind == ErrorKind::Internal && crate::storage::is_transient_message(&self.message)
+    }
+}
+
 impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> Self {
         ApiError::internal(format!("storage: {error}"))

@@ -370,7 +370,7 @@ pub enum Touched<'a> {
 pub fn write<T>(
     ctx: &Ctx,
     touched: &[Touched],
-    body: impl FnOnce(&dyn Sql) -> Result<T, ApiError>,
+    body: impl FnMut(&dyn Sql) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
     let result = in_transaction(ctx.db()?, body);
     if result.is_err() {

@@ -135,30 +135,160 @@ impl Rows {
     }
 }
 
+/// Errors that say the write lock was not to be had right now (SQLite's
+/// `SQLITE_BUSY` after its busy timeout, or a libSQL server interrupting a
+/// transaction that waited or held the lock too long): the transaction
+/// was rolled back and may simply be run again.
+pub trait Transient {
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for StorageError {
+    fn is_transient(&self) -> bool {
+        is_transient_message(&self.message)
+    }
+}
+
+pub(crate) fn is_transient_message(message: &str) -> bool {
+    [
+        "database is locked",
+        "SQLITE_BUSY",
+        "SQLITE_INTERRUPT",
+        "interrupted",
+    ]
+    .iter()
+    .any(|sign| message.contains(sign))
+}
+
+/// How often [`in_transaction`] runs a body whose transaction was refused
+/// or interrupted before it gives up.
+const TRANSACTION_ATTEMPTS: u32 = 3;
+
 /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT` on one connection, rolling
 /// back when it fails. IMMEDIATE takes the write lock up front, so two
-/// writers queue on SQLite's busy timeout instead of failing mid-way.
+/// writers queue on SQLite's busy timeout instead of failing mid-way. A
+/// transaction refused or interrupted by the lock ([`Transient`]) is run
+/// again from the start, up to [`TRANSACTION_ATTEMPTS`] times; a failed
+/// `COMMIT` is never retried (it may have landed).
 pub fn in_transaction<T, E>(
     db: &dyn Sql,
-    body: impl FnOnce(&dyn Sql) -> Result<T, E>,
+    mut body: impl FnMut(&dyn Sql) -> Result<T, E>,
 ) -> Result<T, E>
 where
-    E: From<StorageError>,
+    E: From<StorageError> + Transient,
 {
-    db.execute("BEGIN IMMEDIATE", &[])?;
-    match body(db) {
-        Ok(value) => {
-            if let Err(error) = db.execute("COMMIT", &[]) {
-                let _ = db.execute("ROLLBACK", &[]);
-                return Err(error.into());
+    let mut attempt = 1;
+    loop {
+        let outcome = match db.execute("BEGIN IMMEDIATE", &[]) {
+            Err(error) => Err(E::from(error)),
+            Ok(_) => match body(db) {
+                Ok(value) => {
+                    if let Err(error) = db.execute("COMMIT", &[]) {
+                        let _ = db.execute("ROLLBACK", &[]);
+                        return Err(error.into());
+                    }
+                    return Ok(value);
+                }
+                Err(error) => {
+                    // The original error is what matters; a failed rollback
+                    // leaves the transaction to be discarded when the
+                    // connection closes.
+                    let _ = db.execute("ROLLBACK", &[]);
+                    Err(error)
+                }
+            },
+        };
+        match outcome {
+            Err(error) if error.is_transient() && attempt < TRANSACTION_ATTEMPTS => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// Records statements; fails those named in `failing` once each.
+    struct Script {
+        log: RefCell<Vec<String>>,
+        failing: RefCell<Vec<(&'static str, &'static str)>>,
+    }
+
+    impl Script {
+        fn new(failing: &[(&'static str, &'static str)]) -> Self {
+            Script {
+                log: RefCell::new(Vec::new()),
+                failing: RefCell::new(failing.to_vec()),
             }
-            Ok(value)
         }
-        Err(error) => {
-            // The original error is what matters; a failed rollback leaves
-            // the transaction to be discarded when the connection closes.
-            let _ = db.execute("ROLLBACK", &[]);
-            Err(error)
+    }
+
+    impl Sql for Script {
+        fn execute(&self, statement: &str, _: &[SqlValue]) -> Result<Rows, StorageError> {
+            self.log.borrow_mut().push(statement.to_owned());
+            let mut failing = self.failing.borrow_mut();
+            if let Some(at) = failing.iter().position(|(s, _)| *s == statement) {
+                let (_, message) = failing.remove(at);
+                return Err(StorageError::new(message));
+            }
+            Ok(Rows::default())
         }
+    }
+
+    #[test]
+    fn an_interrupted_transaction_runs_again() {
+        let db = Script::new(&[("UPDATE x", "SQLite error: interrupted (SQLITE_INTERRUPT)")]);
+        let runs = RefCell::new(0);
+        let result = in_transaction(&db, |db| {
+            *runs.borrow_mut() += 1;
+            db.execute("UPDATE x", &[])
+        });
+        assert!(result.is_ok());
+        assert_eq!(*runs.borrow(), 2);
+        assert_eq!(
+            *db.log.borrow(),
+            [
+                "BEGIN IMMEDIATE",
+                "UPDATE x",
+                "ROLLBACK",
+                "BEGIN IMMEDIATE",
+                "UPDATE x",
+                "COMMIT"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_busy_lock_is_retried_a_bounded_number_of_times() {
+        let busy = "database is locked";
+        let db = Script::new(&[
+            ("BEGIN IMMEDIATE", busy),
+            ("BEGIN IMMEDIATE", busy),
+            ("BEGIN IMMEDIATE", busy),
+        ]);
+        let result = in_transaction(&db, |db| db.execute("UPDATE x", &[]));
+        assert_eq!(result.unwrap_err().message, busy);
+        assert_eq!(db.log.borrow().len(), 3, "three attempts, no body run");
+    }
+
+    #[test]
+    fn other_errors_and_failed_commits_are_not_retried() {
+        let db = Script::new(&[("UPDATE x", "UNIQUE constraint failed: t.c")]);
+        assert!(in_transaction(&db, |db| db.execute("UPDATE x", &[])).is_err());
+        assert_eq!(
+            *db.log.borrow(),
+            ["BEGIN IMMEDIATE", "UPDATE x", "ROLLBACK"]
+        );
+
+        // A COMMIT that failed may have landed: running the body again
+        // could apply it twice.
+        let db = Script::new(&[("COMMIT", "SQLite error: interrupted")]);
+        assert!(in_transaction(&db, |db| db.execute("UPDATE x", &[])).is_err());
+        assert_eq!(
+            *db.log.borrow(),
+            ["BEGIN IMMEDIATE", "UPDATE x", "COMMIT", "ROLLBACK"]
+        );
     }
 }
