@@ -144,20 +144,15 @@ pub fn rename(db: &dyn Sql, project_id: i64, id: i64, new_name: &str) -> Result<
     Ok(())
 }
 
-/// `site meter id → point id` for every point of the project.
-pub fn site_ids(
-    db: &dyn Sql,
-    project_id: i64,
-) -> Result<std::collections::HashMap<String, i64>, ApiError> {
+/// `(site meter id, point id, shown name)` of every point of the project.
+pub fn identities(db: &dyn Sql, project_id: i64) -> Result<Vec<(String, i64, String)>, ApiError> {
     let rows = db.execute(
-        "SELECT site_meter_id, id FROM points WHERE project_id = ?",
+        "SELECT site_meter_id, id, name FROM points WHERE project_id = ?",
         &[project_id.into()],
     )?;
-    let mut map = std::collections::HashMap::with_capacity(rows.rows.len());
-    for row in rows.iter() {
-        map.insert(row.text(0)?, row.int(1)?);
-    }
-    Ok(map)
+    rows.iter()
+        .map(|row| Ok((row.text(0)?, row.int(1)?, row.text(2)?)))
+        .collect()
 }
 
 /// `point id → shown name` for every point of the project.

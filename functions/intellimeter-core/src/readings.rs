@@ -50,25 +50,19 @@ fn total_changes(db: &dyn Sql) -> Result<i64, ApiError> {
         .map_err(ApiError::from)
 }
 
-/// The latest reading of every point of the project that has one:
-/// `(point id, time, value)` in point order.
-pub fn latest(db: &dyn Sql, project_id: i64) -> Result<Vec<(i64, i64, f64)>, ApiError> {
-    let rows = db.execute(
-        "SELECT p.id, r.ts, r.value FROM points p \
-         JOIN readings r ON r.point_id = p.id \
-          AND r.ts = (SELECT MAX(ts) FROM readings WHERE point_id = p.id) \
-         WHERE p.project_id = ? ORDER BY p.id",
-        &[project_id.into()],
-    )?;
-    rows.iter()
-        .map(|row| Ok((row.int(0)?, row.int(1)?, real(&row.0[2])?)))
-        .collect()
+/// The latest reading and the latest interval of every point of a project,
+/// each `(point id, time, value)` in point order.
+#[derive(Debug, Default, PartialEq)]
+pub struct Latest {
+    /// Every point that has a reading.
+    pub readings: Vec<(i64, i64, f64)>,
+    /// Every point that has two readings or more; see [`interval`].
+    pub intervals: Vec<(i64, i64, f64)>,
 }
 
-/// The latest interval of every point that has two readings or more:
-/// `(point id, time, interval)` in point order. See [`interval`].
-pub fn latest_intervals(db: &dyn Sql, project_id: i64) -> Result<Vec<(i64, i64, f64)>, ApiError> {
-    // The last three readings of each point, oldest first.
+/// [`Latest`] of a project, in one statement: the last three readings of
+/// each point, oldest first.
+pub fn latest(db: &dyn Sql, project_id: i64) -> Result<Latest, ApiError> {
     let rows = db.execute(
         "SELECT p.id, r.ts, r.value FROM points p \
          JOIN readings r ON r.point_id = p.id \
@@ -77,13 +71,16 @@ pub fn latest_intervals(db: &dyn Sql, project_id: i64) -> Result<Vec<(i64, i64, 
          WHERE p.project_id = ? ORDER BY p.id, r.ts",
         &[project_id.into()],
     )?;
-    let mut out = Vec::new();
+    let mut latest = Latest::default();
     let mut current: Option<i64> = None;
     let mut values: Vec<f64> = Vec::with_capacity(3);
     let mut last_ts = 0;
     let mut flush = |point: Option<i64>, values: &[f64], ts: i64| {
-        if let (Some(point_id), Some(value)) = (point, interval(values)) {
-            out.push((point_id, ts, value));
+        if let (Some(point_id), Some(&value)) = (point, values.last()) {
+            latest.readings.push((point_id, ts, value));
+            if let Some(interval) = interval(values) {
+                latest.intervals.push((point_id, ts, interval));
+            }
         }
     };
     for row in rows.iter() {
@@ -97,7 +94,7 @@ pub fn latest_intervals(db: &dyn Sql, project_id: i64) -> Result<Vec<(i64, i64, 
         values.push(real(&row.0[2])?);
     }
     flush(current, &values, last_ts);
-    Ok(out)
+    Ok(latest)
 }
 
 fn real(value: &SqlValue) -> Result<f64, ApiError> {

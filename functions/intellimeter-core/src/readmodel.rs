@@ -29,6 +29,7 @@ use crate::readings;
 use crate::storage::{Sql, in_transaction};
 use crate::time::LocalClock;
 use crate::value::Value;
+use std::collections::HashMap;
 
 fn account_key(user_id: i64) -> String {
     format!("rm1:account:{user_id}")
@@ -226,7 +227,7 @@ pub fn listing(ctx: &Ctx, project_id: i64, listing: Listing) -> Result<StoredLis
         });
     }
     let listings = in_transaction(ctx.db()?, |db| {
-        refresh_project(ctx, db, project_id, Changed::Points)
+        refresh_project(ctx, db, project_id, None, Changed::Points)
     })?;
     Ok(listings.take(listing))
 }
@@ -260,40 +261,47 @@ impl Listings {
 }
 
 /// What a write changed in a project.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Changed {
-    /// Readings only: the point list stays as it is.
-    Readings,
+    /// Readings only: the point list stays as it is. The writer knows the
+    /// points' names (id → name), read under the same lock.
+    Readings { names: HashMap<i64, String> },
     /// Points (names, configuration, new points), perhaps readings too.
     Points,
 }
 
-/// Rewrites the project's listings from SQL (at most four statements).
+/// Rewrites the project's listings from SQL, in the project's time zone
+/// (read when `None`). Readings only: one statement; points changed: two.
 /// Call inside the write transaction that changed its points or readings.
 pub fn refresh_project(
     ctx: &Ctx,
     db: &dyn Sql,
     project_id: i64,
+    timezone: Option<&str>,
     changed: Changed,
 ) -> Result<Listings, ApiError> {
-    let timezone = db
-        .execute(
-            "SELECT timezone FROM projects WHERE id = ?",
-            &[project_id.into()],
-        )?
-        .first()
-        .map(|row| row.text(0))
-        .transpose()?
-        .unwrap_or_else(|| "UTC".to_owned());
+    let timezone = match timezone {
+        Some(timezone) => timezone.to_owned(),
+        None => db
+            .execute(
+                "SELECT timezone FROM projects WHERE id = ?",
+                &[project_id.into()],
+            )?
+            .first()
+            .map(|row| row.text(0))
+            .transpose()?
+            .unwrap_or_else(|| "UTC".to_owned()),
+    };
     let mut clock = LocalClock::new(&timezone);
     let (names, points) = match changed {
-        Changed::Readings => (points::names(db, project_id)?, None),
+        Changed::Readings { names } => (names, None),
         Changed::Points => {
             let points = points::all(db, project_id)?;
             let names = points.iter().map(|p| (p.id, p.name.clone())).collect();
             (names, Some(points))
         }
     };
+    let latest = readings::latest(db, project_id)?;
     let mut rows = |latest: Vec<(i64, i64, f64)>| -> Rendered {
         Rendered::of(&Value::List(
             latest
@@ -305,8 +313,8 @@ pub fn refresh_project(
                 .collect(),
         ))
     };
-    let data = rows(readings::latest(db, project_id)?);
-    let interval = rows(readings::latest_intervals(db, project_id)?);
+    let data = rows(latest.readings);
+    let interval = rows(latest.intervals);
     let kv = ctx.kv();
     kv.set(
         &latest_key(project_id),

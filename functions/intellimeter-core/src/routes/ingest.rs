@@ -72,7 +72,7 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     if request.method != "POST" {
         return Err(method_not_allowed(request, &["POST"]));
     }
-    let project_id = authenticate(ctx, request)?;
+    let (project_id, timezone) = authenticate(ctx, request)?;
     let content_type = request.header("content-type").unwrap_or("");
     if !content_type
         .split(';')
@@ -115,11 +115,13 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         // The read model of /data, /interval and /point, under the same
         // write lock (readmodel.rs).
         let changed = if announced.is_empty() && known.created == 0 {
-            Changed::Readings
+            Changed::Readings {
+                names: std::mem::take(&mut known.names),
+            }
         } else {
             Changed::Points
         };
-        readmodel::refresh_project(ctx, db, project_id, changed)?;
+        readmodel::refresh_project(ctx, db, project_id, Some(&timezone), changed)?;
         Ok::<_, ApiError>((known.created, new))
     })?;
     let total = readings.len() as u64;
@@ -135,18 +137,28 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
 /// created, within the bounds of a batch and of a project.
 struct KnownPoints {
     project_id: i64,
+    /// Site meter id → point id.
     ids: HashMap<String, i64>,
+    /// Point id → shown name, of the points that existed before the batch.
+    names: HashMap<i64, String>,
     existing: usize,
     created: u64,
 }
 
 impl KnownPoints {
     fn load(db: &dyn Sql, project_id: i64) -> Result<Self, ApiError> {
-        let ids = points::site_ids(db, project_id)?;
+        let identities = points::identities(db, project_id)?;
+        let mut ids = HashMap::with_capacity(identities.len());
+        let mut names = HashMap::with_capacity(identities.len());
+        for (site_meter_id, id, name) in identities {
+            ids.insert(site_meter_id, id);
+            names.insert(id, name);
+        }
         Ok(KnownPoints {
             project_id,
             existing: ids.len(),
             ids,
+            names,
             created: 0,
         })
     }
@@ -177,18 +189,18 @@ impl KnownPoints {
     }
 }
 
-/// The project whose ingest token the request bears; 401 otherwise (user
-/// API keys and sessions included).
-fn authenticate(ctx: &Ctx, request: &ApiRequest) -> Result<i64, ApiError> {
+/// The project (id and time zone) whose ingest token the request bears;
+/// 401 otherwise (user API keys and sessions included).
+fn authenticate(ctx: &Ctx, request: &ApiRequest) -> Result<(i64, String), ApiError> {
     let token = request.bearer_token().ok_or_else(|| {
         ApiError::unauthorized("send Authorization: Bearer <the project's ingest token>")
     })?;
     let rows = ctx.db()?.execute(
-        "SELECT id FROM projects WHERE ingest_token_hash = ?",
+        "SELECT id, timezone FROM projects WHERE ingest_token_hash = ?",
         &[secrets::digest_hex(token).into()],
     )?;
     match rows.first() {
-        Some(row) => Ok(row.int(0)?),
+        Some(row) => Ok((row.int(0)?, row.text(1)?)),
         None => Err(ApiError::unauthorized("the ingest token is not valid")),
     }
 }

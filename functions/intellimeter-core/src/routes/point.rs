@@ -34,7 +34,7 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
             let point = find(stored.points()?, &params)?;
             let listings = readmodel::write(ctx, &[Touched::Project(project_id)], |db| {
                 points::rename(db, project_id, point.id, new_name)?;
-                readmodel::refresh_project(ctx, db, project_id, Changed::Points)
+                readmodel::refresh_project(ctx, db, project_id, None, Changed::Points)
             })?;
             let renamed = listings
                 .points()?
