@@ -9,6 +9,7 @@ use crate::readmodel::{self, Touched};
 use crate::request::ApiRequest;
 use crate::secrets::{self, SealingKey};
 use crate::storage::in_transaction;
+use crate::validate;
 use serde::{Deserialize, Serialize};
 
 /// The session cookie's name: the `__Host-` prefix makes browsers refuse it
@@ -235,7 +236,7 @@ impl CookiePolicy {
         let plain_http = ctx
             .env()
             .variable(PLAIN_HTTP_VARIABLE)
-            .is_some_and(|value| matches!(value.trim(), "true" | "1" | "yes"));
+            .is_some_and(|value| validate::boolean(PLAIN_HTTP_VARIABLE, value.trim()) == Ok(true));
         CookiePolicy { plain_http }
     }
 
