@@ -108,15 +108,6 @@ pub fn all(db: &dyn Sql, project_id: i64) -> Result<Vec<Point>, ApiError> {
     select(db, "project_id = ?", &[project_id.into()])
 }
 
-pub fn by_id(db: &dyn Sql, project_id: i64, id: i64) -> Result<Option<Point>, ApiError> {
-    Ok(select(
-        db,
-        "project_id = ? AND id = ?",
-        &[project_id.into(), id.into()],
-    )?
-    .pop())
-}
-
 pub fn by_name(db: &dyn Sql, project_id: i64, name: &str) -> Result<Option<Point>, ApiError> {
     Ok(select(
         db,
