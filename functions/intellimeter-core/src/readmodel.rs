@@ -103,9 +103,9 @@ fn pack(parts: &[&[u8]]) -> Vec<u8> {
     bytes
 }
 
-/// The parts of a [`pack`]ed value, when it has `count` of them and is
-/// whole.
-fn unpack(bytes: &[u8], count: usize) -> Option<Vec<Vec<u8>>> {
+/// The parts of a [`pack`]ed value, borrowed from it, when it has `count`
+/// of them and is whole.
+fn unpack(bytes: &[u8], count: usize) -> Option<Vec<&[u8]>> {
     let number = |at: usize| -> Option<usize> {
         Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize)
     };
@@ -122,7 +122,7 @@ fn unpack(bytes: &[u8], count: usize) -> Option<Vec<Vec<u8>>> {
     let mut parts = Vec::with_capacity(count);
     for length in lengths {
         let (part, tail) = rest.split_at(length);
-        parts.push(part.to_vec());
+        parts.push(part);
         rest = tail;
     }
     Some(parts)
@@ -210,17 +210,17 @@ pub fn listing(ctx: &Ctx, project_id: i64, listing: Listing) -> Result<StoredLis
     };
     let count = if listing == Listing::Points { 3 } else { 4 };
     if let Some(bytes) = ctx.kv().get(&key)?
-        && let Some(mut parts) = unpack(&bytes, count)
+        && let Some(parts) = unpack(&bytes, count)
     {
-        let pick = |parts: &mut Vec<Vec<u8>>, at: usize| std::mem::take(&mut parts[at]);
+        // Only the parts this listing answers with are copied out.
         let first = if listing == Listing::Interval { 2 } else { 0 };
         return Ok(StoredListing {
             rendered: Rendered {
-                json: pick(&mut parts, first),
-                xml: pick(&mut parts, first + 1),
+                json: parts[first].to_vec(),
+                xml: parts[first + 1].to_vec(),
             },
             points_json: if listing == Listing::Points {
-                pick(&mut parts, 2)
+                parts[2].to_vec()
             } else {
                 Vec::new()
             },
@@ -415,7 +415,7 @@ mod tests {
         let bytes = pack(&[b"[1]", b"<x/>", b""]);
         assert_eq!(
             unpack(&bytes, 3).unwrap(),
-            [b"[1]".to_vec(), b"<x/>".to_vec(), Vec::new()]
+            [&b"[1]"[..], &b"<x/>"[..], &b""[..]]
         );
         assert!(unpack(&bytes, 4).is_none(), "another layout");
         assert!(unpack(&bytes[..bytes.len() - 1], 3).is_none());
