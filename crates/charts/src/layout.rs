@@ -1,0 +1,245 @@
+//! Sizes, text and numbers shared by every chart.
+
+use crate::DrawError;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+/// A rectangle in pixels: left, top, right, bottom (right and bottom
+/// excluded).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rect {
+    pub left: i32,
+    pub top: i32,
+    pub right: i32,
+    pub bottom: i32,
+}
+
+impl Rect {
+    pub fn width(&self) -> i32 {
+        self.right - self.left
+    }
+
+    pub fn height(&self) -> i32 {
+        self.bottom - self.top
+    }
+}
+
+pub const INK: RGBColor = RGBColor(40, 40, 46);
+pub const MUTED: RGBColor = RGBColor(110, 110, 120);
+pub const GRID: RGBColor = RGBColor(225, 225, 230);
+pub const AXIS: RGBColor = RGBColor(160, 160, 170);
+
+/// Font sizes and margins, scaled with the figure so that a 2 × 2 thumbnail
+/// and a 40 × 40 poster both read well.
+pub struct Frame {
+    pub width: i32,
+    pub height: i32,
+    /// Labels, legends, tick labels.
+    pub text: f64,
+    pub title: f64,
+    pub margin: i32,
+}
+
+impl Frame {
+    pub fn new<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> Self {
+        let (width, height) = area.dim_in_pixel();
+        let short = f64::from(width.min(height));
+        let text = (short / 56.0).clamp(9.0, 30.0);
+        Frame {
+            width: width as i32,
+            height: height as i32,
+            text,
+            title: (text * 1.45).round(),
+            margin: (text * 1.2).round() as i32,
+        }
+    }
+
+    pub fn style(&self, size: f64, color: &RGBColor) -> TextStyle<'static> {
+        ("sans-serif", size).into_font().color(color)
+    }
+
+    /// Title and subtitle at the top; returns the area left below them.
+    pub fn heading<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        title: &str,
+        subtitle: &str,
+    ) -> Result<Rect, DrawError> {
+        let mut y = self.margin;
+        let title_style = self.style(self.title, &INK);
+        let title = fit(area, title, &title_style, self.width - 2 * self.margin)?;
+        area.draw_text(&title, &title_style, (self.margin, y))?;
+        y += (self.title * 1.3) as i32;
+        if !subtitle.is_empty() {
+            let style = self.style(self.text, &MUTED);
+            let subtitle = fit(area, subtitle, &style, self.width - 2 * self.margin)?;
+            area.draw_text(&subtitle, &style, (self.margin, y))?;
+            y += (self.text * 1.4) as i32;
+        }
+        Ok(Rect {
+            left: self.margin,
+            top: y + self.margin / 2,
+            right: self.width - self.margin,
+            bottom: self.height - self.margin,
+        })
+    }
+
+    /// A sentence in the middle of `body`, for a chart with nothing to show.
+    pub fn message<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        body: Rect,
+        message: &str,
+    ) -> Result<(), DrawError> {
+        area.draw(&Rectangle::new(
+            [(body.left, body.top), (body.right, body.bottom)],
+            ShapeStyle::from(&GRID).stroke_width(1),
+        ))?;
+        let style = self
+            .style(self.title, &MUTED)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        let message = fit(area, message, &style, body.width() - 2 * self.margin)?;
+        area.draw_text(
+            &message,
+            &style,
+            (body.left + body.width() / 2, body.top + body.height() / 2),
+        )?;
+        Ok(())
+    }
+}
+
+/// The width of `text` in `style`, as the backend will draw it.
+pub fn text_width<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+    style: &TextStyle,
+) -> Result<i32, DrawError> {
+    Ok(area.estimate_text_size(text, style)?.0 as i32)
+}
+
+/// `text`, shortened with "…" until it is at most `width` pixels wide.
+pub fn fit<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+    style: &TextStyle,
+    width: i32,
+) -> Result<String, DrawError> {
+    if text_width(area, text, style)? <= width {
+        return Ok(text.to_owned());
+    }
+    let chars: Vec<char> = text.chars().collect();
+    // Binary search on the number of characters kept.
+    let (mut low, mut high) = (0usize, chars.len());
+    while low < high {
+        let middle = (low + high).div_ceil(2);
+        let candidate: String = chars[..middle].iter().chain(['…'].iter()).collect();
+        if text_width(area, &candidate, style)? <= width {
+            low = middle;
+        } else {
+            high = middle - 1;
+        }
+    }
+    Ok(chars[..low].iter().chain(['…'].iter()).collect())
+}
+
+/// About `target` evenly spaced round values (steps of 1, 2 or 5 times a
+/// power of ten) covering `low..=high`: the axis' range and its ticks.
+pub fn nice_ticks(low: f64, high: f64, target: usize) -> (f64, f64, Vec<f64>) {
+    let (low, high) = if low.is_finite() && high.is_finite() && high > low {
+        (low, high)
+    } else if low.is_finite() && low != 0.0 {
+        (low.min(0.0), low.max(0.0) + low.abs() * 0.1)
+    } else {
+        (0.0, 1.0)
+    };
+    let rough = (high - low) / target.max(1) as f64;
+    let magnitude = 10f64.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|step| *step >= rough)
+        .unwrap_or(10.0 * magnitude);
+    let first = (low / step).floor() * step;
+    let last = (high / step).ceil() * step;
+    let count = ((last - first) / step).round() as usize;
+    let ticks = (0..=count).map(|i| first + i as f64 * step).collect();
+    (first, last, ticks)
+}
+
+/// A value for people: grouped thousands, at most three significant
+/// decimals below 1000 (`12,345`, `123.5`, `0.0421`).
+pub fn format_value(value: f64) -> String {
+    if !value.is_finite() {
+        return "–".to_owned();
+    }
+    let magnitude = value.abs();
+    let decimals = if magnitude >= 1000.0 || magnitude == 0.0 {
+        0
+    } else if magnitude >= 100.0 {
+        1
+    } else if magnitude >= 10.0 {
+        2
+    } else {
+        // Three significant digits.
+        (2 - magnitude.log10().floor() as i32).clamp(0, 9) as usize
+    };
+    let text = format!("{value:.decimals$}");
+    let (sign, text) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.as_str()),
+    };
+    let (whole, fraction) = match text.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction.trim_end_matches('0'))),
+        None => (text, None),
+    };
+    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+    for (index, digit) in whole.chars().enumerate() {
+        if index > 0 && (whole.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    let sign =
+        if grouped.chars().all(|c| c == '0' || c == ',') && fraction.is_none_or(str::is_empty) {
+            ""
+        } else {
+            sign
+        };
+    match fraction {
+        Some(fraction) if !fraction.is_empty() => format!("{sign}{grouped}.{fraction}"),
+        _ => format!("{sign}{grouped}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_read_well() {
+        assert_eq!(format_value(0.0), "0");
+        assert_eq!(format_value(1234567.89), "1,234,568");
+        assert_eq!(format_value(999.94), "999.9");
+        assert_eq!(format_value(12.5), "12.5");
+        assert_eq!(format_value(0.04213), "0.0421");
+        assert_eq!(format_value(-1500.0), "-1,500");
+        assert_eq!(format_value(-0.0), "0");
+        assert_eq!(format_value(f64::NAN), "–");
+    }
+
+    #[test]
+    fn ticks_are_round_and_cover_the_range() {
+        let (low, high, ticks) = nice_ticks(0.0, 9.3, 5);
+        assert_eq!((low, high), (0.0, 10.0));
+        assert_eq!(ticks, vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+        let (low, high, ticks) = nice_ticks(-0.3, 0.7, 4);
+        assert!(low <= -0.3 && high >= 0.7);
+        assert!(ticks.len() >= 3 && ticks.len() <= 8, "{ticks:?}");
+        // A flat series still gets an axis.
+        let (low, high, _) = nice_ticks(5.0, 5.0, 5);
+        assert!(low <= 5.0 && high > 5.0);
+        let (low, high, _) = nice_ticks(0.0, 0.0, 5);
+        assert_eq!((low, high), (0.0, 1.0));
+    }
+}

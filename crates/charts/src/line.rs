@@ -1,0 +1,284 @@
+//! Consumption per interval over time: one line per series, a legend on
+//! the right, local-time ticks below.
+
+use crate::layout::{self, AXIS, Frame, GRID, INK, MUTED, Rect, fit, format_value, text_width};
+use crate::{Bucket, DrawError, LineChart, color};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+pub fn draw<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    frame: &Frame,
+    body: Rect,
+    chart: &LineChart,
+) -> Result<(), DrawError> {
+    let text = frame.style(frame.text, &INK);
+    let (plot_right, legend) = legend_column(area, frame, body, chart)?;
+
+    let (low, high) = value_range(chart);
+    let (low, high, ticks) = layout::nice_ticks(low, high, 6);
+    let labels: Vec<String> = ticks.iter().map(|v| format_value(*v)).collect();
+    let mut label_width = 0;
+    for label in &labels {
+        label_width = label_width.max(text_width(area, label, &text)?);
+    }
+    let axis_title = frame.text * 1.3;
+    let plot = Rect {
+        left: body.left + axis_title as i32 + label_width + frame.margin / 2,
+        top: body.top,
+        right: plot_right,
+        bottom: body.bottom - (frame.text * 1.8) as i32,
+    };
+    if plot.width() < 10 || plot.height() < 10 {
+        return frame.message(area, body, "too small to draw");
+    }
+    let y = |value: f64| -> i32 {
+        let share = (value - low) / (high - low);
+        plot.bottom - (share * f64::from(plot.height())).round() as i32
+    };
+    let span = (chart.end - chart.start).max(1) as f64;
+    let x = |at: i64| -> i32 {
+        let share = (at - chart.start) as f64 / span;
+        plot.left + (share * f64::from(plot.width())).round() as i32
+    };
+
+    // Value grid and labels.
+    let right_aligned = text.clone().pos(Pos::new(HPos::Right, VPos::Center));
+    for (value, label) in ticks.iter().zip(&labels) {
+        let at = y(*value);
+        area.draw(&PathElement::new(
+            vec![(plot.left, at), (plot.right, at)],
+            GRID,
+        ))?;
+        area.draw_text(label, &right_aligned, (plot.left - frame.margin / 3, at))?;
+    }
+    let title_style = frame
+        .style(frame.text, &MUTED)
+        .transform(FontTransform::Rotate270)
+        .pos(Pos::new(HPos::Center, VPos::Top));
+    let value_label = fit(
+        area,
+        &chart.value_label,
+        &frame.style(frame.text, &MUTED),
+        plot.height(),
+    )?;
+    area.draw_text(
+        &value_label,
+        &title_style,
+        (body.left, plot.top + plot.height() / 2),
+    )?;
+
+    // Time grid and labels, skipping a label that would touch the last.
+    let centered = frame
+        .style(frame.text, &MUTED)
+        .pos(Pos::new(HPos::Center, VPos::Top));
+    let mut last_label_end = i32::MIN;
+    for tick in &chart.ticks {
+        if tick.at < chart.start || tick.at > chart.end {
+            continue;
+        }
+        let at = x(tick.at);
+        area.draw(&PathElement::new(
+            vec![(at, plot.top), (at, plot.bottom)],
+            GRID,
+        ))?;
+        let width = text_width(area, &tick.label, &centered)?;
+        let (from, to) = (at - width / 2, at + width / 2);
+        if from > last_label_end + frame.margin / 2 && from >= body.left && to <= frame.width {
+            area.draw(&PathElement::new(
+                vec![(at, plot.bottom), (at, plot.bottom + frame.margin / 4)],
+                AXIS,
+            ))?;
+            area.draw_text(&tick.label, &centered, (at, plot.bottom + frame.margin / 3))?;
+            last_label_end = to;
+        }
+    }
+    area.draw(&PathElement::new(
+        vec![
+            (plot.left, plot.top),
+            (plot.left, plot.bottom),
+            (plot.right, plot.bottom),
+        ],
+        AXIS,
+    ))?;
+
+    // The series, each as one path through every bucket's low and high.
+    let plot_area = area.clone().shrink(
+        (plot.left, plot.top),
+        (plot.width() as u32 + 1, plot.height() as u32 + 1),
+    );
+    for series in &chart.series {
+        let dense = series.buckets.len() as i32 > plot.width() / 3;
+        let style = ShapeStyle::from(&color(series.color)).stroke_width(if dense { 1 } else { 2 });
+        for run in runs(&series.buckets) {
+            let mut path: Vec<(i32, i32)> = Vec::with_capacity(run.len() * 2);
+            for bucket in run {
+                let at = x((bucket.start + bucket.end) / 2) - plot.left;
+                let (low, high) = (y(bucket.low) - plot.top, y(bucket.high) - plot.top);
+                // Enter each bucket at the end nearer to where the path is.
+                let nearer_low = path
+                    .last()
+                    .is_none_or(|&(_, last)| (last - low).abs() <= (last - high).abs());
+                let (first, second) = if nearer_low { (low, high) } else { (high, low) };
+                path.push((at, first));
+                if second != first {
+                    path.push((at, second));
+                }
+            }
+            if path.len() == 1 {
+                plot_area.draw(&Circle::new(path[0], 2, style.filled()))?;
+            } else {
+                plot_area.draw(&PathElement::new(path, style))?;
+            }
+        }
+    }
+
+    if let Some(legend) = legend {
+        draw_legend(area, frame, legend, chart)?;
+    }
+    Ok(())
+}
+
+/// The smallest low and largest high of all series, with zero included.
+fn value_range(chart: &LineChart) -> (f64, f64) {
+    let mut low: f64 = 0.0;
+    let mut high: f64 = 0.0;
+    for bucket in chart.series.iter().flat_map(|s| &s.buckets) {
+        if bucket.low.is_finite() {
+            low = low.min(bucket.low);
+        }
+        if bucket.high.is_finite() {
+            high = high.max(bucket.high);
+        }
+    }
+    (low, high)
+}
+
+/// Consecutive buckets without a hole: a gap of more than three buckets'
+/// width (a meter that was offline) breaks the line.
+fn runs(buckets: &[Bucket]) -> impl Iterator<Item = &[Bucket]> {
+    let widest = buckets
+        .iter()
+        .map(|b| b.end - b.start)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    buckets.chunk_by(move |a, b| b.start - a.end <= 3 * widest)
+}
+
+/// Where the plot ends and the legend goes (a column on the right).
+fn legend_column<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    frame: &Frame,
+    body: Rect,
+    chart: &LineChart,
+) -> Result<(i32, Option<Rect>), DrawError> {
+    if chart.series.is_empty() || !chart.legend {
+        return Ok((body.right, None));
+    }
+    let text = frame.style(frame.text, &INK);
+    let mut widest = 0;
+    for series in &chart.series {
+        widest = widest.max(text_width(area, &series.name, &text)?);
+    }
+    let swatch = (frame.text * 1.6) as i32;
+    let width = (widest + swatch + frame.margin).min(body.width() / 4);
+    let left = body.right - width;
+    Ok((
+        left - frame.margin,
+        Some(Rect {
+            left,
+            top: body.top,
+            right: body.right,
+            bottom: body.bottom,
+        }),
+    ))
+}
+
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    frame: &Frame,
+    legend: Rect,
+    chart: &LineChart,
+) -> Result<(), DrawError> {
+    let text = frame
+        .style(frame.text, &INK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    let row = (frame.text * 1.5).round() as i32;
+    let rows = (legend.height() / row).max(1) as usize;
+    let swatch = (frame.text * 1.2) as i32;
+    let shown = if chart.series.len() > rows {
+        rows - 1
+    } else {
+        chart.series.len()
+    };
+    for (index, series) in chart.series.iter().take(shown).enumerate() {
+        let middle = legend.top + row * index as i32 + row / 2;
+        area.draw(&Rectangle::new(
+            [
+                (legend.left, middle - 2),
+                (legend.left + swatch, middle + 2),
+            ],
+            color(series.color).filled(),
+        ))?;
+        let name = fit(
+            area,
+            &series.name,
+            &text,
+            legend.width() - swatch - frame.margin / 2,
+        )?;
+        area.draw_text(
+            &name,
+            &text,
+            (legend.left + swatch + frame.margin / 2, middle),
+        )?;
+    }
+    if shown < chart.series.len() {
+        let middle = legend.top + row * shown as i32 + row / 2;
+        let more = format!("and {} more", chart.series.len() - shown);
+        area.draw_text(
+            &more,
+            &frame
+                .style(frame.text, &MUTED)
+                .pos(Pos::new(HPos::Left, VPos::Center)),
+            (legend.left, middle),
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket(start: i64, end: i64) -> Bucket {
+        Bucket {
+            start,
+            end,
+            total: 1.0,
+            low: 1.0,
+            high: 1.0,
+            count: 1,
+        }
+    }
+
+    #[test]
+    fn a_long_gap_breaks_the_line() {
+        let buckets = [
+            bucket(0, 300),
+            bucket(300, 600),
+            bucket(600, 900),
+            bucket(5_000, 5_300),
+            bucket(5_300, 5_600),
+        ];
+        let runs: Vec<usize> = runs(&buckets).map(<[Bucket]>::len).collect();
+        assert_eq!(runs, vec![3, 2]);
+        let runs: Vec<usize> = runs_of(&buckets[..3]);
+        assert_eq!(runs, vec![3]);
+    }
+
+    fn runs_of(buckets: &[Bucket]) -> Vec<usize> {
+        runs(buckets).map(<[Bucket]>::len).collect()
+    }
+}

@@ -1,0 +1,160 @@
+//! Every chart drawn into a bitmap, checked where the data says it must
+//! show. `CHARTS_OUT=dir` also writes the PNGs, to look at them.
+
+use charts::bitmap::{render_png, render_rgb};
+use charts::{Bucket, Chart, Figure, LineChart, Series, Share, Tick};
+
+const W: u32 = 1600;
+const H: u32 = 900;
+
+fn save(name: &str, figure: &Figure) {
+    if let Some(dir) = std::env::var_os("CHARTS_OUT") {
+        let png = render_png(figure, W, H).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+fn pixel(rgb: &[u8], x: u32, y: u32) -> (u8, u8, u8) {
+    let i = (y * W + x) as usize * 3;
+    (rgb[i], rgb[i + 1], rgb[i + 2])
+}
+
+fn figure(chart: Chart) -> Figure {
+    Figure {
+        title: "Consumption per point".to_owned(),
+        subtitle: "2019-10-30 00:00 – 2019-10-31 00:00 (America/Toronto)".to_owned(),
+        chart,
+    }
+}
+
+/// A day of 5-minute intervals with one spike at the 100th.
+fn day_series(name: &str, base: f64) -> Series {
+    let buckets = (0..288)
+        .map(|i| {
+            let v = if i == 100 {
+                base * 10.0
+            } else {
+                base + (i as f64 / 20.0).sin() * base / 4.0
+            };
+            Bucket {
+                start: i * 300,
+                end: i * 300 + 300,
+                total: v,
+                low: v,
+                high: v,
+                count: 1,
+            }
+        })
+        .collect();
+    Series {
+        name: name.to_owned(),
+        color: usize::from(base < 2.0),
+        buckets,
+    }
+}
+
+fn ticks() -> Vec<Tick> {
+    (0..=8)
+        .map(|h| Tick {
+            at: h * 3 * 3600,
+            label: format!("{:02}:00", h * 3),
+        })
+        .collect()
+}
+
+fn line(series: Vec<Series>) -> Figure {
+    figure(Chart::Line(LineChart {
+        start: 0,
+        end: 86_400,
+        ticks: ticks(),
+        value_label: "per interval".to_owned(),
+        legend: true,
+        series,
+    }))
+}
+
+fn colored(p: (u8, u8, u8)) -> bool {
+    let (r, g, b) = (i32::from(p.0), i32::from(p.1), i32::from(p.2));
+    (r - g).abs() + (g - b).abs() + (r - b).abs() > 60
+}
+
+#[test]
+fn a_line_chart_shows_its_spike_and_is_not_blank() {
+    let fig = line(vec![day_series("Main", 2.0), day_series("Pump", 1.0)]);
+    save("line", &fig);
+    let rgb = render_rgb(&fig, W, H).unwrap();
+    let colored_pixels = (0..H)
+        .flat_map(|y| (0..W).map(move |x| (x, y)))
+        .filter(|&(x, y)| colored(pixel(&rgb, x, y)))
+        .count();
+    assert!(colored_pixels > 2_000, "{colored_pixels} coloured pixels");
+    // The spike of "Main" (first colour) is the top of the plot: some
+    // pixel of the series colour lies in the upper tenth of the image,
+    // and only near the spike's x.
+    let series = charts::color(0);
+    let near = |p: (u8, u8, u8)| {
+        (i32::from(p.0) - i32::from(series.0)).abs() < 30
+            && (i32::from(p.1) - i32::from(series.1)).abs() < 30
+            && (i32::from(p.2) - i32::from(series.2)).abs() < 30
+    };
+    let top: Vec<u32> = (0..W)
+        .filter(|&x| (100..H / 4).any(|y| near(pixel(&rgb, x, y))))
+        .collect();
+    assert!(!top.is_empty(), "the spike reaches the top");
+    let (first, last) = (top[0], *top.last().unwrap());
+    assert!(
+        last - first < 20,
+        "only the spike is that high: x {first}..{last}"
+    );
+}
+
+#[test]
+fn every_kind_draws_something_and_an_empty_window_says_so() {
+    let shares: Vec<Share> = (0..60)
+        .map(|i| Share {
+            name: format!("meter-{i:02}"),
+            color: i as usize,
+            value: (i * i) as f64 + 1.0,
+        })
+        .collect();
+    for (name, fig) in [
+        ("bar", figure(Chart::Bar(shares.clone()))),
+        ("pie", figure(Chart::Pie(shares.clone()))),
+        ("bar3", figure(Chart::Bar(shares[..3].to_vec()))),
+        ("pie3", figure(Chart::Pie(shares[..3].to_vec()))),
+        (
+            "empty",
+            figure(Chart::Empty("No readings in this window".to_owned())),
+        ),
+    ] {
+        save(name, &fig);
+        let rgb = render_rgb(&fig, W, H).unwrap();
+        let dark = rgb
+            .chunks(3)
+            .filter(|p| p[0] < 128 && p[1] < 128 && p[2] < 128)
+            .count();
+        assert!(dark > 500, "{name}: text is drawn ({dark} dark pixels)");
+        let coloured = rgb
+            .chunks(3)
+            .filter(|p| colored((p[0], p[1], p[2])))
+            .count();
+        if name == "empty" {
+            assert_eq!(coloured, 0, "an empty chart has no series colour");
+        } else {
+            assert!(coloured > 5_000, "{name}: {coloured} coloured pixels");
+        }
+    }
+}
+
+#[test]
+fn sizes_are_bounded_and_small_sizes_still_draw() {
+    let fig = line(vec![day_series("Main", 2.0)]);
+    for (w, h) in [(200, 200), (4000, 200), (350, 1000)] {
+        let png = render_png(&fig, w, h).unwrap();
+        let decoder = png::Decoder::new(std::io::Cursor::new(png));
+        let reader = decoder.read_info().unwrap();
+        assert_eq!((reader.info().width, reader.info().height), (w, h));
+    }
+    assert!(render_png(&fig, 0, 10).is_err());
+    assert!(render_png(&fig, 4001, 10).is_err());
+}
