@@ -73,6 +73,12 @@ pub enum Payload {
     /// Already rendered in each format (a read model); the negotiated one
     /// is sent.
     Rendered(Rendered),
+    /// Bytes with their own content type and caching (a PNG chart).
+    Bytes {
+        content_type: &'static str,
+        cache_control: String,
+        body: Vec<u8>,
+    },
     /// Streamed as is, with its own content type.
     Stream {
         content_type: &'static str,
@@ -117,6 +123,20 @@ impl Reply {
             payload: Payload::Stream {
                 content_type,
                 stream,
+            },
+            headers: Vec::new(),
+        }
+    }
+
+    /// A body of `content_type` that private caches may keep as
+    /// `cache_control` says; it varies with who asks.
+    pub fn bytes(content_type: &'static str, cache_control: String, body: Vec<u8>) -> Self {
+        Reply {
+            status: 200,
+            payload: Payload::Bytes {
+                content_type,
+                cache_control,
+                body,
             },
             headers: Vec::new(),
         }
@@ -191,6 +211,20 @@ pub fn respond(route: &Route, request: &ApiRequest, services: Services) -> ApiRe
                     };
                     response_with(format, reply.status, bytes)
                 }
+                Payload::Bytes {
+                    content_type,
+                    cache_control,
+                    body,
+                } => ApiResponse {
+                    status: reply.status,
+                    headers: vec![
+                        ("content-type".to_owned(), content_type.to_owned()),
+                        ("cache-control".to_owned(), cache_control),
+                        ("vary".to_owned(), "Authorization, Cookie".to_owned()),
+                    ],
+                    body,
+                    stream: None,
+                },
                 Payload::Stream {
                     content_type,
                     stream,

@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_accounts.sql"),
     include_str!("../migrations/0002_meter_data.sql"),
     include_str!("../migrations/0003_account_security.sql"),
+    include_str!("../migrations/0004_interval_rollups.sql"),
 ];
 
 pub fn latest_version() -> i64 {

@@ -1,8 +1,23 @@
 //! Readings: cumulative register values per point and time, the latest of
-//! them, and the interval rule.
+//! them, the interval rule, and the rollups of intervals that charts read.
+//!
+//! # Rollups
+//! `interval_rollups` holds, per point, for every UTC hour ([`HOUR`]) and
+//! every 6-hour block ([`BLOCK`]), the sum, smallest, largest and number of
+//! the intervals whose readings fall in it. Invariant: every row equals
+//! what [`interval`] computes from the readings stored, because the only
+//! writer of readings, [`insert`], recomputes every hour and block whose
+//! intervals its readings can change (their own hours and those of the two
+//! readings after each, which the rule looks back from), in the same
+//! transaction. Migration 0004 computed them for the readings stored
+//! before. A chart of a year then reads 1,460 blocks per point instead of
+//! 105,120 readings, and an exact total over any window adds whole blocks,
+//! whole hours and the raw intervals of the partial hours at its edges.
 
 use crate::error::ApiError;
 use crate::storage::{Sql, SqlValue};
+use charts::Bucket;
+use std::collections::BTreeMap;
 
 /// Readings per multi-row INSERT (4 parameters each, far below SQLite's
 /// 32766-parameter limit).
@@ -39,7 +54,11 @@ pub fn insert(db: &dyn Sql, project_id: i64, readings: &[NewReading]) -> Result<
         statement.push_str(" ON CONFLICT DO NOTHING");
         db.execute(&statement, &params)?;
     }
-    Ok((total_changes(db)? - before) as u64)
+    let new = (total_changes(db)? - before) as u64;
+    if new > 0 {
+        refresh_rollups(db, project_id, readings)?;
+    }
+    Ok(new)
 }
 
 fn total_changes(db: &dyn Sql) -> Result<i64, ApiError> {
@@ -131,6 +150,454 @@ pub fn interval(values: &[f64]) -> Option<f64> {
         _ => None,
     };
     difference.map(|value| if value.is_finite() { value } else { 0.0 })
+}
+
+/// The span of the finest rollup: an hour.
+pub const HOUR: i64 = 3600;
+/// The span of the coarser rollup: 6 hours (a year is 1,460 of them, about
+/// one per pixel column of a full-width chart).
+pub const BLOCK: i64 = 6 * HOUR;
+/// Touched points per rollup statement (3 parameters each).
+const POINTS_PER_STATEMENT: usize = 300;
+/// Rollup rows per upsert (8 parameters each).
+const ROLLUPS_PER_UPSERT: usize = 1000;
+
+/// The interval at every reading of `readings` (one point's `(time,
+/// value)`, oldest first) but the first: `(previous time, time, interval)`
+/// by the rule of [`interval`].
+pub fn intervals(readings: &[(i64, f64)]) -> Vec<(i64, i64, f64)> {
+    let values: Vec<f64> = readings.iter().map(|&(_, value)| value).collect();
+    (1..readings.len())
+        .filter_map(|index| {
+            let window = &values[index.saturating_sub(2)..=index];
+            interval(window).map(|value| (readings[index - 1].0, readings[index].0, value))
+        })
+        .collect()
+}
+
+/// The sum, smallest, largest and number of some intervals.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Tally {
+    total: f64,
+    low: f64,
+    high: f64,
+    count: i64,
+}
+
+impl Tally {
+    fn new(value: f64) -> Self {
+        Tally {
+            total: value,
+            low: value,
+            high: value,
+            count: 1,
+        }
+    }
+
+    fn add(&mut self, value: f64) {
+        self.total += value;
+        self.low = self.low.min(value);
+        self.high = self.high.max(value);
+        self.count += 1;
+    }
+}
+
+/// Recomputes the rollups that `stored` (just inserted) can change; see the
+/// module's "Rollups". Runs inside the caller's transaction.
+fn refresh_rollups(db: &dyn Sql, project_id: i64, stored: &[NewReading]) -> Result<(), ApiError> {
+    // Per point, the first and last time this batch stored.
+    let mut touched: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    for reading in stored {
+        let span = touched
+            .entry(reading.point_id)
+            .or_insert((reading.ts, reading.ts));
+        span.0 = span.0.min(reading.ts);
+        span.1 = span.1.max(reading.ts);
+    }
+    let touched: Vec<(i64, i64, i64)> = touched
+        .into_iter()
+        .map(|(point, (first, last))| (point, first, last))
+        .collect();
+    for chunk in touched.chunks(POINTS_PER_STATEMENT) {
+        let hours = recompute_hours(db, project_id, chunk)?;
+        upsert_hours(db, project_id, &hours)?;
+        refresh_blocks(db, project_id, &hours)?;
+    }
+    Ok(())
+}
+
+/// `WITH touched(point_id, lo, hi) AS (VALUES (?,?,?),…)` and its
+/// parameters.
+fn touched_table(rows: &[(i64, i64, i64)]) -> (String, Vec<SqlValue>) {
+    let mut sql = String::from("WITH touched(point_id, lo, hi) AS (VALUES ");
+    let mut params = Vec::with_capacity(rows.len() * 3);
+    for (index, &(point, lo, hi)) in rows.iter().enumerate() {
+        sql.push_str(if index == 0 { "(?,?,?)" } else { ",(?,?,?)" });
+        params.extend([point.into(), lo.into(), hi.into()]);
+    }
+    sql.push_str(") ");
+    (sql, params)
+}
+
+/// Every hour rollup of the touched points' affected hours, from the
+/// readings: `(point, hour) → tally`. An hour is affected from the hour of
+/// a point's first new reading to the hour of the second reading after its
+/// last new one.
+fn recompute_hours(
+    db: &dyn Sql,
+    project_id: i64,
+    touched: &[(i64, i64, i64)],
+) -> Result<BTreeMap<(i64, i64), Tally>, ApiError> {
+    let (mut sql, mut params) = touched_table(touched);
+    // From the two readings before the first affected hour (the rule looks
+    // back two readings) to the end of the last affected hour.
+    sql.push_str(
+        "SELECT t.point_id, t.lo / 3600 * 3600, r.ts, r.value FROM touched t \
+         JOIN readings r ON r.point_id = t.point_id \
+          AND r.ts >= COALESCE((SELECT ts FROM readings WHERE point_id = t.point_id \
+                                AND ts < t.lo / 3600 * 3600 ORDER BY ts DESC LIMIT 1 OFFSET 1), \
+                               -9223372036854775808) \
+          AND r.ts < (COALESCE((SELECT ts FROM readings WHERE point_id = t.point_id \
+                                AND ts > t.hi ORDER BY ts LIMIT 1 OFFSET 1), t.hi) / 3600 + 1) * 3600 \
+         WHERE r.project_id = ? ORDER BY t.point_id, r.ts",
+    );
+    params.push(project_id.into());
+    let rows = db.execute(&sql, &params)?;
+    let mut hours = BTreeMap::new();
+    let mut point_rows: Vec<(i64, f64)> = Vec::new();
+    let mut current: Option<(i64, i64)> = None;
+    let mut flush = |current: Option<(i64, i64)>, readings: &[(i64, f64)]| {
+        if let Some((point, first_hour)) = current {
+            for (_, ts, value) in intervals(readings) {
+                if ts >= first_hour {
+                    hours
+                        .entry((point, ts.div_euclid(HOUR) * HOUR))
+                        .and_modify(|tally: &mut Tally| tally.add(value))
+                        .or_insert_with(|| Tally::new(value));
+                }
+            }
+        }
+    };
+    for row in rows.iter() {
+        let (point, first_hour) = (row.int(0)?, row.int(1)?);
+        if current.is_some_and(|(id, _)| id != point) {
+            flush(current, &point_rows);
+            point_rows.clear();
+        }
+        current = Some((point, first_hour));
+        point_rows.push((row.int(2)?, real(&row.0[3])?));
+    }
+    flush(current, &point_rows);
+    Ok(hours)
+}
+
+const UPSERT_TALLY: &str = " ON CONFLICT (project_id, point_id, span, start) DO UPDATE SET \
+     total = excluded.total, low = excluded.low, high = excluded.high, count = excluded.count";
+
+fn upsert_hours(
+    db: &dyn Sql,
+    project_id: i64,
+    hours: &BTreeMap<(i64, i64), Tally>,
+) -> Result<(), ApiError> {
+    let hours: Vec<_> = hours.iter().collect();
+    for chunk in hours.chunks(ROLLUPS_PER_UPSERT) {
+        let mut sql = String::from(
+            "INSERT INTO interval_rollups \
+             (project_id, point_id, span, start, total, low, high, count) VALUES ",
+        );
+        let mut params = Vec::with_capacity(chunk.len() * 8);
+        for (index, &(&(point, hour), tally)) in chunk.iter().enumerate() {
+            sql.push_str(if index == 0 {
+                "(?,?,?,?,?,?,?,?)"
+            } else {
+                ",(?,?,?,?,?,?,?,?)"
+            });
+            params.extend([
+                project_id.into(),
+                point.into(),
+                HOUR.into(),
+                hour.into(),
+                SqlValue::Real(tally.total),
+                SqlValue::Real(tally.low),
+                SqlValue::Real(tally.high),
+                tally.count.into(),
+            ]);
+        }
+        sql.push_str(UPSERT_TALLY);
+        db.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
+/// Recomputes the blocks holding `hours` from the hour rollups.
+fn refresh_blocks(
+    db: &dyn Sql,
+    project_id: i64,
+    hours: &BTreeMap<(i64, i64), Tally>,
+) -> Result<(), ApiError> {
+    let mut blocks: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    for &(point, hour) in hours.keys() {
+        let block = hour.div_euclid(BLOCK) * BLOCK;
+        let range = blocks.entry(point).or_insert((block, block + BLOCK));
+        range.0 = range.0.min(block);
+        range.1 = range.1.max(block + BLOCK);
+    }
+    if blocks.is_empty() {
+        return Ok(());
+    }
+    let blocks: Vec<(i64, i64, i64)> = blocks
+        .into_iter()
+        .map(|(point, (lo, hi))| (point, lo, hi))
+        .collect();
+    let (mut sql, mut params) = touched_table(&blocks);
+    // `WHERE true`: SQLite needs a WHERE before an upsert's ON CONFLICT
+    // after a join.
+    sql.push_str(
+        "INSERT INTO interval_rollups \
+         (project_id, point_id, span, start, total, low, high, count) \
+         SELECT r.project_id, r.point_id, 21600, r.start / 21600 * 21600, \
+                SUM(r.total), MIN(r.low), MAX(r.high), SUM(r.count) \
+         FROM touched t JOIN interval_rollups r ON r.project_id = ? AND r.point_id = t.point_id \
+          AND r.span = 3600 AND r.start >= t.lo AND r.start < t.hi \
+         WHERE true GROUP BY r.point_id, r.start / 21600",
+    );
+    sql.push_str(UPSERT_TALLY);
+    params.push(project_id.into());
+    db.execute(&sql, &params)?;
+    Ok(())
+}
+
+/// Where the intervals of a time range come from: whole rollups of a span,
+/// or the raw readings (the partial hours at the edges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Rollup(i64),
+    Raw,
+}
+
+/// `[from, to)` as disjoint parts, coarsest first: whole blocks, whole
+/// hours, raw readings at the edges.
+pub fn decompose(from: i64, to: i64) -> Vec<(Source, i64, i64)> {
+    fn split(from: i64, to: i64, spans: &[i64], parts: &mut Vec<(Source, i64, i64)>) {
+        if from >= to {
+            return;
+        }
+        let Some((&span, finer)) = spans.split_first() else {
+            parts.push((Source::Raw, from, to));
+            return;
+        };
+        let inner_from =
+            from.div_euclid(span) * span + if from.rem_euclid(span) == 0 { 0 } else { span };
+        let inner_to = to.div_euclid(span) * span;
+        if inner_from >= inner_to {
+            split(from, to, finer, parts);
+            return;
+        }
+        parts.push((Source::Rollup(span), inner_from, inner_to));
+        split(from, inner_from, finer, parts);
+        split(inner_to, to, finer, parts);
+    }
+    let mut parts = Vec::new();
+    split(from, to, &[BLOCK, HOUR], &mut parts);
+    parts
+}
+
+/// Which points a chart reads: all of a project's, or one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    pub project_id: i64,
+    pub point_id: Option<i64>,
+}
+
+impl Scope {
+    /// ` WHERE p.project_id = ?N [AND p.id = ?N+1]`, its parameters
+    /// appended to `params` (numbered from their position there).
+    fn filter(&self, params: &mut Vec<SqlValue>) -> String {
+        params.push(self.project_id.into());
+        let mut sql = format!(" WHERE p.project_id = ?{}", params.len());
+        if let Some(point) = self.point_id {
+            params.push(point.into());
+            sql.push_str(&format!(" AND p.id = ?{}", params.len()));
+        }
+        sql
+    }
+}
+
+/// The time of the latest reading in scope, if any.
+pub fn latest_time(db: &dyn Sql, scope: Scope) -> Result<Option<i64>, ApiError> {
+    let rows = match scope.point_id {
+        Some(point) => db.execute(
+            "SELECT MAX(ts) FROM readings WHERE point_id = ? AND project_id = ?",
+            &[point.into(), scope.project_id.into()],
+        )?,
+        None => db.execute(
+            "SELECT MAX(ts) FROM readings WHERE project_id = ?",
+            &[scope.project_id.into()],
+        )?,
+    };
+    Ok(match rows.rows.first().and_then(|row| row.first()) {
+        Some(SqlValue::Integer(ts)) => Some(*ts),
+        _ => None,
+    })
+}
+
+/// The intervals of the readings in `[from, to)` (with the two readings
+/// before `from` that the rule looks back to), per point in point order:
+/// `(point, previous time, time, interval)`.
+pub fn raw_intervals(
+    db: &dyn Sql,
+    scope: Scope,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, i64, i64, f64)>, ApiError> {
+    let mut params: Vec<SqlValue> = vec![from.into(), to.into()];
+    let mut sql = String::from(
+        "SELECT p.id, r.ts, r.value FROM points p \
+         JOIN readings r ON r.point_id = p.id \
+          AND r.ts >= COALESCE((SELECT ts FROM readings WHERE point_id = p.id AND ts < ?1 \
+                                ORDER BY ts DESC LIMIT 1 OFFSET 1), ?1) \
+          AND r.ts < ?2",
+    );
+    sql.push_str(&scope.filter(&mut params));
+    sql.push_str(" ORDER BY p.id, r.ts");
+    let rows = db.execute(&sql, &params)?;
+    let mut out = Vec::new();
+    let mut readings: Vec<(i64, f64)> = Vec::new();
+    let mut current: Option<i64> = None;
+    let flush = |point: Option<i64>, readings: &[(i64, f64)], out: &mut Vec<_>| {
+        if let Some(point) = point {
+            for (previous, ts, value) in intervals(readings) {
+                if ts >= from {
+                    out.push((point, previous, ts, value));
+                }
+            }
+        }
+    };
+    for row in rows.iter() {
+        let point = row.int(0)?;
+        if current.is_some_and(|id| id != point) {
+            flush(current, &readings, &mut out);
+            readings.clear();
+        }
+        current = Some(point);
+        readings.push((row.int(1)?, real(&row.0[2])?));
+    }
+    flush(current, &readings, &mut out);
+    Ok(out)
+}
+
+/// Each point's consumption over `[from, to)`, the sum of the intervals of
+/// its readings in it: exact, from whole blocks, whole hours and the raw
+/// edges. Points without an interval in the window are absent.
+pub fn window_totals(
+    db: &dyn Sql,
+    scope: Scope,
+    from: i64,
+    to: i64,
+) -> Result<BTreeMap<i64, f64>, ApiError> {
+    let mut totals: BTreeMap<i64, f64> = BTreeMap::new();
+    for (source, part_from, part_to) in decompose(from, to) {
+        match source {
+            Source::Raw => {
+                for (point, _, _, value) in raw_intervals(db, scope, part_from, part_to)? {
+                    *totals.entry(point).or_default() += value;
+                }
+            }
+            Source::Rollup(span) => {
+                let mut params: Vec<SqlValue> = vec![span.into(), part_from.into(), part_to.into()];
+                let mut sql = String::from(
+                    "SELECT p.id, SUM(r.total) FROM points p \
+                     JOIN interval_rollups r ON r.project_id = p.project_id AND r.point_id = p.id \
+                      AND r.span = ?1 AND r.start >= ?2 AND r.start < ?3",
+                );
+                sql.push_str(&scope.filter(&mut params));
+                sql.push_str(" GROUP BY p.id");
+                for row in db.execute(&sql, &params)?.iter() {
+                    *totals.entry(row.int(0)?).or_default() += real(&row.0[1])?;
+                }
+            }
+        }
+    }
+    Ok(totals)
+}
+
+/// Windows up to this long are drawn from the raw readings (4 days of
+/// 5-minute readings is 1,152 per point, about a pixel column each).
+pub const RAW_WINDOW_SECONDS: i64 = 4 * 24 * HOUR;
+
+/// Each point's intervals over `[from, to)` reduced to at most about
+/// `columns` buckets (pixel columns), in point order. Each bucket keeps the
+/// sum, smallest and largest of its intervals, so a single-interval spike
+/// survives any reduction. Short windows come from the raw readings, long
+/// ones from the rollups: hours, or blocks once a column is 6 hours wide.
+pub fn interval_series(
+    db: &dyn Sql,
+    scope: Scope,
+    from: i64,
+    to: i64,
+    columns: u32,
+) -> Result<Vec<(i64, Vec<Bucket>)>, ApiError> {
+    let column = ((to - from) / i64::from(columns.max(1))).max(1);
+    if to - from <= RAW_WINDOW_SECONDS {
+        let intervals = raw_intervals(db, scope, from, to)?;
+        let mut series: Vec<(i64, Vec<Bucket>)> = Vec::new();
+        for (point, previous, ts, value) in intervals {
+            if series.last().is_none_or(|(id, _)| *id != point) {
+                series.push((point, Vec::new()));
+            }
+            let buckets = &mut series.last_mut().expect("pushed above").1;
+            let index = (ts - from) / column;
+            match buckets.last_mut() {
+                Some(bucket) if (bucket.end - from) / column == index => {
+                    bucket.end = ts;
+                    bucket.total += value;
+                    bucket.low = bucket.low.min(value);
+                    bucket.high = bucket.high.max(value);
+                    bucket.count += 1;
+                }
+                _ => buckets.push(Bucket {
+                    start: previous,
+                    end: ts,
+                    total: value,
+                    low: value,
+                    high: value,
+                    count: 1,
+                }),
+            }
+        }
+        return Ok(series);
+    }
+    // Columns a whole number of rollups wide, at least a pixel column.
+    let whole = |span: i64| (column + span - 1) / span * span;
+    let span = if whole(HOUR) >= BLOCK { BLOCK } else { HOUR };
+    let width = whole(span);
+    let first = from.div_euclid(span) * span;
+    let mut params: Vec<SqlValue> = vec![first.into(), width.into(), span.into(), to.into()];
+    let mut sql = String::from(
+        "SELECT r.point_id, MIN(r.start), MAX(r.start) + ?3, SUM(r.total), MIN(r.low), \
+                MAX(r.high), SUM(r.count) \
+         FROM points p JOIN interval_rollups r ON r.project_id = p.project_id \
+          AND r.point_id = p.id AND r.span = ?3 AND r.start >= ?1 AND r.start < ?4",
+    );
+    sql.push_str(&scope.filter(&mut params));
+    sql.push_str(" GROUP BY r.point_id, (r.start - ?1) / ?2 ORDER BY r.point_id, MIN(r.start)");
+    let rows = db.execute(&sql, &params)?;
+    let mut series: Vec<(i64, Vec<Bucket>)> = Vec::new();
+    for row in rows.iter() {
+        let point = row.int(0)?;
+        if series.last().is_none_or(|(id, _)| *id != point) {
+            series.push((point, Vec::new()));
+        }
+        series.last_mut().expect("pushed above").1.push(Bucket {
+            start: row.int(1)?.max(from),
+            end: row.int(2)?.min(to),
+            total: real(&row.0[3])?,
+            low: real(&row.0[4])?,
+            high: real(&row.0[5])?,
+            count: row.int(6)?.max(0) as u64,
+        });
+    }
+    Ok(series)
 }
 
 #[cfg(test)]

@@ -68,6 +68,97 @@ impl LocalClock {
     }
 }
 
+impl LocalClock {
+    /// `YYYY-mm-dd HH:MM` of `unix_seconds` in this zone.
+    pub fn format_minutes(&mut self, unix_seconds: i64) -> String {
+        let text = self.format(unix_seconds);
+        text[..text.len().min(16)].to_owned()
+    }
+
+    /// Labelled instants for a time axis over `[from, to)`, on local
+    /// boundaries that suit its length: hours for a day, days for a week,
+    /// Mondays for a month or two, months for a year, years beyond.
+    pub fn ticks(&self, from: i64, to: i64) -> Vec<(i64, String)> {
+        const HOUR: i64 = 3600;
+        const DAY: i64 = 24 * HOUR;
+        let length = to - from;
+        let Ok(start) = jiff::Timestamp::from_second(from) else {
+            return Vec::new();
+        };
+        let start = start.to_zoned(self.zone.clone());
+        let Ok(midnight) = start.start_of_day() else {
+            return Vec::new();
+        };
+        let step = if length <= 12 * HOUR {
+            Step::Hours(1)
+        } else if length <= 2 * DAY {
+            Step::Hours(3)
+        } else if length <= 14 * DAY {
+            Step::Days
+        } else if length <= 92 * DAY {
+            Step::Weeks
+        } else if length <= 3 * 366 * DAY {
+            Step::Months
+        } else {
+            Step::Years
+        };
+        let first = match step {
+            Step::Hours(_) | Step::Days => Ok(midnight),
+            Step::Weeks => midnight.checked_sub(
+                jiff::Span::new().days(i64::from(midnight.weekday().to_monday_zero_offset())),
+            ),
+            Step::Months => midnight.first_of_month(),
+            Step::Years => midnight.first_of_year(),
+        };
+        let Ok(mut at) = first else {
+            return Vec::new();
+        };
+        let mut ticks = Vec::new();
+        // Bounded: a window is at most ten years, at most a few hundred ticks.
+        while ticks.len() < 500 {
+            let second = at.timestamp().as_second();
+            if second >= to {
+                break;
+            }
+            if second >= from {
+                let label = match step {
+                    Step::Hours(_) if at.hour() == 0 => at.strftime("%b %-d").to_string(),
+                    Step::Hours(_) => at.strftime("%H:%M").to_string(),
+                    Step::Days | Step::Weeks => at.strftime("%b %-d").to_string(),
+                    Step::Months if at.month() == 1 || ticks.is_empty() => {
+                        at.strftime("%b %Y").to_string()
+                    }
+                    Step::Months => at.strftime("%b").to_string(),
+                    Step::Years => at.strftime("%Y").to_string(),
+                };
+                ticks.push((second, label));
+            }
+            let next = match step {
+                Step::Hours(hours) => at.checked_add(jiff::Span::new().hours(hours)),
+                Step::Days => at.checked_add(jiff::Span::new().days(1)),
+                Step::Weeks => at.checked_add(jiff::Span::new().weeks(1)),
+                Step::Months => at.checked_add(jiff::Span::new().months(1)),
+                Step::Years => at.checked_add(jiff::Span::new().years(1)),
+            };
+            match next {
+                Ok(next) => at = next,
+                Err(_) => break,
+            }
+        }
+        ticks
+    }
+}
+
+/// The spacing of time-axis ticks.
+#[derive(Clone, Copy)]
+enum Step {
+    Hours(i64),
+    Days,
+    Weeks,
+    Months,
+    Years,
+}
+
 /// `YYYY-mm-dd HH:MM:SS` of `unix_seconds` in time zone `zone`.
 pub fn local_date_time(unix_seconds: i64, zone: &str) -> String {
     LocalClock::new(zone).format(unix_seconds).to_owned()
@@ -104,6 +195,36 @@ mod tests {
         assert_eq!(day(2019, 11, 4) - day(2019, 11, 3), 25 * 3600);
         assert_eq!(day(2019, 10, 31) - day(2019, 10, 30), 24 * 3600);
         assert_eq!(day(2019, 10, 30), 1_572_408_000); // 04:00 UTC
+    }
+
+    #[test]
+    fn ticks_fall_on_local_boundaries() {
+        let clock = LocalClock::new("America/Toronto");
+        let day = clock
+            .start_of_day(Date::new(2019, 10, 30).unwrap())
+            .unwrap();
+        let ticks = clock.ticks(day, day + 86_400);
+        assert_eq!(ticks.len(), 8);
+        assert_eq!(ticks[0], (day, "Oct 30".to_owned()));
+        assert_eq!(ticks[1], (day + 3 * 3600, "03:00".to_owned()));
+        let week = clock.ticks(day, day + 7 * 86_400);
+        assert_eq!(week.len(), 7);
+        assert_eq!(week[1].1, "Oct 31");
+        // A year: months, the year named at January and at the first tick.
+        let year = clock.ticks(day, day + 365 * 86_400);
+        let labels: Vec<&str> = year.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(labels[..4], ["Nov 2019", "Dec", "Jan 2020", "Feb"]);
+        // DST: the day after the fall-back still starts at local midnight.
+        let november = clock.ticks(day, day + 10 * 86_400);
+        let fourth = clock.start_of_day(Date::new(2019, 11, 4).unwrap()).unwrap();
+        assert!(
+            november
+                .iter()
+                .any(|(at, label)| *at == fourth && label == "Nov 4")
+        );
+        // Mondays for two months.
+        let weeks = clock.ticks(day, day + 60 * 86_400);
+        assert_eq!(weeks[0].1, "Nov 4");
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! end-to-end tests in tests/test-host run the same flows through the real
 //! wasm components; these add what only a controllable clock can show.
 
+mod common;
+
+use common::Sqlite;
 use intellimeter_core::env::Env;
 use intellimeter_core::migrations;
 use intellimeter_core::routes;
@@ -12,7 +15,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 struct World {
-    db: rusqlite::Connection,
+    db: Sqlite,
     kv: RefCell<HashMap<String, Vec<u8>>>,
     now: Cell<i64>,
     random: Cell<u64>,
@@ -23,37 +26,7 @@ struct World {
 
 impl Sql for World {
     fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, StorageError> {
-        let error = |e: rusqlite::Error| StorageError::new(e.to_string());
-        let mut prepared = self.db.prepare(statement).map_err(error)?;
-        let columns = prepared.column_names().map(|c| c.to_string()).collect();
-        let count = prepared.column_count();
-        let values = params.iter().map(|p| match p {
-            SqlValue::Null => rusqlite::types::Value::Null,
-            SqlValue::Integer(n) => rusqlite::types::Value::Integer(*n),
-            SqlValue::Real(x) => rusqlite::types::Value::Real(*x),
-            SqlValue::Text(t) => rusqlite::types::Value::Text(t.clone()),
-            SqlValue::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
-        });
-        let mut rows = prepared
-            .query(rusqlite::params_from_iter(values))
-            .map_err(error)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(error)? {
-            let mut values = Vec::new();
-            for index in 0..count {
-                values.push(match row.get_ref(index).map_err(error)? {
-                    rusqlite::types::ValueRef::Null => SqlValue::Null,
-                    rusqlite::types::ValueRef::Integer(n) => SqlValue::Integer(n),
-                    rusqlite::types::ValueRef::Real(x) => SqlValue::Real(x),
-                    rusqlite::types::ValueRef::Text(t) => {
-                        SqlValue::Text(String::from_utf8_lossy(t).into_owned())
-                    }
-                    rusqlite::types::ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
-                });
-            }
-            out.push(values);
-        }
-        Ok(Rows { columns, rows: out })
+        self.db.execute(statement, params)
     }
 }
 
@@ -95,7 +68,7 @@ impl Env for World {
 impl World {
     fn new() -> Self {
         World {
-            db: rusqlite::Connection::open_in_memory().unwrap(),
+            db: Sqlite::in_memory(),
             kv: RefCell::new(HashMap::new()),
             now: Cell::new(1_572_379_637),
             random: Cell::new(0x2545_f491_4f6c_dd1d),
@@ -170,6 +143,7 @@ fn migrations_apply_once_to_an_empty_database() {
     assert_eq!(
         names,
         [
+            "interval_rollups",
             "login_failures",
             "points",
             "projects",
@@ -346,6 +320,7 @@ fn secrets_are_not_stored_in_plain_text() {
 
     let dump: String = world
         .db
+        .0
         .prepare("SELECT quote(password_hash) || quote(api_key_hash) || quote(api_key_sealed) FROM users UNION ALL SELECT quote(ingest_token_hash) FROM projects")
         .unwrap()
         .query_map([], |row| row.get::<_, String>(0))

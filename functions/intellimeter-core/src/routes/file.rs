@@ -29,17 +29,10 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     let caller = auth::authenticate(ctx, request)?;
     let account = &caller.account;
     let params = Params::parse(request)?;
-    let mut first = parse_day("start", params.required("start")?)?;
-    let mut last = parse_day("end", params.required("end")?)?;
-    if first > last {
-        std::mem::swap(&mut first, &mut last);
-    }
-    let days = (last - first).get_days() + 1;
-    if days > MAX_RANGE_DAYS {
-        return Err(ApiError::bad_request(format!(
-            "the range has {days} days; at most {MAX_RANGE_DAYS} per request"
-        )));
-    }
+    let (first, last) = day_range(
+        parse_day("start", params.required("start")?)?,
+        parse_day("end", params.required("end")?)?,
+    )?;
     let type_name = params.get("type").unwrap_or("csv");
     let format = ExportFormat::parse(type_name).ok_or_else(|| {
         ApiError::bad_request(format!(
@@ -57,13 +50,7 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         None => None,
     };
     let clock = LocalClock::new(&account.timezone);
-    let start_ts = clock.start_of_day(first).map_err(ApiError::bad_request)?;
-    let day_after = last
-        .tomorrow()
-        .map_err(|_| ApiError::bad_request("end is the last day there is"))?;
-    let end_ts = clock
-        .start_of_day(day_after)
-        .map_err(ApiError::bad_request)?;
+    let (start_ts, end_ts) = instants(&clock, first, last)?;
 
     let mut filename = format!("{}_{first}_{last}", account.project_name);
     if let Some(point) = &meter {
@@ -90,7 +77,38 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         .with_header("content-disposition", disposition))
 }
 
-fn parse_day(field: &str, text: &str) -> Result<Date, ApiError> {
+/// Two local days in either order as `(first, last)`, at most
+/// [`MAX_RANGE_DAYS`] apart.
+pub(crate) fn day_range(a: Date, b: Date) -> Result<(Date, Date), ApiError> {
+    let (first, last) = if a <= b { (a, b) } else { (b, a) };
+    let days = (last - first).get_days() + 1;
+    if days > MAX_RANGE_DAYS {
+        return Err(ApiError::bad_request(format!(
+            "the range has {days} days; at most {MAX_RANGE_DAYS} per request"
+        )));
+    }
+    Ok((first, last))
+}
+
+/// The instants local days `first` to `last` (inclusive) start and end:
+/// `[start of first, start of the day after last)`.
+pub(crate) fn instants(
+    clock: &LocalClock,
+    first: Date,
+    last: Date,
+) -> Result<(i64, i64), ApiError> {
+    let start = clock.start_of_day(first).map_err(ApiError::bad_request)?;
+    let day_after = last
+        .tomorrow()
+        .map_err(|_| ApiError::bad_request("end is the last day there is"))?;
+    let end = clock
+        .start_of_day(day_after)
+        .map_err(ApiError::bad_request)?;
+    Ok((start, end))
+}
+
+/// A local day as `YYYY-mm-dd`, from 1970.
+pub(crate) fn parse_day(field: &str, text: &str) -> Result<Date, ApiError> {
     let valid_shape = text.len() == 10
         && text.bytes().enumerate().all(|(i, b)| {
             if i == 4 || i == 7 {

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod data;
 pub mod file;
+pub mod graphics;
 pub mod ingest;
 pub mod key;
 pub mod not_found;

@@ -15,6 +15,7 @@ pub const ROUTES: &[&str] = &[
     "/interval",
     "/point",
     "/file",
+    "/graphics",
     "/ingest",
     "/admin/projects",
     "/admin/ingest-token",
