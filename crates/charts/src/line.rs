@@ -103,39 +103,113 @@ pub fn draw<DB: DrawingBackend>(
         AXIS,
     ))?;
 
-    // The series, each as one path through every bucket's low and high.
+    // The series. A sparse one is a line through its buckets; a
+    // dense one (buckets about a pixel column apart) is each bucket's span
+    // from low to high as a 1-pixel column, joined to the next where the
+    // two do not touch: the picture a line through every raw interval
+    // would give, at the cost of the pixels it covers.
     let plot_area = area.clone().shrink(
         (plot.left, plot.top),
         (plot.width() as u32 + 1, plot.height() as u32 + 1),
     );
     for series in &chart.series {
         let dense = series.buckets.len() as i32 > plot.width() / 3;
-        let style = ShapeStyle::from(&color(series.color)).stroke_width(if dense { 1 } else { 2 });
+        let color = color(series.color);
         for run in runs(&series.buckets) {
-            let mut path: Vec<(i32, i32)> = Vec::with_capacity(run.len() * 2);
-            for bucket in run {
-                let at = x((bucket.start + bucket.end) / 2) - plot.left;
-                let (low, high) = (y(bucket.low) - plot.top, y(bucket.high) - plot.top);
-                // Enter each bucket at the end nearer to where the path is.
-                let nearer_low = path
-                    .last()
-                    .is_none_or(|&(_, last)| (last - low).abs() <= (last - high).abs());
-                let (first, second) = if nearer_low { (low, high) } else { (high, low) };
-                path.push((at, first));
-                if second != first {
-                    path.push((at, second));
-                }
-            }
-            if path.len() == 1 {
-                plot_area.draw(&Circle::new(path[0], 2, style.filled()))?;
+            let spans: Vec<(i32, i32, i32)> = run
+                .iter()
+                .map(|bucket| {
+                    (
+                        x((bucket.start + bucket.end) / 2) - plot.left,
+                        y(bucket.high) - plot.top,
+                        y(bucket.low) - plot.top,
+                    )
+                })
+                .collect();
+            if dense {
+                draw_columns(&plot_area, &spans, &color)?;
             } else {
-                plot_area.draw(&PathElement::new(path, style))?;
+                // Many lines stay apart better thin.
+                let width = if chart.series.len() > 10 { 1 } else { 2 };
+                draw_path(&plot_area, &spans, &color, width)?;
             }
         }
     }
 
     if let Some(legend) = legend {
         draw_legend(area, frame, legend, chart)?;
+    }
+    Ok(())
+}
+
+/// Each `(x, top, bottom)` span as a column, joined to the one before by a
+/// line between their nearer ends where they do not touch.
+fn draw_columns<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    spans: &[(i32, i32, i32)],
+    color: &RGBColor,
+) -> Result<(), DrawError> {
+    let mut previous: Option<(i32, i32, i32)> = None;
+    for &(x, top, bottom) in spans {
+        // Corners as a backend fills them: right and bottom excluded.
+        area.draw(&Rectangle::new(
+            [(x, top), (x + 1, bottom + 1)],
+            color.filled(),
+        ))?;
+        if let Some((px, ptop, pbottom)) = previous {
+            let apart = x - px > 1 || top > pbottom + 1 || bottom < ptop - 1;
+            if apart {
+                let from = if pbottom < top {
+                    pbottom
+                } else if ptop > bottom {
+                    ptop
+                } else {
+                    (ptop + pbottom) / 2
+                };
+                let to = if bottom < ptop {
+                    bottom
+                } else if top > pbottom {
+                    top
+                } else {
+                    from.clamp(top, bottom)
+                };
+                area.draw(&PathElement::new(vec![(px, from), (x, to)], color))?;
+            }
+        }
+        previous = Some((x, top, bottom));
+    }
+    Ok(())
+}
+
+/// A line `width` pixels wide through the spans (up and down each that
+/// has a height); a lone span is a dot.
+fn draw_path<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    spans: &[(i32, i32, i32)],
+    color: &RGBColor,
+    width: u32,
+) -> Result<(), DrawError> {
+    let style = ShapeStyle::from(color).stroke_width(width);
+    let mut path: Vec<(i32, i32)> = Vec::with_capacity(spans.len() * 2);
+    for &(x, top, bottom) in spans {
+        // Enter each span at the end nearer to where the path is.
+        let top_first = path
+            .last()
+            .is_some_and(|&(_, last)| (last - top).abs() < (last - bottom).abs());
+        let (first, second) = if top_first {
+            (top, bottom)
+        } else {
+            (bottom, top)
+        };
+        path.push((x, first));
+        if second != first {
+            path.push((x, second));
+        }
+    }
+    if path.len() == 1 {
+        area.draw(&Circle::new(path[0], 2, style.filled()))?;
+    } else {
+        area.draw(&PathElement::new(path, style))?;
     }
     Ok(())
 }

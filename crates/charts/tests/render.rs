@@ -158,3 +158,41 @@ fn sizes_are_bounded_and_small_sizes_still_draw() {
     assert!(render_png(&fig, 0, 10).is_err());
     assert!(render_png(&fig, 4001, 10).is_err());
 }
+
+#[test]
+fn a_dense_flat_series_is_a_whole_line() {
+    // 4,000 buckets of the same value: denser than the pixel columns, so
+    // drawn as columns; a flat line must still cover the plot's width.
+    let buckets: Vec<Bucket> = (0..4000)
+        .map(|i| Bucket {
+            start: i * 60,
+            end: i * 60 + 60,
+            total: 1.0,
+            low: 1.0,
+            high: 1.0,
+            count: 1,
+        })
+        .collect();
+    let fig = figure(Chart::Line(LineChart {
+        start: 0,
+        end: 240_000,
+        ticks: Vec::new(),
+        value_label: String::new(),
+        legend: false,
+        series: vec![Series {
+            name: "flat".to_owned(),
+            color: 0,
+            buckets,
+        }],
+    }));
+    save("dense-flat", &fig);
+    let rgb = render_rgb(&fig, W, H).unwrap();
+    let series = charts::color(0);
+    let columns = (0..W)
+        .filter(|&x| (0..H).any(|y| pixel(&rgb, x, y) == (series.0, series.1, series.2)))
+        .count();
+    assert!(
+        columns as u32 > W * 8 / 10,
+        "the line covers {columns} of {W} columns"
+    );
+}

@@ -35,6 +35,8 @@ pub struct NewReading {
 /// Returns how many were new, from SQLite's change counter of this
 /// connection (a skipped duplicate is no change), so no row comes back.
 pub fn insert(db: &dyn Sql, project_id: i64, readings: &[NewReading]) -> Result<u64, ApiError> {
+    let batch = Batch::of(readings);
+    let latest_before = last_two(db, project_id, &batch)?;
     let before = total_changes(db)?;
     for chunk in readings.chunks(ROWS_PER_INSERT) {
         let mut statement = String::with_capacity(80 + chunk.len() * 12);
@@ -56,7 +58,7 @@ pub fn insert(db: &dyn Sql, project_id: i64, readings: &[NewReading]) -> Result<
     }
     let new = (total_changes(db)? - before) as u64;
     if new > 0 {
-        refresh_rollups(db, project_id, readings)?;
+        refresh_rollups(db, project_id, &batch, &latest_before)?;
     }
     Ok(new)
 }
@@ -202,25 +204,112 @@ impl Tally {
     }
 }
 
-/// Recomputes the rollups that `stored` (just inserted) can change; see the
-/// module's "Rollups". Runs inside the caller's transaction.
-fn refresh_rollups(db: &dyn Sql, project_id: i64, stored: &[NewReading]) -> Result<(), ApiError> {
-    // Per point, the first and last time this batch stored.
-    let mut touched: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-    for reading in stored {
-        let span = touched
-            .entry(reading.point_id)
-            .or_insert((reading.ts, reading.ts));
-        span.0 = span.0.min(reading.ts);
-        span.1 = span.1.max(reading.ts);
+/// A batch's readings by point, each point's in time order with the first
+/// of equal times kept (as `INSERT … ON CONFLICT DO NOTHING` keeps it).
+struct Batch(BTreeMap<i64, Vec<(i64, f64)>>);
+
+impl Batch {
+    fn of(readings: &[NewReading]) -> Self {
+        let mut points: BTreeMap<i64, Vec<(i64, f64)>> = BTreeMap::new();
+        for reading in readings {
+            points
+                .entry(reading.point_id)
+                .or_default()
+                .push((reading.ts, reading.value));
+        }
+        for readings in points.values_mut() {
+            readings.sort_by_key(|&(ts, _)| ts);
+            readings.dedup_by_key(|&mut (ts, _)| ts);
+        }
+        Batch(points)
     }
-    let touched: Vec<(i64, i64, i64)> = touched
-        .into_iter()
-        .map(|(point, (first, last))| (point, first, last))
-        .collect();
-    for chunk in touched.chunks(POINTS_PER_STATEMENT) {
-        let hours = recompute_hours(db, project_id, chunk)?;
-        upsert_hours(db, project_id, &hours)?;
+}
+
+/// The last two stored readings (oldest first) of each point of `batch`.
+fn last_two(
+    db: &dyn Sql,
+    project_id: i64,
+    batch: &Batch,
+) -> Result<BTreeMap<i64, Vec<(i64, f64)>>, ApiError> {
+    let points: Vec<(i64, i64, i64)> = batch.0.keys().map(|&point| (point, 0, 0)).collect();
+    let mut latest: BTreeMap<i64, Vec<(i64, f64)>> = BTreeMap::new();
+    for chunk in points.chunks(POINTS_PER_STATEMENT) {
+        let (mut sql, mut params) = touched_table(chunk);
+        sql.push_str(
+            "SELECT t.point_id, r.ts, r.value FROM touched t \
+             CROSS JOIN readings r ON r.point_id = t.point_id \
+              AND r.ts >= COALESCE((SELECT ts FROM readings WHERE point_id = t.point_id \
+                                    ORDER BY ts DESC LIMIT 1 OFFSET 1), -9223372036854775808) \
+             WHERE +r.project_id = ? ORDER BY t.point_id, r.ts",
+        );
+        params.push(project_id.into());
+        for row in db.execute(&sql, &params)?.iter() {
+            latest
+                .entry(row.int(0)?)
+                .or_default()
+                .push((row.int(1)?, real(&row.0[2])?));
+        }
+    }
+    Ok(latest)
+}
+
+/// Brings the rollups in step with `batch`, just inserted; see the
+/// module's "Rollups". Runs inside the caller's transaction.
+///
+/// A point whose new readings all come after its stored ones (a live
+/// collector) only adds intervals: they are tallied from the batch and the
+/// two readings before it, and merged into the stored rollups. A point
+/// with a reading at or before its latest stored one (a backfill, a retry)
+/// has its affected hours recomputed from the readings.
+fn refresh_rollups(
+    db: &dyn Sql,
+    project_id: i64,
+    batch: &Batch,
+    latest_before: &BTreeMap<i64, Vec<(i64, f64)>>,
+) -> Result<(), ApiError> {
+    // Hours and blocks in time order per point: a tally grows until its
+    // key changes.
+    let mut added: Vec<((i64, i64, i64), Tally)> = Vec::new();
+    let mut recompute: Vec<(i64, i64, i64)> = Vec::new();
+    for (&point, readings) in &batch.0 {
+        let (Some(&(first, _)), Some(&(last, _))) = (readings.first(), readings.last()) else {
+            continue;
+        };
+        let before = latest_before.get(&point).map_or(&[][..], Vec::as_slice);
+        if before.last().is_some_and(|&(ts, _)| ts >= first) {
+            recompute.push((point, first, last));
+            continue;
+        }
+        let sequence: Vec<(i64, f64)> = before.iter().chain(readings).copied().collect();
+        let mut hour: Option<((i64, i64, i64), Tally)> = None;
+        let mut block: Option<((i64, i64, i64), Tally)> = None;
+        // The stored readings' own intervals are in the rollups already.
+        for (_, ts, value) in intervals(&sequence)
+            .into_iter()
+            .filter(|&(_, ts, _)| ts >= first)
+        {
+            for (span, open) in [(HOUR, &mut hour), (BLOCK, &mut block)] {
+                let key = (point, span, ts.div_euclid(span) * span);
+                match open {
+                    Some((open_key, tally)) if *open_key == key => tally.add(value),
+                    _ => {
+                        if let Some(done) = open.replace((key, Tally::new(value))) {
+                            added.push(done);
+                        }
+                    }
+                }
+            }
+        }
+        added.extend(hour);
+        added.extend(block);
+    }
+    upsert(db, project_id, &added, Upsert::Add)?;
+    for chunk in recompute.chunks(POINTS_PER_STATEMENT) {
+        let hours: Vec<_> = recompute_hours(db, project_id, chunk)?
+            .into_iter()
+            .map(|((point, hour), tally)| ((point, HOUR, hour), tally))
+            .collect();
+        upsert(db, project_id, &hours, Upsert::Replace)?;
         refresh_blocks(db, project_id, &hours)?;
     }
     Ok(())
@@ -250,16 +339,19 @@ fn recompute_hours(
 ) -> Result<BTreeMap<(i64, i64), Tally>, ApiError> {
     let (mut sql, mut params) = touched_table(touched);
     // From the two readings before the first affected hour (the rule looks
-    // back two readings) to the end of the last affected hour.
+    // back two readings) to the end of the last affected hour. `+r.project_id`
+    // keeps the scope but steers SQLite to the per-point index: searching
+    // the primary key by time would read every point's readings per point.
+    // CROSS JOIN keeps `touched` the outer loop.
     sql.push_str(
         "SELECT t.point_id, t.lo / 3600 * 3600, r.ts, r.value FROM touched t \
-         JOIN readings r ON r.point_id = t.point_id \
+         CROSS JOIN readings r ON r.point_id = t.point_id \
           AND r.ts >= COALESCE((SELECT ts FROM readings WHERE point_id = t.point_id \
                                 AND ts < t.lo / 3600 * 3600 ORDER BY ts DESC LIMIT 1 OFFSET 1), \
                                -9223372036854775808) \
           AND r.ts < (COALESCE((SELECT ts FROM readings WHERE point_id = t.point_id \
                                 AND ts > t.hi ORDER BY ts LIMIT 1 OFFSET 1), t.hi) / 3600 + 1) * 3600 \
-         WHERE r.project_id = ? ORDER BY t.point_id, r.ts",
+         WHERE +r.project_id = ? ORDER BY t.point_id, r.ts",
     );
     params.push(project_id.into());
     let rows = db.execute(&sql, &params)?;
@@ -291,22 +383,48 @@ fn recompute_hours(
     Ok(hours)
 }
 
-const UPSERT_TALLY: &str = " ON CONFLICT (project_id, point_id, span, start) DO UPDATE SET \
-     total = excluded.total, low = excluded.low, high = excluded.high, count = excluded.count";
+/// What an upsert does to a rollup already stored.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Upsert {
+    /// Replaces it: the tally is recomputed from every reading.
+    Replace,
+    /// Adds to it: the tally is of new intervals only.
+    Add,
+}
 
-fn upsert_hours(
+impl Upsert {
+    fn on_conflict(self) -> &'static str {
+        match self {
+            Upsert::Replace => {
+                " ON CONFLICT (project_id, point_id, span, start) DO UPDATE SET \
+                 total = excluded.total, low = excluded.low, high = excluded.high, \
+                 count = excluded.count"
+            }
+            Upsert::Add => {
+                " ON CONFLICT (project_id, point_id, span, start) DO UPDATE SET \
+                 total = interval_rollups.total + excluded.total, \
+                 low = MIN(interval_rollups.low, excluded.low), \
+                 high = MAX(interval_rollups.high, excluded.high), \
+                 count = interval_rollups.count + excluded.count"
+            }
+        }
+    }
+}
+
+/// Stores `((point, span, start), tally)` rollups.
+fn upsert(
     db: &dyn Sql,
     project_id: i64,
-    hours: &BTreeMap<(i64, i64), Tally>,
+    rollups: &[((i64, i64, i64), Tally)],
+    mode: Upsert,
 ) -> Result<(), ApiError> {
-    let hours: Vec<_> = hours.iter().collect();
-    for chunk in hours.chunks(ROLLUPS_PER_UPSERT) {
+    for chunk in rollups.chunks(ROLLUPS_PER_UPSERT) {
         let mut sql = String::from(
             "INSERT INTO interval_rollups \
              (project_id, point_id, span, start, total, low, high, count) VALUES ",
         );
         let mut params = Vec::with_capacity(chunk.len() * 8);
-        for (index, &(&(point, hour), tally)) in chunk.iter().enumerate() {
+        for (index, &((point, span, start), tally)) in chunk.iter().enumerate() {
             sql.push_str(if index == 0 {
                 "(?,?,?,?,?,?,?,?)"
             } else {
@@ -315,15 +433,15 @@ fn upsert_hours(
             params.extend([
                 project_id.into(),
                 point.into(),
-                HOUR.into(),
-                hour.into(),
+                span.into(),
+                start.into(),
                 SqlValue::Real(tally.total),
                 SqlValue::Real(tally.low),
                 SqlValue::Real(tally.high),
                 tally.count.into(),
             ]);
         }
-        sql.push_str(UPSERT_TALLY);
+        sql.push_str(mode.on_conflict());
         db.execute(&sql, &params)?;
     }
     Ok(())
@@ -333,10 +451,10 @@ fn upsert_hours(
 fn refresh_blocks(
     db: &dyn Sql,
     project_id: i64,
-    hours: &BTreeMap<(i64, i64), Tally>,
+    hours: &[((i64, i64, i64), Tally)],
 ) -> Result<(), ApiError> {
     let mut blocks: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-    for &(point, hour) in hours.keys() {
+    for &((point, _, hour), _) in hours {
         let block = hour.div_euclid(BLOCK) * BLOCK;
         let range = blocks.entry(point).or_insert((block, block + BLOCK));
         range.0 = range.0.min(block);
@@ -350,18 +468,20 @@ fn refresh_blocks(
         .map(|(point, (lo, hi))| (point, lo, hi))
         .collect();
     let (mut sql, mut params) = touched_table(&blocks);
-    // `WHERE true`: SQLite needs a WHERE before an upsert's ON CONFLICT
-    // after a join.
+    // CROSS JOIN: SQLite keeps `touched` as the outer loop (each point's
+    // hours are then one primary-key range), where a plain join may scan
+    // the project's rollups once per touched point. `WHERE true`: SQLite
+    // needs a WHERE before an upsert's ON CONFLICT after a join.
     sql.push_str(
         "INSERT INTO interval_rollups \
          (project_id, point_id, span, start, total, low, high, count) \
          SELECT r.project_id, r.point_id, 21600, r.start / 21600 * 21600, \
                 SUM(r.total), MIN(r.low), MAX(r.high), SUM(r.count) \
-         FROM touched t JOIN interval_rollups r ON r.project_id = ? AND r.point_id = t.point_id \
-          AND r.span = 3600 AND r.start >= t.lo AND r.start < t.hi \
+         FROM touched t CROSS JOIN interval_rollups r ON r.project_id = ? \
+          AND r.point_id = t.point_id AND r.span = 3600 AND r.start >= t.lo AND r.start < t.hi \
          WHERE true GROUP BY r.point_id, r.start / 21600",
     );
-    sql.push_str(UPSERT_TALLY);
+    sql.push_str(Upsert::Replace.on_conflict());
     params.push(project_id.into());
     db.execute(&sql, &params)?;
     Ok(())
@@ -402,7 +522,10 @@ pub fn decompose(from: i64, to: i64) -> Vec<(Source, i64, i64)> {
     parts
 }
 
-/// Which points a chart reads: all of a project's, or one.
+/// Which points a chart reads: all of a project's, or one. Every chart
+/// query walks the project's points (`CROSS JOIN` keeps them the outer
+/// loop) and reads each point's own range of its primary key or index:
+/// SQLite would otherwise scan all of the project's rollups or readings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scope {
     pub project_id: i64,
@@ -453,7 +576,7 @@ pub fn raw_intervals(
     let mut params: Vec<SqlValue> = vec![from.into(), to.into()];
     let mut sql = String::from(
         "SELECT p.id, r.ts, r.value FROM points p \
-         JOIN readings r ON r.point_id = p.id \
+         CROSS JOIN readings r ON r.point_id = p.id \
           AND r.ts >= COALESCE((SELECT ts FROM readings WHERE point_id = p.id AND ts < ?1 \
                                 ORDER BY ts DESC LIMIT 1 OFFSET 1), ?1) \
           AND r.ts < ?2",
@@ -507,7 +630,7 @@ pub fn window_totals(
                 let mut params: Vec<SqlValue> = vec![span.into(), part_from.into(), part_to.into()];
                 let mut sql = String::from(
                     "SELECT p.id, SUM(r.total) FROM points p \
-                     JOIN interval_rollups r ON r.project_id = p.project_id AND r.point_id = p.id \
+                     CROSS JOIN interval_rollups r ON r.project_id = p.project_id AND r.point_id = p.id \
                       AND r.span = ?1 AND r.start >= ?2 AND r.start < ?3",
                 );
                 sql.push_str(&scope.filter(&mut params));
@@ -576,7 +699,7 @@ pub fn interval_series(
     let mut sql = String::from(
         "SELECT r.point_id, MIN(r.start), MAX(r.start) + ?3, SUM(r.total), MIN(r.low), \
                 MAX(r.high), SUM(r.count) \
-         FROM points p JOIN interval_rollups r ON r.project_id = p.project_id \
+         FROM points p CROSS JOIN interval_rollups r ON r.project_id = p.project_id \
           AND r.point_id = p.id AND r.span = ?3 AND r.start >= ?1 AND r.start < ?4",
     );
     sql.push_str(&scope.filter(&mut params));

@@ -1,7 +1,8 @@
 //! End-to-end tests of `/graphics` through the real components: PNGs of
 //! the asked size, series drawn where the data says, windows, empty data,
 //! many points, bad parameters and other tenants' meters, and one golden
-//! image per chart type (`UPDATE_GOLDEN=1` rewrites them; look at them).
+//! image per chart type (`UPDATE_GOLDEN=1` rewrites them; look at them;
+//! `GRAPHICS_OUT=<dir>` keeps the sizes test's images).
 
 mod common;
 
@@ -141,6 +142,14 @@ async fn every_type_answers_a_png_of_the_asked_size() {
             ("?type=bar&meter=meter01", (1600, 900), SECOND),
         ] {
             let response = app.get(&format!("/graphics{query}"), &key).await;
+            if let Some(dir) = std::env::var_os("GRAPHICS_OUT") {
+                let name: String = query.chars().filter(char::is_ascii_alphanumeric).collect();
+                std::fs::write(
+                    std::path::Path::new(&dir).join(format!("{name}.png")),
+                    &response.body,
+                )
+                .unwrap();
+            }
             let image = decode(&response);
             assert_eq!((image.width, image.height), size, "{query}");
             assert!(image.dark_pixels() > 100, "{query}: text is drawn");

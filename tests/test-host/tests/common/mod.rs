@@ -92,6 +92,15 @@ impl App {
         format!("http://{}", self.addr())
     }
 
+    /// The test host serving the app, when it is not Spin (peak guest
+    /// memory is measured there).
+    pub fn test_host(&self) -> Option<&RunningApp> {
+        match &self.host {
+            Host::TestHost(app) => Some(app),
+            Host::Spin(_) => None,
+        }
+    }
+
     pub fn addr(&self) -> SocketAddr {
         match &self.host {
             Host::TestHost(app) => app.addr(),
