@@ -1,0 +1,156 @@
+//! Simulated meters: an in-process Modbus server (TCP, or RTU over any
+//! serial stream such as one end of a pseudo-terminal pair) holding
+//! register images per unit id. The tests and the benchmarks read these
+//! instead of real meters.
+
+use crate::map::{RegisterKind, RegisterMap, encode};
+use std::collections::HashMap;
+use std::future::{Ready, ready};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio_modbus::server::Service;
+use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
+
+/// One simulated device: its input and holding registers. A register never
+/// set reads as an exception (illegal data address), as on a real meter.
+#[derive(Debug, Clone, Default)]
+pub struct Device {
+    pub input: HashMap<u16, u16>,
+    pub holding: HashMap<u16, u16>,
+    /// Answer nothing at all (a dead meter).
+    pub silent: bool,
+}
+
+impl Device {
+    pub fn set(&mut self, kind: RegisterKind, address: u16, words: &[u16]) {
+        let table = match kind {
+            RegisterKind::Input => &mut self.input,
+            RegisterKind::Holding => &mut self.holding,
+        };
+        for (i, word) in words.iter().enumerate() {
+            table.insert(address + i as u16, *word);
+        }
+    }
+
+    /// Sets every quantity of `map` (registers from `start_address`) to
+    /// `value(quantity index)`, encoded as the map says (scale and offset
+    /// undone).
+    pub fn load(&mut self, map: &RegisterMap, start_address: u16, value: impl Fn(usize) -> f64) {
+        for (i, q) in map.quantities.iter().enumerate() {
+            let raw = (value(i) - q.offset) / q.scale;
+            let raw = if matches!(
+                q.ty,
+                crate::map::ValueType::F32 | crate::map::ValueType::F64
+            ) {
+                raw
+            } else {
+                raw.round()
+            };
+            self.set(
+                q.kind,
+                start_address + q.address,
+                &encode(raw, q.ty, q.order),
+            );
+        }
+    }
+
+    fn read(
+        &self,
+        kind: RegisterKind,
+        address: u16,
+        count: u16,
+    ) -> Result<Vec<u16>, ExceptionCode> {
+        let table = match kind {
+            RegisterKind::Input => &self.input,
+            RegisterKind::Holding => &self.holding,
+        };
+        (0..count)
+            .map(|i| {
+                address
+                    .checked_add(i)
+                    .and_then(|a| table.get(&a).copied())
+                    .ok_or(ExceptionCode::IllegalDataAddress)
+            })
+            .collect()
+    }
+}
+
+/// The devices on one simulated bus (or behind one TCP endpoint), by unit
+/// id; shared, so a test can change values while the server runs.
+#[derive(Debug, Clone, Default)]
+pub struct Devices {
+    devices: Arc<Mutex<HashMap<u8, Device>>>,
+    requests: Arc<AtomicU64>,
+}
+
+impl Devices {
+    pub fn with(&self, unit: u8, change: impl FnOnce(&mut Device)) {
+        let mut devices = self.devices.lock().unwrap();
+        change(devices.entry(unit).or_default());
+    }
+
+    /// Requests received so far (answered, refused or ignored).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+/// The Modbus service over [`Devices`].
+#[derive(Clone)]
+struct Simulator {
+    devices: Devices,
+}
+
+impl Service for Simulator {
+    type Request = SlaveRequest<'static>;
+    type Response = Option<Response>;
+    type Exception = ExceptionCode;
+    type Future = Ready<Result<Option<Response>, ExceptionCode>>;
+
+    fn call(&self, request: Self::Request) -> Self::Future {
+        self.devices.requests.fetch_add(1, Ordering::Relaxed);
+        let devices = self.devices.devices.lock().unwrap();
+        let Some(device) = devices.get(&request.slave).filter(|d| !d.silent) else {
+            // Nobody at this address: silence, as on a real bus.
+            return ready(Ok(None));
+        };
+        let answer = match request.request {
+            Request::ReadInputRegisters(address, count) => device
+                .read(RegisterKind::Input, address, count)
+                .map(|words| Some(Response::ReadInputRegisters(words))),
+            Request::ReadHoldingRegisters(address, count) => device
+                .read(RegisterKind::Holding, address, count)
+                .map(|words| Some(Response::ReadHoldingRegisters(words))),
+            _ => Err(ExceptionCode::IllegalFunction),
+        };
+        ready(answer)
+    }
+}
+
+/// Serves `devices` over Modbus TCP on 127.0.0.1 (a free port); the
+/// server runs until the runtime ends.
+pub async fn serve_tcp(devices: Devices) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio_modbus::server::tcp::Server::new(listener);
+    let service = Simulator { devices };
+    tokio::spawn(async move {
+        let on_connected = |stream, _addr| {
+            let service = service.clone();
+            async move { Ok(Some((service, stream))) }
+        };
+        let _ = server.serve(&on_connected, |_error| {}).await;
+    });
+    Ok(addr)
+}
+
+/// Serves `devices` over Modbus RTU on `stream` (e.g. the master end of
+/// `tokio_serial::SerialStream::pair()`); several unit ids share the line.
+pub fn serve_rtu(devices: Devices, stream: tokio_serial::SerialStream) {
+    let server = tokio_modbus::server::rtu::Server::new(stream);
+    let service = Simulator { devices };
+    tokio::spawn(async move {
+        let _ = server.serve_forever(service).await;
+    });
+}
