@@ -173,7 +173,7 @@ impl SerialSettings {
             return Duration::from_micros(1750);
         }
         Duration::from_nanos(
-            3_500_000_000 * u64::from(self.bits_per_char()) / u64::from(self.baud) / 1000,
+            3_500_000_000 * u64::from(self.bits_per_char()) / u64::from(self.baud),
         )
     }
 }

@@ -32,14 +32,7 @@ pub async fn run(
     });
     let spool = open_spool(&config)?;
     loop {
-        let token = config.token.read().map_err(anyhow::Error::msg)?;
-        let uploader = Uploader::new(
-            config.ingest_url(),
-            token,
-            Duration::from_millis(config.upload.timeout_ms),
-        );
-        let outbox = Outbox::new(uploader, spool.clone(), &config);
-        match run_config(&config, outbox, spool.clone(), stop.clone()).await? {
+        match run_config(&config, spool.clone(), stop.clone()).await? {
             Exit::Shutdown => return Ok(()),
             Exit::Reload(new) => {
                 tracing::info!(config = %new.path.display(), "configuration changed: applying and announcing it");
@@ -64,21 +57,82 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
+/// A running site: the buses, the spool, and the outbox delivering it in
+/// the background. [`run`] drives its cycles on the wall clock; tests
+/// drive them with boundaries of their own.
+pub struct Site {
+    pub config: Config,
+    pub spool: Arc<Spool>,
+    pub fleet: Fleet,
+    wake: Arc<Notify>,
+    stop_tx: watch::Sender<bool>,
+    delivering: tokio::task::JoinHandle<()>,
+}
+
+impl Site {
+    /// Opens the spool and starts delivering it (announcing the meters
+    /// first), with the token read from where the configuration says.
+    pub fn start(config: Config) -> anyhow::Result<Site> {
+        let spool = open_spool(&config)?;
+        Self::start_with(config, spool)
+    }
+
+    fn start_with(config: Config, spool: Arc<Spool>) -> anyhow::Result<Site> {
+        let token = config.token.read().map_err(anyhow::Error::msg)?;
+        let uploader = Uploader::new(
+            config.ingest_url(),
+            token,
+            Duration::from_millis(config.upload.timeout_ms),
+        );
+        let outbox = Outbox::new(uploader, spool.clone(), &config);
+        let wake = Arc::new(Notify::new());
+        let (stop_tx, stop) = watch::channel(false);
+        let delivering = tokio::spawn(deliver_forever(outbox, config.upload, wake.clone(), stop));
+        Ok(Site {
+            fleet: Fleet::new(&config),
+            config,
+            spool,
+            wake,
+            stop_tx,
+            delivering,
+        })
+    }
+
+    /// Reads the meters `due` (indices), commits their readings stamped
+    /// with `boundary`, and wakes the outbox.
+    pub async fn cycle(&mut self, boundary: i64, due: &[usize]) -> anyhow::Result<Vec<MeterRead>> {
+        let reads = self.fleet.poll(due).await;
+        store(&self.fleet, &self.spool, &reads, |_| boundary).await?;
+        self.wake.notify_one();
+        Ok(reads)
+    }
+
+    /// Every meter's index.
+    pub fn all(&self) -> Vec<usize> {
+        (0..self.config.meters.len()).collect()
+    }
+
+    /// Stops delivering (an upload in flight is abandoned; its batch stays
+    /// pending).
+    pub async fn stop(self) {
+        let _ = self.stop_tx.send(true);
+        let _ = self.delivering.await;
+    }
+}
+
 async fn run_config(
     config: &Config,
-    outbox: Outbox,
     spool: Arc<Spool>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Exit> {
-    let wake = Arc::new(Notify::new());
-    let delivering = tokio::spawn(deliver_forever(
-        outbox,
-        config.upload,
-        wake.clone(),
-        stop.clone(),
-    ));
-    let _abort = AbortOnDrop(delivering);
-    let mut fleet = Fleet::new(config);
+    let mut site = Site::start_with(config.clone(), spool)?;
+    let exit = cycles(&mut site, &mut stop).await;
+    site.stop().await;
+    exit
+}
+
+async fn cycles(site: &mut Site, stop: &mut watch::Receiver<bool>) -> anyhow::Result<Exit> {
+    let config = site.config.clone();
     let periods: Vec<i64> = config.meters.iter().map(|m| m.every).collect();
     let config_text = std::fs::read(&config.path).unwrap_or_default();
     let mut refused_config: Option<Vec<u8>> = None;
@@ -93,22 +147,22 @@ async fn run_config(
             let step = Duration::from_millis(left_ms.min(1000) as u64);
             tokio::select! {
                 () = tokio::time::sleep(step) => {}
-                () = stopped(&mut stop) => return Ok(Exit::Shutdown),
+                () = stopped(stop) => return Ok(Exit::Shutdown),
             }
             if last_check.elapsed() >= CONFIG_CHECK {
                 last_check = tokio::time::Instant::now();
-                if let Some(new) = changed_config(config, &config_text, &mut refused_config) {
+                if let Some(new) = changed_config(&config, &config_text, &mut refused_config) {
                     return Ok(Exit::Reload(Box::new(new)));
                 }
             }
         }
         let reads = tokio::select! {
-            reads = fleet.poll(&due) => reads,
-            () = stopped(&mut stop) => return Ok(Exit::Shutdown),
+            reads = site.fleet.poll(&due) => reads,
+            () = stopped(stop) => return Ok(Exit::Shutdown),
         };
         // The write is finished even when a signal arrives meanwhile.
-        store(&fleet, &spool, &reads, |_| at).await?;
-        wake.notify_one();
+        store(&site.fleet, &site.spool, &reads, |_| at).await?;
+        site.wake.notify_one();
     }
 }
 
@@ -139,14 +193,6 @@ fn unix_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Commits the readings of `reads`, each stamped with `boundary(meter)`.
