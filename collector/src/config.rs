@@ -172,9 +172,7 @@ impl SerialSettings {
         if self.baud > 19_200 {
             return Duration::from_micros(1750);
         }
-        Duration::from_nanos(
-            3_500_000_000 * u64::from(self.bits_per_char()) / u64::from(self.baud),
-        )
+        Duration::from_nanos(3_500_000_000 * u64::from(self.bits_per_char()) / u64::from(self.baud))
     }
 }
 

@@ -4,7 +4,7 @@
 //! instead of real meters.
 
 use crate::map::{RegisterKind, RegisterMap, encode};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::{Ready, ready};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,11 +13,14 @@ use tokio_modbus::server::Service;
 use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 
 /// One simulated device: its input and holding registers. A register never
-/// set reads as an exception (illegal data address), as on a real meter.
+/// set reads as 0 (as Eastron meters answer for registers they do not
+/// list); a read that touches a refused register gets an exception
+/// (illegal data address).
 #[derive(Debug, Clone, Default)]
 pub struct Device {
     pub input: HashMap<u16, u16>,
     pub holding: HashMap<u16, u16>,
+    pub refused: HashSet<(RegisterKind, u16)>,
     /// Answer nothing at all (a dead meter).
     pub silent: bool,
 }
@@ -55,6 +58,11 @@ impl Device {
         }
     }
 
+    /// Reads touching `address` will be refused.
+    pub fn refuse(&mut self, kind: RegisterKind, address: u16) {
+        self.refused.insert((kind, address));
+    }
+
     fn read(
         &self,
         kind: RegisterKind,
@@ -66,11 +74,11 @@ impl Device {
             RegisterKind::Holding => &self.holding,
         };
         (0..count)
-            .map(|i| {
-                address
-                    .checked_add(i)
-                    .and_then(|a| table.get(&a).copied())
-                    .ok_or(ExceptionCode::IllegalDataAddress)
+            .map(|i| match address.checked_add(i) {
+                Some(a) if !self.refused.contains(&(kind, a)) => {
+                    Ok(table.get(&a).copied().unwrap_or(0))
+                }
+                _ => Err(ExceptionCode::IllegalDataAddress),
             })
             .collect()
     }

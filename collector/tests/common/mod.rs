@@ -26,7 +26,10 @@ pub async fn within<T>(seconds: u64, future: impl Future<Output = T>) -> T {
 pub async fn wait_until(seconds: u64, what: &str, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
     while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "waited {seconds} s for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited {seconds} s for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -77,7 +80,9 @@ impl FakeIngest {
         let served = fake.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let fake = served.clone();
                 tokio::spawn(async move { fake.connection(stream).await });
             }
@@ -121,7 +126,9 @@ impl FakeIngest {
                 .find_map(|l| l.strip_prefix("content-length:"))
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0);
-            let authorized = head.lines().any(|l| l.trim() == format!("authorization: bearer {}", TOKEN.to_ascii_lowercase()));
+            let authorized = head.lines().any(|l| {
+                l.trim() == format!("authorization: bearer {}", TOKEN.to_ascii_lowercase())
+            });
             while buffer.len() < head_end + length {
                 let mut chunk = [0u8; 65536];
                 match stream.read(&mut chunk).await {
@@ -136,7 +143,10 @@ impl FakeIngest {
             let (status, answer) = match mode {
                 Mode::Down => return,
                 Mode::Status(status) => (status, format!(r#"{{"error": "on cue: {status}"}}"#)),
-                _ if !authorized => (401, r#"{"error": "the ingest token is not valid"}"#.to_owned()),
+                _ if !authorized => (
+                    401,
+                    r#"{"error": "the ingest token is not valid"}"#.to_owned(),
+                ),
                 Mode::Up | Mode::Slow(_) => self.store(&body),
             };
             if let Mode::Slow(delay) = mode {
@@ -163,7 +173,9 @@ impl FakeIngest {
             Err(error) => return (400, format!(r#"{{"error": {:?}}}"#, error.message)),
         };
         let mut received = self.received.lock().unwrap();
-        received.announcements.extend(checked.points.iter().map(|p| (*p).clone()));
+        received
+            .announcements
+            .extend(checked.points.iter().map(|p| (*p).clone()));
         let mut new = 0;
         for reading in &checked.readings {
             let key = (reading.meter_id.to_owned(), reading.ts);
@@ -175,7 +187,13 @@ impl FakeIngest {
                 new += 1;
             }
         }
-        (200, format!(r#"{{"readings": {}, "new": {new}}}"#, checked.readings.len()))
+        (
+            200,
+            format!(
+                r#"{{"readings": {}, "new": {new}}}"#,
+                checked.readings.len()
+            ),
+        )
     }
 }
 
