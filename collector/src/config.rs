@@ -308,6 +308,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 .to_owned(),
         )]));
     }
+    let base = path.parent().unwrap_or(Path::new("."));
     let token = match (raw.token_env, raw.token_file) {
         (Some(_), Some(_)) => {
             errors.push(at(
@@ -318,10 +319,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             TokenSource::Env(DEFAULT_TOKEN_ENV.to_owned())
         }
         (Some(env), None) => TokenSource::Env(env),
-        (None, Some(file)) => TokenSource::File(file),
+        (None, Some(file)) => TokenSource::File(base.join(file)),
         (None, None) => TokenSource::Env(DEFAULT_TOKEN_ENV.to_owned()),
     };
-    let base = path.parent().unwrap_or(Path::new("."));
     let maps_dir = base.join(raw.maps.unwrap_or_else(|| PathBuf::from("maps")));
     let server = raw.server.trim_end_matches('/').to_owned();
     if !(server.starts_with("https://") || server.starts_with("http://")) {

@@ -5,8 +5,9 @@
 
 use crate::map::{RegisterKind, RegisterMap, encode};
 use std::collections::{HashMap, HashSet};
-use std::future::{Ready, ready};
+use std::future::{Future, ready};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio_modbus::server::Service;
@@ -108,20 +109,51 @@ impl Devices {
 #[derive(Clone)]
 struct Simulator {
     devices: Devices,
+    /// When set, each answer waits for the time both frames would take on
+    /// an RS-485 line at this baud rate (10 bits a byte), so that a
+    /// pseudo-terminal, which has no speed, behaves like the wire.
+    wire_baud: Option<u32>,
+}
+
+/// The wire time of a read request and its answer at `baud`.
+pub fn wire_time(count: u16, baud: u32) -> std::time::Duration {
+    let bytes = 8 + 5 + 2 * u64::from(count);
+    std::time::Duration::from_micros(bytes * 10 * 1_000_000 / u64::from(baud))
 }
 
 impl Service for Simulator {
     type Request = SlaveRequest<'static>;
     type Response = Option<Response>;
     type Exception = ExceptionCode;
-    type Future = Ready<Result<Option<Response>, ExceptionCode>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Option<Response>, ExceptionCode>> + Send>>;
 
     fn call(&self, request: Self::Request) -> Self::Future {
+        let answer = self.answer(request);
+        match (self.wire_baud, &answer) {
+            (
+                Some(baud),
+                Ok(Some(
+                    Response::ReadInputRegisters(words) | Response::ReadHoldingRegisters(words),
+                )),
+            ) => {
+                let delay = wire_time(words.len() as u16, baud);
+                Box::pin(async move {
+                    tokio::time::sleep(delay).await;
+                    answer
+                })
+            }
+            _ => Box::pin(ready(answer)),
+        }
+    }
+}
+
+impl Simulator {
+    fn answer(&self, request: SlaveRequest<'static>) -> Result<Option<Response>, ExceptionCode> {
         self.devices.requests.fetch_add(1, Ordering::Relaxed);
         let devices = self.devices.devices.lock().unwrap();
         let Some(device) = devices.get(&request.slave).filter(|d| !d.silent) else {
             // Nobody at this address: silence, as on a real bus.
-            return ready(Ok(None));
+            return Ok(None);
         };
         let answer = match request.request {
             Request::ReadInputRegisters(address, count) => device
@@ -132,7 +164,7 @@ impl Service for Simulator {
                 .map(|words| Some(Response::ReadHoldingRegisters(words))),
             _ => Err(ExceptionCode::IllegalFunction),
         };
-        ready(answer)
+        answer
     }
 }
 
@@ -142,7 +174,10 @@ pub async fn serve_tcp(devices: Devices) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let server = tokio_modbus::server::tcp::Server::new(listener);
-    let service = Simulator { devices };
+    let service = Simulator {
+        devices,
+        wire_baud: None,
+    };
     tokio::spawn(async move {
         let on_connected = |stream, _addr| {
             let service = service.clone();
@@ -155,9 +190,10 @@ pub async fn serve_tcp(devices: Devices) -> std::io::Result<SocketAddr> {
 
 /// Serves `devices` over Modbus RTU on `stream` (e.g. the master end of
 /// `tokio_serial::SerialStream::pair()`); several unit ids share the line.
-pub fn serve_rtu(devices: Devices, stream: tokio_serial::SerialStream) {
+/// With `wire_baud`, answers take the wire time of a line at that speed.
+pub fn serve_rtu(devices: Devices, stream: tokio_serial::SerialStream, wire_baud: Option<u32>) {
     let server = tokio_modbus::server::rtu::Server::new(stream);
-    let service = Simulator { devices };
+    let service = Simulator { devices, wire_baud };
     tokio::spawn(async move {
         let _ = server.serve_forever(service).await;
     });

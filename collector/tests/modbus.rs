@@ -237,7 +237,7 @@ async fn rtu_over_a_pty_pair_with_several_units_on_one_bus() {
                 d.load(&m, 0, |q| 1000.0 * f64::from(unit) + q as f64)
             });
         }
-        serve_rtu(devices.clone(), master);
+        serve_rtu(devices.clone(), master, None);
         let site = write_site(
             dir.path(),
             "http://127.0.0.1:9",
