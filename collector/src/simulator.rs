@@ -155,7 +155,7 @@ impl Simulator {
             // Nobody at this address: silence, as on a real bus.
             return Ok(None);
         };
-        let answer = match request.request {
+        match request.request {
             Request::ReadInputRegisters(address, count) => device
                 .read(RegisterKind::Input, address, count)
                 .map(|words| Some(Response::ReadInputRegisters(words))),
@@ -163,8 +163,7 @@ impl Simulator {
                 .read(RegisterKind::Holding, address, count)
                 .map(|words| Some(Response::ReadHoldingRegisters(words))),
             _ => Err(ExceptionCode::IllegalFunction),
-        };
-        answer
+        }
     }
 }
 

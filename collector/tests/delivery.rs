@@ -92,7 +92,7 @@ async fn an_outage_of_many_cycles_ends_with_every_reading_delivered_once_oldest_
         fake.set(Mode::Up);
         wait_until(30, "the spool to empty", || fake.stored() == 60).await;
         wait_until(5, "the acknowledgements", || site.spool.pending() == 0).await;
-        let received = fake.received.lock().unwrap();
+        let received = fake.snapshot();
         assert_eq!(received.order, expected(30), "oldest first");
         assert_eq!(received.duplicates, 0);
         assert_eq!(received.stored[&("m2".to_owned(), T0 + 300 * 29)], 31.0);
@@ -105,7 +105,6 @@ async fn an_outage_of_many_cycles_ends_with_every_reading_delivered_once_oldest_
                 .collect::<Vec<_>>(),
             ["m1", "m2"]
         );
-        drop(received);
         let stats = site.spool.stats().unwrap();
         assert_eq!(
             (stats.pending, stats.quarantined, stats.delivered),
@@ -141,10 +140,9 @@ async fn a_slow_server_gets_batches_again_and_stores_each_reading_once() {
         );
         fake.set(Mode::Up);
         wait_until(20, "the spool to empty", || site.spool.pending() == 0).await;
-        let received = fake.received.lock().unwrap();
+        let received = fake.snapshot();
         assert_eq!(received.order, expected(5));
         assert_eq!(received.stored.len(), 10, "each reading stored once");
-        drop(received);
         site.stop().await;
     })
     .await

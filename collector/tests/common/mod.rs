@@ -48,7 +48,7 @@ pub enum Mode {
     Status(u16),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Received {
     /// Stored readings: (meter, ts) → value, the first one kept (as ingest).
     pub stored: BTreeMap<(String, i64), f64>,
@@ -96,6 +96,11 @@ impl FakeIngest {
 
     pub fn set(&self, mode: Mode) {
         *self.mode.lock().unwrap() = mode;
+    }
+
+    /// A copy of what was received so far.
+    pub fn snapshot(&self) -> Received {
+        self.received.lock().unwrap().clone()
     }
 
     pub fn stored(&self) -> usize {
