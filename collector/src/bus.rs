@@ -202,7 +202,7 @@ impl BusReader {
             let context = self.context.as_mut().expect("connected");
             context.set_slave(Slave(unit));
             self.stats.requests += 1;
-            let answer = tokio::time::timeout(self.timeout, async {
+            let answer = tokio::time::timeout(self.timeout, async move {
                 match kind {
                     RegisterKind::Input => context.read_input_registers(address, count).await,
                     RegisterKind::Holding => context.read_holding_registers(address, count).await,

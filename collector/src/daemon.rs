@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 /// How often a running collector looks at its configuration file.
-const CONFIG_CHECK: Duration = Duration::from_secs(5);
+const CONFIG_CHECK: Duration = Duration::from_secs(2);
 
 /// Runs until `shutdown` completes: reads meters on their boundaries,
 /// spools and delivers. A change of the configuration file (once valid)
@@ -102,7 +102,7 @@ impl Site {
     /// with `boundary`, and wakes the outbox.
     pub async fn cycle(&mut self, boundary: i64, due: &[usize]) -> anyhow::Result<Vec<MeterRead>> {
         let reads = self.fleet.poll(due).await;
-        store(&self.fleet, &self.spool, &reads, |_| boundary).await?;
+        store(&self.spool, self.fleet.readings(&reads, |_| boundary)).await?;
         self.wake.notify_one();
         Ok(reads)
     }
@@ -161,7 +161,7 @@ async fn cycles(site: &mut Site, stop: &mut watch::Receiver<bool>) -> anyhow::Re
             () = stopped(stop) => return Ok(Exit::Shutdown),
         };
         // The write is finished even when a signal arrives meanwhile.
-        store(&site.fleet, &site.spool, &reads, |_| at).await?;
+        store(&site.spool, site.fleet.readings(&reads, |_| at)).await?;
         site.wake.notify_one();
     }
 }
@@ -195,14 +195,11 @@ fn unix_millis() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Commits the readings of `reads`, each stamped with `boundary(meter)`.
+/// Commits `readings` to the spool.
 async fn store(
-    fleet: &Fleet,
     spool: &Arc<Spool>,
-    reads: &[MeterRead],
-    boundary: impl Fn(usize) -> i64,
+    readings: Vec<crate::spool::NewReading>,
 ) -> anyhow::Result<usize> {
-    let readings = fleet.readings(reads, boundary);
     let count = readings.len();
     let spool = spool.clone();
     let inserted = tokio::task::spawn_blocking(move || spool.insert(&readings))
@@ -435,10 +432,10 @@ pub async fn run_once(config: &Config) -> anyhow::Result<OnceReport> {
     let all: Vec<usize> = (0..config.meters.len()).collect();
     let reads = fleet.poll(&all).await;
     let now = unix_now();
-    let spooled = store(&fleet, &spool, &reads, |meter| {
+    let readings = fleet.readings(&reads, |meter| {
         last_boundary(now, config.meters[meter].every)
-    })
-    .await?;
+    });
+    let spooled = store(&spool, readings).await?;
     let uploader = Uploader::new(
         config.ingest_url(),
         token,
