@@ -17,7 +17,7 @@ use collector::bus::Fleet;
 use collector::config;
 use collector::map;
 use collector::plan::{one_per_quantity, plan, rtu_bytes};
-use collector::simulator::{Devices, serve_rtu, serve_tcp};
+use collector::simulator::{Devices, PtyLine, serve_rtu, serve_tcp};
 use collector::spool::{NewReading, Spool};
 use common::*;
 use std::time::{Duration, Instant};
@@ -122,22 +122,15 @@ async fn rtu_wire() {
 
     // 10 SDM630s on one bus at 9600 baud over a pty pair whose far end
     // answers after the wire time of both frames.
-    use tokio_serial::SerialPort;
     let dir = tempfile::tempdir().unwrap();
-    let (master, slave) = tokio_serial::SerialStream::pair().unwrap();
-    let device = slave.name().unwrap();
-    let _held = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&device)
-        .unwrap();
-    drop(slave);
+    let line = PtyLine::open().unwrap();
+    let device = line.device.clone();
     let sdm630 = map::load(&shipped_maps().join("eastron-sdm630.toml")).unwrap();
     let devices = Devices::default();
     for unit in 1..=10u8 {
         devices.with(unit, |d| d.load(&sdm630, 0, |q| q as f64));
     }
-    serve_rtu(devices, master, Some(9600));
+    serve_rtu(devices, line.master, Some(9600));
     let meters: String = (1..=10)
         .map(|u| format!("[[meter]]\nMeterId = \"m{u}\"\nModbusId = {u}\nPort = \"rs485\"\nModbusMap = \"eastron-sdm630.toml\"\nSaveEvery = 5\n\n"))
         .collect();

@@ -197,3 +197,34 @@ pub fn serve_rtu(devices: Devices, stream: tokio_serial::SerialStream, wire_baud
         let _ = server.serve_forever(service).await;
     });
 }
+
+/// A pseudo-terminal pair standing in for an RS-485 line: `master` for
+/// [`serve_rtu`], `device` the path the collector opens as its serial
+/// port, as it opens a real one (exclusively).
+pub struct PtyLine {
+    pub master: tokio_serial::SerialStream,
+    pub device: String,
+    /// Keeps the terminal open (without the lock the pair's own end holds)
+    /// so that the line does not hang up between users.
+    _held: std::fs::File,
+}
+
+impl PtyLine {
+    pub fn open() -> std::io::Result<PtyLine> {
+        use tokio_serial::SerialPort;
+        let (master, slave) = tokio_serial::SerialStream::pair()?;
+        let device = slave
+            .name()
+            .ok_or_else(|| std::io::Error::other("the pseudo-terminal has no name"))?;
+        let held = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&device)?;
+        drop(slave);
+        Ok(PtyLine {
+            master,
+            device,
+            _held: held,
+        })
+    }
+}

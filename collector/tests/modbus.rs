@@ -8,7 +8,7 @@ mod common;
 use collector::bus::{Fault, Fleet};
 use collector::config;
 use collector::map::{self, RegisterKind, ValueType, WordOrder};
-use collector::simulator::{Devices, serve_rtu, serve_tcp};
+use collector::simulator::{Devices, PtyLine, serve_rtu, serve_tcp};
 use common::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -213,18 +213,9 @@ async fn a_dead_meter_costs_its_bus_one_timeout_and_other_buses_nothing() {
 #[tokio::test]
 async fn rtu_over_a_pty_pair_with_several_units_on_one_bus() {
     within(30, async {
-        use tokio_serial::SerialPort;
         let dir = tempfile::tempdir().unwrap();
-        let (master, slave) = tokio_serial::SerialStream::pair().unwrap();
-        let device = slave.name().expect("the pty has a name");
-        // Keep the terminal open without a lock, so that the collector
-        // opens it as it opens a real port (exclusively).
-        let _held = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&device)
-            .unwrap();
-        drop(slave);
+        let line = PtyLine::open().unwrap();
+        let device = line.device.clone();
         let devices = Devices::default();
         let maps = [
             ("eastron-sdm630.toml", 1u8),
@@ -237,7 +228,7 @@ async fn rtu_over_a_pty_pair_with_several_units_on_one_bus() {
                 d.load(&m, 0, |q| 1000.0 * f64::from(unit) + q as f64)
             });
         }
-        serve_rtu(devices.clone(), master, None);
+        serve_rtu(devices.clone(), line.master, None);
         let site = write_site(
             dir.path(),
             "http://127.0.0.1:9",
