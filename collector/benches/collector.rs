@@ -17,8 +17,8 @@ use collector::bus::Fleet;
 use collector::config;
 use collector::map;
 use collector::plan::{one_per_quantity, plan, rtu_bytes};
-use collector::simulator::{Devices, PtyLine, serve_rtu, serve_tcp};
-use collector::spool::{NewReading, Spool};
+use collector::simulator::{Devices, PtyLine, backlog, serve_rtu, serve_tcp};
+use collector::spool::Spool;
 use common::*;
 use std::time::{Duration, Instant};
 
@@ -189,16 +189,7 @@ async fn backlog_memory() {
     let started = Instant::now();
     let spool = Spool::open(&dir.path().join("spool.sqlite"), u64::MAX).unwrap();
     for chunk in 0..10 {
-        let readings: Vec<NewReading> = (0..100_000i64)
-            .map(|i| {
-                let n = chunk * 100_000 + i;
-                NewReading {
-                    meter_id: format!("m{}", n % 100),
-                    ts: 1_572_455_700 + 300 * (n / 100),
-                    value: n as f64,
-                }
-            })
-            .collect();
+        let readings = backlog(1_572_455_700, chunk * 100_000..(chunk + 1) * 100_000);
         spool.insert(&readings).unwrap();
     }
     drop(spool);

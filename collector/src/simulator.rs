@@ -228,3 +228,16 @@ impl PtyLine {
         })
     }
 }
+
+/// Readings `range` of a backlog of 100 meters (`m0` … `m99`) read every
+/// 5 minutes from `start`, as a spool holds them after an outage: for
+/// benchmarks.
+pub fn backlog(start: i64, range: std::ops::Range<i64>) -> Vec<crate::spool::NewReading> {
+    range
+        .map(|n| crate::spool::NewReading {
+            meter_id: format!("m{}", n % 100),
+            ts: start + 300 * (n / 100),
+            value: n as f64,
+        })
+        .collect()
+}

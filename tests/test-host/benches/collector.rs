@@ -72,13 +72,7 @@ async fn bench() {
     .unwrap();
     let config = collector::config::load(&site).unwrap();
     let spool = collector::spool::Spool::open(&config.spool, u64::MAX).unwrap();
-    let readings: Vec<collector::spool::NewReading> = (0..total)
-        .map(|n| collector::spool::NewReading {
-            meter_id: format!("m{}", n % 100),
-            ts: 1_546_300_800 + 300 * (n / 100),
-            value: n as f64,
-        })
-        .collect();
+    let readings = collector::simulator::backlog(1_546_300_800, 0..total);
     spool.insert(&readings).unwrap();
     drop(spool);
 
