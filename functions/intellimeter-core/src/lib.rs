@@ -12,6 +12,7 @@ pub mod context;
 pub mod env;
 pub mod error;
 pub mod format;
+pub mod ingest;
 pub mod migrations;
 pub mod points;
 pub mod readings;

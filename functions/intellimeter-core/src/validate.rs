@@ -9,7 +9,6 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Bounds the argon2 input; far beyond any real password.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 pub const MAX_PROJECT_NAME_CHARS: usize = 100;
-pub const MAX_POINT_NAME_CHARS: usize = 64;
 
 fn text(field: &str, value: &str, max_chars: usize) -> Result<(), ApiError> {
     let chars = value.chars().count();
@@ -38,9 +37,11 @@ pub fn username(value: &str) -> Result<(), ApiError> {
     text("username", value, MAX_USERNAME_CHARS)
 }
 
-/// A metering point's name, as `POST /point` sets it.
+/// A metering point's name, as `POST /point` sets it: the same rule as a
+/// `MeterId` on the wire (`ingest_wire::check_point_name`), so that every
+/// name ingest creates could have been given by a rename and back.
 pub fn point_name(value: &str) -> Result<(), ApiError> {
-    text("new", value, MAX_POINT_NAME_CHARS)
+    ingest_wire::check_point_name(value).map_err(|why| ApiError::bad_request(format!("new {why}")))
 }
 
 pub fn project_name(value: &str) -> Result<(), ApiError> {
@@ -104,6 +105,20 @@ mod tests {
         assert!(username("te\nst").is_err());
         assert!(username(&"x".repeat(65)).is_err());
         assert!(username(&"é".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn point_names_follow_the_rule_of_meter_ids_on_the_wire() {
+        // Names ingest once took and `POST /point` refused.
+        for name in ["meter1 ", " meter1", "", "me\nter", &"x".repeat(65)] {
+            let wire = ingest_wire::check_point_name(name);
+            assert!(wire.is_err(), "{name:?}");
+            let error = point_name(name).unwrap_err();
+            assert_eq!(error.message, format!("new {}", wire.unwrap_err()));
+        }
+        for name in ["meter1", "Main panel", &"é".repeat(64)] {
+            assert!(point_name(name).is_ok() && ingest_wire::check_point_name(name).is_ok());
+        }
     }
 
     #[test]

@@ -1,0 +1,415 @@
+//! Reading meters. Each bus is read by one [`BusReader`]: one request at a
+//! time, with the inter-frame gap of its baud rate on RS-485; buses are
+//! read concurrently ([`Fleet::poll`]). A device exception (the meter
+//! answered "no") skips the quantity and is counted; a transport fault
+//! (no connection, broken frame) drops the connection, which is made again
+//! with back-off. A meter that does not answer in its timeout is given up
+//! for this cycle, so it costs its bus at most one timeout.
+
+use crate::backoff::Backoff;
+use crate::config::{Bus, Config, Link, Meter, Parity, SerialSettings};
+use crate::map::RegisterKind;
+use crate::plan::PlannedRead;
+use crate::spool::NewReading;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_modbus::client::{Context, Reader};
+use tokio_modbus::prelude::SlaveContext;
+use tokio_modbus::{ExceptionCode, Slave};
+
+/// Why a meter gave no answer this cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// No answer within the timeout.
+    Timeout(Duration),
+    /// The link failed (connection refused or lost, a broken frame).
+    Link(String),
+    /// The link is down and waits for its next reconnection attempt.
+    Down(String),
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Timeout(t) => write!(f, "no answer within {} ms", t.as_millis()),
+            Fault::Link(why) => write!(f, "link fault: {why}"),
+            Fault::Down(why) => write!(f, "link down: {why}"),
+        }
+    }
+}
+
+/// What one meter gave in one cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeterRead {
+    /// Index in [`Config::meters`].
+    pub meter: usize,
+    /// Per quantity of the meter's map; `None` when skipped (exception,
+    /// sentinel, NaN).
+    pub values: Vec<Option<f64>>,
+    pub fault: Option<Fault>,
+}
+
+impl MeterRead {
+    /// The point's value (the map's `value` quantity), when it was read.
+    pub fn value(&self, meter: &Meter) -> Option<f64> {
+        self.values.get(meter.map.value).copied().flatten()
+    }
+}
+
+/// Counters of a bus since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BusStats {
+    pub requests: u64,
+    pub exceptions: u64,
+    pub timeouts: u64,
+    pub faults: u64,
+}
+
+struct MeterState {
+    meter: usize,
+    /// The meter's reads; a merged read the meter refused is replaced by
+    /// one read per quantity.
+    plan: Vec<PlannedRead>,
+    answering: bool,
+}
+
+/// One bus and the meters on it.
+pub struct BusReader {
+    pub name: String,
+    link: Link,
+    context: Option<Context>,
+    /// Silence before each frame (RTU); zero on TCP.
+    gap: Duration,
+    last_frame: Option<Instant>,
+    timeout: Duration,
+    retries: u32,
+    reconnect: Backoff,
+    next_connect: Option<(Instant, String)>,
+    meters: Vec<MeterState>,
+    pub stats: BusStats,
+}
+
+impl BusReader {
+    pub fn new(bus: &Bus, config: &Config) -> BusReader {
+        let gap = match &bus.link {
+            Link::Serial(serial) => serial.inter_frame_gap(),
+            Link::Tcp(_) => Duration::ZERO,
+        };
+        let meters = config
+            .meters
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| config.buses[m.bus].name == bus.name)
+            .map(|(index, m)| MeterState {
+                meter: index,
+                plan: m.plan.clone(),
+                answering: true,
+            })
+            .collect();
+        BusReader {
+            name: bus.name.clone(),
+            link: bus.link.clone(),
+            context: None,
+            gap,
+            last_frame: None,
+            timeout: Duration::from_millis(config.modbus.timeout_ms),
+            retries: config.modbus.retries,
+            reconnect: Backoff::new(
+                Duration::from_millis(config.modbus.reconnect_min_ms),
+                Duration::from_millis(config.modbus.reconnect_max_ms),
+            ),
+            next_connect: None,
+            meters,
+            stats: BusStats::default(),
+        }
+    }
+
+    fn is_tcp(&self) -> bool {
+        matches!(self.link, Link::Tcp(_))
+    }
+
+    async fn connect(&mut self) -> Result<(), Fault> {
+        if self.context.is_some() {
+            return Ok(());
+        }
+        if let Some((at, why)) = &self.next_connect
+            && Instant::now() < *at
+        {
+            return Err(Fault::Down(why.clone()));
+        }
+        let connected = match &self.link {
+            Link::Tcp(address) => {
+                match tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(address))
+                    .await
+                {
+                    Ok(Ok(stream)) => {
+                        let _ = stream.set_nodelay(true);
+                        Ok(tokio_modbus::client::tcp::attach(stream))
+                    }
+                    Ok(Err(error)) => Err(format!("cannot connect to {address}: {error}")),
+                    Err(_) => Err(format!(
+                        "cannot connect to {address} within {} ms",
+                        self.timeout.as_millis()
+                    )),
+                }
+            }
+            Link::Serial(serial) => open_serial(serial)
+                .map(tokio_modbus::client::rtu::attach)
+                .map_err(|error| format!("cannot open {}: {error}", serial.device.display())),
+        };
+        match connected {
+            Ok(context) => {
+                self.context = Some(context);
+                self.next_connect = None;
+                self.reconnect.reset();
+                Ok(())
+            }
+            Err(why) => {
+                self.next_connect =
+                    Some((Instant::now() + self.reconnect.next_delay(), why.clone()));
+                Err(Fault::Link(why))
+            }
+        }
+    }
+
+    fn disconnect(&mut self, why: String) {
+        self.context = None;
+        // The first reconnection is at once, later ones back off.
+        let delay = if self.reconnect.failures() == 0 {
+            self.reconnect.next_delay();
+            Duration::ZERO
+        } else {
+            self.reconnect.next_delay()
+        };
+        self.next_connect = Some((Instant::now() + delay, why));
+    }
+
+    /// One read request: the registers, the device's exception, or a fault.
+    async fn request(
+        &mut self,
+        unit: u8,
+        kind: RegisterKind,
+        address: u16,
+        count: u16,
+    ) -> Result<Result<Vec<u16>, ExceptionCode>, Fault> {
+        let mut attempt = 0;
+        loop {
+            self.connect().await?;
+            if let Some(last) = self.last_frame {
+                tokio::time::sleep_until(last + self.gap).await;
+            }
+            let context = self.context.as_mut().expect("connected");
+            context.set_slave(Slave(unit));
+            self.stats.requests += 1;
+            let answer = tokio::time::timeout(self.timeout, async move {
+                match kind {
+                    RegisterKind::Input => context.read_input_registers(address, count).await,
+                    RegisterKind::Holding => context.read_holding_registers(address, count).await,
+                }
+            })
+            .await;
+            self.last_frame = Some(Instant::now());
+            match answer {
+                Ok(Ok(Ok(words))) if words.len() == usize::from(count) => return Ok(Ok(words)),
+                Ok(Ok(Ok(words))) => {
+                    self.stats.faults += 1;
+                    let why = format!("asked for {count} registers, got {}", words.len());
+                    if attempt >= self.retries {
+                        return Err(Fault::Link(why));
+                    }
+                }
+                Ok(Ok(Err(exception))) => {
+                    self.stats.exceptions += 1;
+                    return Ok(Err(exception));
+                }
+                Err(_) => {
+                    self.stats.timeouts += 1;
+                    // A late answer on TCP would be taken for the next one's.
+                    if self.is_tcp() {
+                        self.context = None;
+                    }
+                    return Err(Fault::Timeout(self.timeout));
+                }
+                Ok(Err(error)) => {
+                    self.stats.faults += 1;
+                    let why = error.to_string();
+                    if self.is_tcp() || matches!(error, tokio_modbus::Error::Transport(_)) {
+                        self.disconnect(why.clone());
+                    }
+                    if attempt >= self.retries {
+                        return Err(Fault::Link(why));
+                    }
+                }
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Reads the meter of `state_index` once.
+    async fn read_meter(&mut self, state_index: usize, meter: &Meter) -> MeterRead {
+        let mut values = vec![None; meter.map.quantities.len()];
+        let mut fault = None;
+        let mut step = 0;
+        while step < self.meters[state_index].plan.len() {
+            let read = self.meters[state_index].plan[step].clone();
+            match self
+                .request(meter.unit, read.kind, read.address, read.count)
+                .await
+            {
+                Ok(Ok(words)) => {
+                    for &(q, offset) in &read.quantities {
+                        let quantity = &meter.map.quantities[q];
+                        let at = usize::from(offset);
+                        values[q] =
+                            quantity.value(&words[at..at + usize::from(quantity.ty.registers())]);
+                    }
+                    step += 1;
+                }
+                Ok(Err(exception)) if read.quantities.len() > 1 => {
+                    // The meter refuses the merged read (a bridged gap it
+                    // does not implement): from now on, one read each.
+                    tracing::info!(
+                        meter = %meter.id, bus = %self.name,
+                        "meter refused {} registers from {} ({exception:?}); reading its quantities one by one",
+                        read.count, read.address
+                    );
+                    let singles: Vec<PlannedRead> = read
+                        .quantities
+                        .iter()
+                        .map(|&(q, offset)| PlannedRead {
+                            kind: read.kind,
+                            address: read.address + offset,
+                            count: meter.map.quantities[q].ty.registers(),
+                            quantities: vec![(q, 0)],
+                        })
+                        .collect();
+                    self.meters[state_index].plan.splice(step..=step, singles);
+                }
+                Ok(Err(exception)) => {
+                    let q = read.quantities[0].0;
+                    tracing::debug!(meter = %meter.id, quantity = %meter.map.quantities[q].name, "device exception {exception:?}: skipped");
+                    step += 1;
+                }
+                Err(error) => {
+                    fault = Some(error);
+                    break;
+                }
+            }
+        }
+        let state = &mut self.meters[state_index];
+        match (&fault, state.answering) {
+            (Some(why), true) => {
+                tracing::warn!(meter = %meter.id, bus = %self.name, "meter stopped answering: {why}");
+                state.answering = false;
+            }
+            (None, false) => {
+                tracing::info!(meter = %meter.id, bus = %self.name, "meter answers again");
+                state.answering = true;
+            }
+            _ => {}
+        }
+        MeterRead {
+            meter: state.meter,
+            values,
+            fault,
+        }
+    }
+
+    /// Reads the due meters of this bus, one after the other.
+    pub async fn poll(&mut self, meters: &[Meter], due: &[bool]) -> Vec<MeterRead> {
+        let mut reads = Vec::new();
+        for state_index in 0..self.meters.len() {
+            let meter = self.meters[state_index].meter;
+            if due[meter] {
+                reads.push(self.read_meter(state_index, &meters[meter]).await);
+            }
+        }
+        reads
+    }
+}
+
+fn open_serial(serial: &SerialSettings) -> tokio_serial::Result<tokio_serial::SerialStream> {
+    use tokio_serial::SerialPortBuilderExt;
+    let builder = tokio_serial::new(serial.device.to_string_lossy(), serial.baud)
+        .data_bits(match serial.data_bits {
+            7 => tokio_serial::DataBits::Seven,
+            _ => tokio_serial::DataBits::Eight,
+        })
+        .parity(match serial.parity {
+            Parity::None => tokio_serial::Parity::None,
+            Parity::Even => tokio_serial::Parity::Even,
+            Parity::Odd => tokio_serial::Parity::Odd,
+        })
+        .stop_bits(match serial.stop_bits {
+            2 => tokio_serial::StopBits::Two,
+            _ => tokio_serial::StopBits::One,
+        });
+    builder.open_native_async()
+}
+
+/// Every bus of a site.
+pub struct Fleet {
+    pub meters: Arc<Vec<Meter>>,
+    pub buses: Vec<BusReader>,
+}
+
+impl Fleet {
+    pub fn new(config: &Config) -> Fleet {
+        Fleet {
+            meters: Arc::new(config.meters.clone()),
+            buses: config
+                .buses
+                .iter()
+                .map(|bus| BusReader::new(bus, config))
+                .collect(),
+        }
+    }
+
+    /// Reads the meters whose indices are in `due`, every bus at once.
+    pub async fn poll(&mut self, due: &[usize]) -> Vec<MeterRead> {
+        let mut mask = vec![false; self.meters.len()];
+        for &i in due {
+            mask[i] = true;
+        }
+        let meters = self.meters.clone();
+        let per_bus = futures_util::future::join_all(
+            self.buses.iter_mut().map(|bus| bus.poll(&meters, &mask)),
+        )
+        .await;
+        let mut reads: Vec<MeterRead> = per_bus.into_iter().flatten().collect();
+        reads.sort_by_key(|r| r.meter);
+        reads
+    }
+
+    /// The readings to spool from `reads`: each meter's value, when it was
+    /// read, stamped with `boundary(meter index)`.
+    pub fn readings(
+        &self,
+        reads: &[MeterRead],
+        boundary: impl Fn(usize) -> i64,
+    ) -> Vec<NewReading> {
+        reads
+            .iter()
+            .filter_map(|read| {
+                let meter = &self.meters[read.meter];
+                read.value(meter).map(|value| NewReading {
+                    meter_id: meter.id.clone(),
+                    ts: boundary(read.meter),
+                    value,
+                })
+            })
+            .collect()
+    }
+
+    pub fn stats(&self) -> BusStats {
+        self.buses
+            .iter()
+            .fold(BusStats::default(), |sum, bus| BusStats {
+                requests: sum.requests + bus.stats.requests,
+                exceptions: sum.exceptions + bus.stats.exceptions,
+                timeouts: sum.timeouts + bus.stats.timeouts,
+                faults: sum.faults + bus.stats.faults,
+            })
+    }
+}

@@ -1,0 +1,153 @@
+//! What the site technician runs: `collector check`, `collector run
+//! --once`, `collector spool`, and a running collector that re-announces
+//! its meters when site.toml changes.
+
+mod common;
+
+use collector::simulator::{Devices, serve_tcp};
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+fn collector(args: &[&str], site: &Path) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_collector"))
+        .args(args)
+        .arg("--config")
+        .arg(site)
+        .env(TOKEN_ENV, TOKEN)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+async fn two_meters(dir: &Path, server: &str) -> std::path::PathBuf {
+    let devices = Devices::default();
+    let sdm120 = collector::map::load(&shipped_maps().join("eastron-sdm120.toml")).unwrap();
+    devices.with(1, |d| d.load(&sdm120, 0, |q| 10.0 * q as f64 + 0.5));
+    let addr = serve_tcp(devices).await.unwrap();
+    write_site(
+        dir,
+        server,
+        &shipped_maps(),
+        &format!(
+            "[bus.gw]\ntcp = \"{addr}\"\n\n\
+             [[meter]]\nMeterId = \"kitchen\"\nModbusId = 1\nPort = \"gw\"\nMeterType = \"SDM120\"\nModbusMap = \"eastron-sdm120.toml\"\nSaveEvery = 5\n\n\
+             [[meter]]\nMeterId = \"gone\"\nModbusId = 9\nPort = \"gw\"\nModbusMap = \"eastron-sdm120.toml\"\nSaveEvery = 5\n"
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_once_and_spool() {
+    within(60, async {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeIngest::start(Mode::Up).await;
+        // Unit 9 is nobody: TCP gateways answer for any unit here, so it
+        // is a silent device.
+        let site = two_meters(dir.path(), &fake.url()).await;
+
+        let (ok, out, _) = collector(&["check"], &site);
+        assert!(!ok, "a meter does not answer: {out}");
+        assert!(out.contains("valid, 2 meters on 1 buses"), "{out}");
+        assert!(
+            out.contains("ingest token: found (environment variable COLLECTOR_TEST_INGEST_TOKEN)"),
+            "{out}"
+        );
+        assert!(!out.contains(TOKEN), "the token is never shown");
+        let line = out.lines().find(|l| l.contains("total_energy")).unwrap();
+        assert_eq!(
+            line.split_whitespace().collect::<Vec<_>>(),
+            [
+                "kitchen",
+                "gw",
+                "1",
+                "total_energy",
+                "70.5",
+                "kWh",
+                "(the",
+                "point's",
+                "value)"
+            ]
+        );
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("gone")
+                    && l.contains("NOT ANSWERING: no answer within 300 ms")),
+            "{out}"
+        );
+
+        let (ok, out, err) = collector(&["run", "--once"], &site);
+        assert!(ok, "{out}{err}");
+        assert_eq!(
+            out.trim(),
+            "2 meters read (1 answered), 1 readings spooled, 1 delivered, 0 pending"
+        );
+        let stored = fake.snapshot().stored;
+        let ((meter, ts), value) = stored.iter().next().unwrap();
+        assert_eq!((meter.as_str(), *value), ("kitchen", 70.5));
+        assert_eq!(ts % 300, 0, "stamped with its boundary");
+        assert!(
+            err.contains("meter stopped answering") && err.contains("gone"),
+            "{err}"
+        );
+
+        fake.set(Mode::Status(503));
+        let (ok, out, _) = collector(&["run", "--once"], &site);
+        assert!(!ok);
+        assert!(out.contains("delivery stopped: 503"), "{out}");
+        let (ok, out, _) = collector(&["spool"], &site);
+        assert!(ok);
+        // The second run read the same boundary again and could not deliver
+        // it (ingest keeps the first value of a meter and time).
+        assert!(out.contains("pending     1\n"), "{out}");
+        assert!(out.contains("delivered   1\n"), "{out}");
+
+        let broken = std::fs::read_to_string(&site)
+            .unwrap()
+            .replace("SaveEvery = 5\n\n", "SaveEvery = 7\n\n");
+        std::fs::write(&site, broken).unwrap();
+        let (ok, _, err) = collector(&["check"], &site);
+        assert!(!ok);
+        assert!(
+            err.contains("site.toml:")
+                && err.contains("meter[0].SaveEvery: 7 minutes does not divide a day"),
+            "{err}"
+        );
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_configuration_is_announced() {
+    within(60, async {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeIngest::start(Mode::Up).await;
+        let site = two_meters(dir.path(), &fake.url()).await;
+        let config = collector::config::load(&site).unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(collector::run(config, async move {
+            let _ = stop_rx.await;
+        }));
+        wait_until(10, "the first announcement", || {
+            fake.snapshot().announcements.len() == 2
+        })
+        .await;
+        let changed = std::fs::read_to_string(&site)
+            .unwrap()
+            .replace("MeterType = \"SDM120\"", "MeterType = \"SDM120-MID\"");
+        std::fs::write(&site, changed).unwrap();
+        wait_until(10, "the new announcement", || {
+            fake.snapshot().announcements.len() == 4
+        })
+        .await;
+        let announced = fake.snapshot().announcements;
+        assert_eq!(announced[2].meter_type.as_deref(), Some("SDM120-MID"));
+        stop_tx.send(()).unwrap();
+        running.await.unwrap().unwrap();
+    })
+    .await
+}

@@ -1,0 +1,117 @@
+//! The wire format of `POST /ingest`, shared by the ingest component
+//! (`functions/intellimeter-core`) and the site collector (`collector/`):
+//! the batch, its point announcements and readings with their JSON names,
+//! the limits, the validation that names the failing entry, and RFC 3339
+//! times.
+//!
+//! This crate does no I/O and depends on serde, serde_json and jiff only,
+//! so that both a wasm component and a native daemon can carry it.
+
+mod limits;
+mod time;
+mod validate;
+
+pub use limits::*;
+pub use time::{format_utc, parse_time};
+pub use validate::{
+    CheckedBatch, CheckedReading, WireError, WireErrorKind, check, check_point_name, parse,
+};
+
+use serde::{Deserialize, Serialize};
+
+/// One `POST /ingest` body: points announced and/or readings delivered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub points: Vec<PointAnnouncement>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readings: Vec<Reading>,
+}
+
+/// A meter's configuration as the collector announces it (the fields the
+/// API shows for a point). Only `MeterId` is required.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PointAnnouncement {
+    #[serde(rename = "MeterId")]
+    pub meter_id: String,
+    #[serde(rename = "ModbusId", default, skip_serializing_if = "Option::is_none")]
+    pub modbus_id: Option<i64>,
+    #[serde(rename = "Port", default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    #[serde(rename = "NoPhases", default, skip_serializing_if = "Option::is_none")]
+    pub no_phases: Option<String>,
+    #[serde(rename = "MeterType", default, skip_serializing_if = "Option::is_none")]
+    pub meter_type: Option<String>,
+    #[serde(rename = "ModbusMap", default, skip_serializing_if = "Option::is_none")]
+    pub modbus_map: Option<String>,
+    /// Minutes between readings.
+    #[serde(rename = "SaveEvery", default, skip_serializing_if = "Option::is_none")]
+    pub save_every: Option<i64>,
+    #[serde(
+        rename = "startAddress",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub start_address: Option<i64>,
+}
+
+/// One reading of a meter's value (its cumulative energy register).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    #[serde(rename = "MeterId")]
+    pub meter_id: String,
+    /// RFC 3339 with an offset; the collector writes `YYYY-mm-ddTHH:MM:SSZ`
+    /// ([`format_utc`]).
+    #[serde(rename = "TimeStamping")]
+    pub time_stamping: String,
+    pub value: f64,
+}
+
+impl Reading {
+    /// A reading at `unix_seconds`, written the collector's way.
+    pub fn at(meter_id: impl Into<String>, unix_seconds: i64, value: f64) -> Reading {
+        Reading {
+            meter_id: meter_id.into(),
+            time_stamping: format_utc(unix_seconds),
+            value,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_names_are_the_api_pages() {
+        let batch = Batch {
+            points: vec![PointAnnouncement {
+                meter_id: "meter1".into(),
+                modbus_id: Some(1),
+                port: Some("USB0".into()),
+                no_phases: Some("3".into()),
+                meter_type: Some("I-45/MFX/636".into()),
+                modbus_map: Some("Priority.ici".into()),
+                save_every: Some(5),
+                start_address: Some(1100),
+            }],
+            readings: vec![Reading::at("meter1", 1_572_455_700, 28540.24)],
+        };
+        let json = serde_json::to_string(&batch).unwrap();
+        assert_eq!(
+            json,
+            r#"{"points":[{"MeterId":"meter1","ModbusId":1,"Port":"USB0","NoPhases":"3","MeterType":"I-45/MFX/636","ModbusMap":"Priority.ici","SaveEvery":5,"startAddress":1100}],"readings":[{"MeterId":"meter1","TimeStamping":"2019-10-30T17:15:00Z","value":28540.24}]}"#
+        );
+        assert_eq!(parse(json.as_bytes()).unwrap(), batch);
+        // Absent lists and fields are empty, not errors.
+        assert_eq!(parse(b"{}").unwrap(), Batch::default());
+        let bare = parse(br#"{"points": [{"MeterId": "m"}]}"#).unwrap();
+        assert_eq!(
+            bare.points[0],
+            PointAnnouncement {
+                meter_id: "m".into(),
+                ..Default::default()
+            }
+        );
+    }
+}

@@ -1,0 +1,284 @@
+//! Parsing and checking a batch before anything is stored: the first bad
+//! entry is named (`readings[17].TimeStamping: …`), and the whole batch is
+//! refused with it.
+
+use crate::limits::*;
+use crate::time::parse_time;
+use crate::{Batch, PointAnnouncement};
+use std::collections::HashSet;
+use std::fmt;
+
+/// Why a batch was refused; [`WireErrorKind`] says which status fits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireError {
+    pub kind: WireErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireErrorKind {
+    /// A malformed or out-of-range entry (400).
+    Invalid,
+    /// More entries than a batch may hold (413).
+    TooLarge,
+}
+
+impl WireError {
+    fn invalid(message: String) -> Self {
+        WireError {
+            kind: WireErrorKind::Invalid,
+            message,
+        }
+    }
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for WireError {}
+
+/// A batch whose every entry passed [`check`], borrowing from it.
+#[derive(Debug)]
+pub struct CheckedBatch<'a> {
+    pub points: Vec<&'a PointAnnouncement>,
+    pub readings: Vec<CheckedReading<'a>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CheckedReading<'a> {
+    pub meter_id: &'a str,
+    /// Seconds since the epoch (fractions dropped).
+    pub ts: i64,
+    pub value: f64,
+}
+
+/// Parses a JSON body; a type error names the entry (`readings[3].value`).
+pub fn parse(body: &[u8]) -> Result<Batch, WireError> {
+    // The fast path; only a refused batch pays for tracking the path.
+    if let Ok(batch) = serde_json::from_slice(body) {
+        return Ok(batch);
+    }
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        WireError::invalid(match inner.classify() {
+            serde_json::error::Category::Data if path != "." => format!("{path}: {inner}"),
+            _ if path != "." => format!("the batch is not valid JSON at {path}: {inner}"),
+            _ => format!("the batch is not valid JSON: {inner}"),
+        })
+    })
+}
+
+/// The rule for a metering point's name, the same for a `MeterId` a
+/// collector sends and for the name `POST /point` gives: 1 to 64
+/// characters, no control characters, no spaces at either end. The error
+/// says what is wrong, without the field's name.
+pub fn check_point_name(name: &str) -> Result<(), String> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > MAX_ID_CHARS {
+        return Err(format!("must have 1 to {MAX_ID_CHARS} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters".to_owned());
+    }
+    if name.trim() != name {
+        return Err("must not start or end with spaces".to_owned());
+    }
+    Ok(())
+}
+
+fn check_id(at: &str, id: &str) -> Result<(), WireError> {
+    check_point_name(id).map_err(|why| WireError::invalid(format!("{at}: {why}")))
+}
+
+fn check_text(at: &str, text: &str) -> Result<(), WireError> {
+    if text.chars().count() > MAX_ID_CHARS || text.chars().any(char::is_control) {
+        return Err(WireError::invalid(format!(
+            "{at}: at most {MAX_ID_CHARS} characters, no control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks every entry of `batch` as of `now` (seconds since the epoch)
+/// before anything is stored; the first bad one is named.
+pub fn check(batch: &Batch, now: i64) -> Result<CheckedBatch<'_>, WireError> {
+    if batch.points.len() > MAX_POINTS_PER_BATCH {
+        return Err(WireError {
+            kind: WireErrorKind::TooLarge,
+            message: format!("at most {MAX_POINTS_PER_BATCH} points per batch"),
+        });
+    }
+    if batch.readings.len() > MAX_READINGS_PER_BATCH {
+        return Err(WireError {
+            kind: WireErrorKind::TooLarge,
+            message: format!("at most {MAX_READINGS_PER_BATCH} readings per batch"),
+        });
+    }
+    let mut announced = HashSet::with_capacity(batch.points.len());
+    let mut points = Vec::with_capacity(batch.points.len());
+    for (index, point) in batch.points.iter().enumerate() {
+        let at = |field: &str| format!("points[{index}].{field}");
+        check_id(&at("MeterId"), &point.meter_id)?;
+        for (field, text) in [
+            ("Port", &point.port),
+            ("NoPhases", &point.no_phases),
+            ("MeterType", &point.meter_type),
+            ("ModbusMap", &point.modbus_map),
+        ] {
+            if let Some(text) = text {
+                check_text(&at(field), text)?;
+            }
+        }
+        if !announced.insert(point.meter_id.as_str()) {
+            return Err(WireError::invalid(format!(
+                "{}: {:?} is announced twice in this batch",
+                at("MeterId"),
+                point.meter_id
+            )));
+        }
+        points.push(point);
+    }
+    let latest_allowed = now + MAX_FUTURE_SECONDS;
+    let mut readings = Vec::with_capacity(batch.readings.len());
+    for (index, reading) in batch.readings.iter().enumerate() {
+        let at = |field: &str| format!("readings[{index}].{field}");
+        check_id(&at("MeterId"), &reading.meter_id)?;
+        let ts = parse_time(&reading.time_stamping)
+            .map_err(|why| WireError::invalid(format!("{}: {why}", at("TimeStamping"))))?;
+        if ts > latest_allowed {
+            return Err(WireError::invalid(format!(
+                "{}: {:?} is in the future",
+                at("TimeStamping"),
+                reading.time_stamping
+            )));
+        }
+        if !reading.value.is_finite() || reading.value.abs() > MAX_READING_MAGNITUDE {
+            return Err(WireError::invalid(format!(
+                "{}: must be a number from -1e15 to 1e15",
+                at("value")
+            )));
+        }
+        readings.push(CheckedReading {
+            meter_id: &reading.meter_id,
+            ts,
+            value: reading.value,
+        });
+    }
+    Ok(CheckedBatch { points, readings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Reading;
+
+    const NOW: i64 = 1_572_455_700; // 2019-10-30T17:15:00Z
+
+    fn refused(json: &str) -> WireError {
+        let batch = match parse(json.as_bytes()) {
+            Ok(batch) => batch,
+            Err(error) => return error,
+        };
+        check(&batch, NOW).expect_err(json)
+    }
+
+    #[test]
+    fn the_failing_entry_is_named() {
+        for (json, says) in [
+            (r#"{"readings": 3}"#, "readings: invalid type"),
+            (
+                r#"{"readings": [{"MeterId": "m", "TimeStamping": "2019-10-30T17:15:00Z", "value": "x"}]}"#,
+                "readings[0].value: invalid type",
+            ),
+            (r#"{"readings": [{"MeterId": "m"#, "not valid JSON"),
+            (
+                r#"{"readings": [{"MeterId": "m", "TimeStamping": "2019-10-30T17:15:00Z", "value": 1},
+                                 {"MeterId": "m", "TimeStamping": "2019-10-30", "value": 1}]}"#,
+                "readings[1].TimeStamping: \"2019-10-30\" is not an RFC 3339 time",
+            ),
+            (
+                r#"{"readings": [{"MeterId": "m", "TimeStamping": "2019-11-01T17:15:00Z", "value": 1}]}"#,
+                "readings[0].TimeStamping: \"2019-11-01T17:15:00Z\" is in the future",
+            ),
+            (
+                r#"{"readings": [{"MeterId": "m", "TimeStamping": "2019-10-30T17:15:00Z", "value": 1e16}]}"#,
+                "readings[0].value: must be a number from -1e15 to 1e15",
+            ),
+            (
+                r#"{"readings": [{"MeterId": "", "TimeStamping": "2019-10-30T17:15:00Z", "value": 1}]}"#,
+                "readings[0].MeterId: must have 1 to 64 characters",
+            ),
+            (
+                r#"{"points": [{"MeterId": "a"}, {"MeterId": "a"}]}"#,
+                "points[1].MeterId: \"a\" is announced twice",
+            ),
+            (
+                r#"{"points": [{"MeterId": "a", "Port": "US\nB0"}]}"#,
+                "points[0].Port: at most 64 characters, no control characters",
+            ),
+        ] {
+            let error = refused(json);
+            assert_eq!(error.kind, WireErrorKind::Invalid, "{json}");
+            assert!(
+                error.message.contains(says),
+                "{:?} does not say {says:?}",
+                error.message
+            );
+        }
+    }
+
+    #[test]
+    fn too_many_entries_is_too_large() {
+        let batch = Batch {
+            readings: vec![Reading::at("m", NOW, 1.0); MAX_READINGS_PER_BATCH + 1],
+            ..Batch::default()
+        };
+        let error = check(&batch, NOW).unwrap_err();
+        assert_eq!(error.kind, WireErrorKind::TooLarge);
+        assert!(error.message.contains("at most 50000 readings"));
+    }
+
+    #[test]
+    fn checked_readings_carry_seconds() {
+        let batch = Batch {
+            readings: vec![Reading {
+                meter_id: "m".into(),
+                time_stamping: "2019-10-30T13:15:00-04:00".into(),
+                value: 2.5,
+            }],
+            ..Batch::default()
+        };
+        let checked = check(&batch, NOW).unwrap();
+        assert_eq!(
+            checked.readings,
+            [CheckedReading {
+                meter_id: "m",
+                ts: NOW,
+                value: 2.5
+            }]
+        );
+    }
+
+    #[test]
+    fn point_names_have_one_rule() {
+        assert!(check_point_name("meter1").is_ok());
+        assert!(check_point_name("Main panel é").is_ok());
+        assert!(check_point_name(&"é".repeat(64)).is_ok());
+        for bad in ["", " meter1", "meter1 ", "met\ter", &"x".repeat(65)] {
+            assert!(check_point_name(bad).is_err(), "{bad:?}");
+        }
+        // The same rule on the wire: a MeterId with a trailing space is refused.
+        let error = refused(
+            r#"{"readings": [{"MeterId": "meter1 ", "TimeStamping": "2019-10-30T17:15:00Z", "value": 1}]}"#,
+        );
+        assert_eq!(
+            error.message,
+            "readings[0].MeterId: must not start or end with spaces"
+        );
+    }
+}
