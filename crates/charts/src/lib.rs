@@ -22,6 +22,7 @@ use plotters::prelude::*;
 
 /// Everything a chart shows.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Figure {
     /// What is shown ("Consumption per point").
     pub title: String,
@@ -31,6 +32,11 @@ pub struct Figure {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(tag = "type", content = "data", rename_all = "lowercase")
+)]
 pub enum Chart {
     /// Consumption per interval over time, one line per series.
     Line(LineChart),
@@ -44,6 +50,7 @@ pub enum Chart {
 
 /// One named quantity (a point's consumption over the window).
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Share {
     pub name: String,
     pub value: f64,
@@ -55,6 +62,7 @@ pub struct Share {
 /// A time axis from `start` to `end` (Unix seconds, `end` excluded) and
 /// the series drawn on it.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct LineChart {
     pub start: i64,
     pub end: i64,
@@ -69,6 +77,7 @@ pub struct LineChart {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Tick {
     pub at: i64,
     pub label: String,
@@ -76,6 +85,7 @@ pub struct Tick {
 
 /// One point's intervals, reduced to buckets no finer than a pixel column.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Series {
     pub name: String,
     /// Its slot in the palette ([`color`]).
@@ -89,6 +99,7 @@ pub struct Series {
 /// `low == high == total`. Drawing the span from `low` to `high` keeps a
 /// single-interval spike visible at any zoom.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Bucket {
     pub start: i64,
     pub end: i64,

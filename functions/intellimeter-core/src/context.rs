@@ -79,6 +79,8 @@ pub enum Payload {
         cache_control: String,
         body: Vec<u8>,
     },
+    /// Sent as is: every header comes from the reply (static files).
+    Raw(Vec<u8>),
     /// Streamed as is, with its own content type.
     Stream {
         content_type: &'static str,
@@ -138,6 +140,15 @@ impl Reply {
                 cache_control,
                 body,
             },
+            headers: Vec::new(),
+        }
+    }
+
+    /// `body` with exactly the reply's headers and no others.
+    pub fn raw(status: u16, body: Vec<u8>) -> Self {
+        Reply {
+            status,
+            payload: Payload::Raw(body),
             headers: Vec::new(),
         }
     }
@@ -222,6 +233,12 @@ pub fn respond(route: &Route, request: &ApiRequest, services: Services) -> ApiRe
                         ("cache-control".to_owned(), cache_control),
                         ("vary".to_owned(), "Authorization, Cookie".to_owned()),
                     ],
+                    body,
+                    stream: None,
+                },
+                Payload::Raw(body) => ApiResponse {
+                    status: reply.status,
+                    headers: Vec::new(),
                     body,
                     stream: None,
                 },

@@ -20,6 +20,7 @@ pub mod readmodel;
 pub mod request;
 pub mod routes;
 pub mod secrets;
+pub mod static_files;
 pub mod storage;
 pub mod throttle;
 pub mod time;

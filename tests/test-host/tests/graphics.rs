@@ -275,49 +275,53 @@ async fn bad_parameters_and_other_tenants_are_refused() {
         }
         ingest(&app, &other, theirs).await;
 
-        for (query, message) in [
-            ("?type=donut", "type must be pie, bar or line"),
-            ("?width=1", "width must be a number from 2 to 40"),
-            ("?width=40.01", "width must be"),
-            ("?height=abc", "height must be"),
-            ("?height=NaN", "height must be"),
-            ("?width=inf", "width must be"),
-            ("?width=", "width must be"),
-            ("?height=-9", "height must be"),
-            ("?start=2019-13-01", "start must be a day"),
-            ("?start=2019-10-30&end=yesterday", "end must be a day"),
-            ("?start=1990-01-01&end=2019-10-30", "at most 3660"),
-            ("?format=png", "format must be json or xml"),
-        ] {
+        // /series answers the same errors: it reads the same parameters.
+        for route in ["/graphics", "/series"] {
+            for (query, message) in [
+                ("?type=donut", "type must be pie, bar or line"),
+                ("?width=1", "width must be a number from 2 to 40"),
+                ("?width=40.01", "width must be"),
+                ("?height=abc", "height must be"),
+                ("?height=NaN", "height must be"),
+                ("?width=inf", "width must be"),
+                ("?width=", "width must be"),
+                ("?height=-9", "height must be"),
+                ("?start=2019-13-01", "start must be a day"),
+                ("?start=2019-10-30&end=yesterday", "end must be a day"),
+                ("?start=1990-01-01&end=2019-10-30", "at most 3660"),
+                ("?format=png", "format must be json or xml"),
+            ] {
+                assert_error(
+                    &app.get(&format!("{route}{query}"), &site.user).await,
+                    400,
+                    message,
+                );
+            }
             assert_error(
-                &app.get(&format!("/graphics{query}"), &site.user).await,
-                400,
-                message,
+                &app.get(&format!("{route}?meter=their-meter"), &site.user)
+                    .await,
+                404,
+                "no metering point named",
             );
+            assert_error(
+                &app.get(&format!("{route}?meter=nothing"), &site.user).await,
+                404,
+                "no metering point named",
+            );
+            assert_error(&app.get(route, &Auth::None).await, 401, "");
+            let xml = app
+                .get(&format!("{route}?type=donut&format=xml"), &site.user)
+                .await;
+            assert_eq!(xml.status, 400);
+            assert!(
+                xml.header("content-type")
+                    .unwrap()
+                    .starts_with("application/xml")
+            );
+            assert!(xml.text().contains("type must be pie, bar or line"));
+            let post = app.send("POST", route, &site.user.headers(), "").await;
+            assert_eq!(post.status, 405, "{}", post.text());
         }
-        assert_error(
-            &app.get("/graphics?meter=their-meter", &site.user).await,
-            404,
-            "no metering point named",
-        );
-        assert_error(
-            &app.get("/graphics?meter=nothing", &site.user).await,
-            404,
-            "no metering point named",
-        );
-        assert_error(&app.get("/graphics", &Auth::None).await, 401, "");
-        let xml = app.get("/graphics?type=donut&format=xml", &site.user).await;
-        assert_eq!(xml.status, 400);
-        assert!(
-            xml.header("content-type")
-                .unwrap()
-                .starts_with("application/xml")
-        );
-        assert!(xml.text().contains("type must be pie, bar or line"));
-        let post = app
-            .send("POST", "/graphics", &site.user.headers(), "")
-            .await;
-        assert_eq!(post.status, 405, "{}", post.text());
         // Their pie holds their meter only.
         let theirs = chart(&app, &other, "?type=bar").await;
         let mine = chart(&app, &site, "?type=bar").await;
@@ -376,6 +380,122 @@ async fn each_chart_type_matches_its_golden_image() {
                 path.display()
             );
         }
+    })
+    .await
+}
+
+/// `/series` answers the figure `/graphics` draws: drawn here with the
+/// same chart crate, it is the very PNG `/graphics` sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_is_the_figure_of_graphics_as_json() {
+    within(async {
+        let app = App::start().await;
+        let site = site(&app, "series", "series").await;
+        ingest(&app, &site, readings(3)).await;
+        for query in [
+            "?type=line&width=8&height=4.5",
+            "?meter=meter00&start=2019-10-30&width=6&height=3",
+            "?type=bar&width=5&height=3",
+            "?type=pie&start=2019-10-30&end=2019-10-31&width=5&height=3",
+            "?type=line&start=2020-01-01&width=4&height=2",
+        ] {
+            let response = app.get(&format!("/series{query}"), &site.user).await;
+            assert_eq!(response.status, 200, "{query}: {}", response.text());
+            assert_eq!(
+                response.header("content-type"),
+                Some("application/json"),
+                "{query}"
+            );
+            let png = app.get(&format!("/graphics{query}"), &site.user).await;
+            assert_eq!(
+                response.header("cache-control"),
+                png.header("cache-control"),
+                "{query}"
+            );
+            let figure: charts::Figure = serde_json::from_slice(&response.body).unwrap();
+            let image = decode(&png);
+            let drawn = charts::bitmap::render_png(&figure, image.width, image.height).unwrap();
+            assert!(drawn == png.body, "{query}: the same picture");
+        }
+
+        // The shape the browser reads: the spike of meter00 at 12:00 is the
+        // highest bucket of its series, in the bucket that holds noon.
+        let day = parse(
+            &app.get("/series?meter=meter00&start=2019-10-30", &site.user)
+                .await,
+        );
+        assert_eq!(day["title"], "meter00: consumption per interval");
+        assert!(
+            day["subtitle"]
+                .as_str()
+                .unwrap()
+                .ends_with("(America/Toronto)")
+        );
+        let chart = &day["chart"];
+        assert_eq!(chart["type"], "line");
+        let line = &chart["data"];
+        assert_eq!(line["start"], DAY);
+        assert_eq!(line["end"], DAY + 86_400);
+        assert!(line["ticks"].as_array().unwrap().len() >= 3);
+        assert_eq!(line["series"].as_array().unwrap().len(), 1);
+        let series = &line["series"][0];
+        assert_eq!(
+            (series["name"].as_str(), series["color"].as_u64()),
+            (Some("meter00"), Some(0))
+        );
+        let buckets = series["buckets"].as_array().unwrap();
+        assert!(
+            buckets.len() > 100 && buckets.len() <= 1600,
+            "{}",
+            buckets.len()
+        );
+        let highest = buckets
+            .iter()
+            .max_by(|a, b| {
+                a["high"]
+                    .as_f64()
+                    .unwrap()
+                    .total_cmp(&b["high"].as_f64().unwrap())
+            })
+            .unwrap();
+        assert!((highest["high"].as_f64().unwrap() - 5.0).abs() < 1e-9);
+        let noon = DAY + 12 * 3600;
+        assert!(
+            highest["start"].as_i64().unwrap() < noon + 300
+                && highest["end"].as_i64().unwrap() >= noon
+        );
+
+        // Bar and pie: each point's share with its colour.
+        let bar = parse(&app.get("/series?type=bar", &site.user).await);
+        assert_eq!(bar["chart"]["type"], "bar");
+        let mut shares: Vec<(String, u64)> = bar["chart"]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|share| {
+                (
+                    share["name"].as_str().unwrap().to_owned(),
+                    share["color"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        shares.sort();
+        assert_eq!(
+            shares,
+            [
+                ("meter00".to_owned(), 0),
+                ("meter01".to_owned(), 1),
+                ("meter02".to_owned(), 2)
+            ]
+        );
+        let empty = parse(&app.get("/series?start=2020-01-01", &site.user).await);
+        assert_eq!(
+            empty["chart"],
+            json!({"type": "empty", "data": "No readings in this window"})
+        );
+        // An API key works as on every read.
+        let key = Auth::key(&app.api_key(&site.user).await);
+        assert_eq!(app.get("/series", &key).await.status, 200);
     })
     .await
 }

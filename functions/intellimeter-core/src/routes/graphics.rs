@@ -39,6 +39,25 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     if request.method != "GET" {
         return Err(method_not_allowed(request, &["GET"]));
     }
+    let drawn = figure(ctx, request)?;
+    let png = charts::bitmap::render_png(&drawn.figure, drawn.width, drawn.height)
+        .map_err(|error| ApiError::internal(error.to_string()))?;
+    Ok(Reply::bytes("image/png", drawn.cache_control, png))
+}
+
+/// A chart as the request asks for it (`type`, `meter`, `start`, `end`,
+/// `width`, `height`), ready for any backend, and how long a browser may
+/// keep it.
+pub(crate) struct Drawn {
+    pub figure: Figure,
+    pub width: u32,
+    pub height: u32,
+    pub cache_control: String,
+}
+
+/// The figure of `/graphics` and `/series`: authenticates, reads the
+/// parameters and the reduced data.
+pub(crate) fn figure(ctx: &Ctx, request: &ApiRequest) -> Result<Drawn, ApiError> {
     let caller = auth::authenticate(ctx, request)?;
     let account = &caller.account;
     let params = Params::parse(request)?;
@@ -155,18 +174,16 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
             (title, chart)
         }
     };
-    let figure = Figure {
-        title,
-        subtitle,
-        chart,
-    };
-    let png = charts::bitmap::render_png(&figure, width, height)
-        .map_err(|error| ApiError::internal(error.to_string()))?;
-    Ok(Reply::bytes(
-        "image/png",
-        cache_control(ctx, days.is_some(), to),
-        png,
-    ))
+    Ok(Drawn {
+        figure: Figure {
+            title,
+            subtitle,
+            chart,
+        },
+        width,
+        height,
+        cache_control: cache_control(ctx, days.is_some(), to),
+    })
 }
 
 /// A dimension in hundreds of pixels (`16`, `7.5`) as pixels, from

@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod key;
 pub mod not_found;
 pub mod point;
+pub mod series;
 pub mod session;
 pub mod user;
 

@@ -16,6 +16,7 @@ pub const ROUTES: &[&str] = &[
     "/point",
     "/file",
     "/graphics",
+    "/series",
     "/ingest",
     "/admin/projects",
     "/admin/ingest-token",

@@ -1,0 +1,3 @@
+import init from "./dashboard_web.js";
+
+init();

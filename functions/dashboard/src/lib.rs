@@ -1,0 +1,22 @@
+//! `/` and `/dashboard/...`: the browser dashboard's files, embedded at
+//! build time (build.rs), served by `intellimeter_core::static_files`.
+
+use intellimeter_core::context::{Ctx, Reply, Route};
+use intellimeter_core::error::ApiError;
+use intellimeter_core::request::ApiRequest;
+use intellimeter_core::static_files::{self, Asset};
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::http_component;
+
+const ASSETS: &[Asset] = include!(concat!(env!("OUT_DIR"), "/assets.rs"));
+
+const ROUTE: Route = Route::new(handle);
+
+fn handle(_ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
+    static_files::reply(ASSETS, request)
+}
+
+#[http_component]
+async fn handle_dashboard(request: IncomingRequest, response: ResponseOutparam) {
+    intellimeter_spin::serve(request, response, &ROUTE).await
+}
