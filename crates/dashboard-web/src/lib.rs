@@ -373,8 +373,10 @@ async fn refresh_meters() {
         names.push(name.to_owned());
     }
     names.sort();
-    fill_select("meter", "All meters", &names);
-    fill_select("rename-point", "", &names);
+    let meter = STATE.with_borrow(|state| state.meter.clone().unwrap_or_default());
+    fill_select("meter", "All meters", &names, &meter);
+    let renaming = by_id::<HtmlSelectElement>("rename-point").value();
+    fill_select("rename-point", "", &names, &renaming);
     set_text("updated", &format!("{} meters", names.len()));
     STATE.with_borrow_mut(|state| {
         if state.latest.is_none() || latest > state.latest {
@@ -388,10 +390,9 @@ fn number(value: f64) -> String {
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
-/// Replaces the options of a select, keeping its value when still there.
-fn fill_select(id: &str, all: &str, names: &[String]) {
+/// Replaces the options of a select and selects `kept` when it is there.
+fn fill_select(id: &str, all: &str, names: &[String], kept: &str) {
     let select = by_id::<HtmlSelectElement>(id);
-    let kept = select.value();
     select.set_text_content(None);
     let document = document();
     let mut options: Vec<(String, String)> = Vec::new();
@@ -405,8 +406,8 @@ fn fill_select(id: &str, all: &str, names: &[String]) {
         option.set_text_content(Some(&label));
         select.append_child(&option).unwrap();
     }
-    if names.contains(&kept) || kept.is_empty() {
-        select.set_value(&kept);
+    if kept.is_empty() || names.iter().any(|name| name == kept) {
+        select.set_value(kept);
     }
 }
 
@@ -511,7 +512,8 @@ async fn draw(canvas_id: &str, query: &str) -> bool {
         .unwrap_or(800)
         .clamp(200, 4000);
     let width = parent_width as u32;
-    let height = ((width * 9) / 16).clamp(200, 4000);
+    // 16:9, but never taller than a laptop screen can show with the controls.
+    let height = ((width * 9) / 16).clamp(200, 560);
     let query = format!(
         "{query}&width={}&height={}",
         f64::from(width) / 100.0,
@@ -574,6 +576,7 @@ async fn rename() {
                     state.meter = Some(new.trim().to_owned());
                 }
             });
+            by_id::<HtmlSelectElement>("rename-point").set_value(new.trim());
             refresh_meters().await;
             redraw().await;
         }

@@ -537,6 +537,14 @@ async fn a_user_reads_the_site_in_a_browser() {
             .wait_for("[...document.querySelectorAll('#meters-body th')].some(th => th.textContent == 'Main panel')")
             .await;
         assert_eq!(app.get("/point?name=Main%20panel", &api).await.status, 200);
+        // The chart follows the new name, and so does the meter select.
+        browser
+            .wait_for("document.getElementById('line-chart').dataset.query.includes('meter=Main%20panel')")
+            .await;
+        let selected = browser
+            .script("return document.getElementById('meter').value;", json!([]))
+            .await;
+        assert_eq!(selected, "Main panel");
         browser.screenshot("4-renamed.png").await;
 
         // Phone width: nothing wider than the screen.
@@ -620,4 +628,94 @@ async fn compare_with_graphics(browser: &Browser, app: &App, api: &Auth, css: &s
             "{css} {query}: {agree} of {columns} columns agree"
         );
     }
+}
+
+/// The benchmark of the issue, printed, not asserted (a year of 5-minute
+/// readings of 20 meters takes a while to ingest, so it runs only with
+/// `DASHBOARD_BENCH=1`): navigation to the first chart drawn with a session
+/// already open, and the redraw after switching to the year window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn benchmark_a_year_of_20_meters() {
+    if std::env::var_os("DASHBOARD_BENCH").is_none() {
+        eprintln!(
+            "NOTICE: dashboard benchmark skipped; run it with DASHBOARD_BENCH=1 cargo test -p test-host --test dashboard -- --nocapture benchmark"
+        );
+        return;
+    }
+    let Some(browser) = Browser::start(1280, 1800).await else {
+        return;
+    };
+    let app = App::start().await;
+    let site = app.provision("bench", "bench").await;
+    let bearer = format!("Bearer {}", site["ingest_token"].as_str().unwrap());
+    let started = Instant::now();
+    let steps = 365 * 288;
+    let first = DAY + 300 - 364 * 86_400;
+    for meter in 0..20 {
+        for chunk in (0..steps).collect::<Vec<i64>>().chunks(50_000) {
+            let readings: Vec<String> = chunk
+                .iter()
+                .map(|step| {
+                    format!(
+                        r#"{{"MeterId":"meter{meter:02}","TimeStamping":"{}","value":{}}}"#,
+                        rfc3339_utc(first + step * 300),
+                        1000.0
+                            + (*step as f64) * 0.1 * (meter + 1) as f64
+                            + ((step * 7919) % 13) as f64 * 0.01
+                    )
+                })
+                .collect();
+            let body = format!(r#"{{"readings":[{}]}}"#, readings.join(","));
+            let response = app
+                .send(
+                    "POST",
+                    "/ingest",
+                    &[
+                        ("authorization", &bearer),
+                        ("content-type", "application/json"),
+                    ],
+                    &body,
+                )
+                .await;
+            assert_eq!(response.status, 200, "{}", response.text());
+        }
+    }
+    eprintln!(
+        "dashboard benchmark: ingested 20 x {steps} readings in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let base = app.base_url();
+    browser.goto(&format!("{base}/")).await;
+    browser
+        .wait_for("!document.getElementById('login').hidden")
+        .await;
+    browser.type_into("#username", "bench").await;
+    browser.type_into("#password", "password-1").await;
+    browser.click("#login-submit").await;
+    browser
+        .wait_for("performance.getEntriesByName('first-chart').length > 0")
+        .await;
+    // Navigation with the session open: what a returning user waits for.
+    for round in 0..3 {
+        browser.goto(&format!("{base}/")).await;
+        let first_chart = browser
+            .wait_for("performance.getEntriesByName('first-chart').length > 0 && performance.getEntriesByName('first-chart')[0].startTime")
+            .await;
+        browser.click("#span-year").await;
+        let redraw = browser
+            .wait_for("performance.getEntriesByName('redraw').length > 0 && performance.getEntriesByName('redraw')[0].duration")
+            .await;
+        let series = browser
+            .script(
+                "const q = document.getElementById('line-chart').dataset.query; return q;",
+                json!([]),
+            )
+            .await;
+        eprintln!(
+            "dashboard benchmark (round {round}): first chart {:.0} ms after navigation, redraw after switching to a year of 20 meters {:.0} ms ({series})",
+            first_chart.as_f64().unwrap(),
+            redraw.as_f64().unwrap()
+        );
+    }
+    browser.screenshot("bench-year-20-meters.png").await;
 }
