@@ -15,8 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use test_host::client::rfc3339_utc;
 
-/// 2019-10-30 00:00 in America/Toronto (EDT), the sites' time zone.
-const DAY: i64 = 1_572_408_000;
+const DAY: i64 = READINGS_START;
 /// charts::color(0) and (1): the first and second point.
 const FIRST: (u8, u8, u8) = (78, 121, 167);
 const SECOND: (u8, u8, u8) = (242, 142, 43);
@@ -321,46 +320,6 @@ impl Image {
         (0..self.width)
             .map(|x| (0..self.height).find(|&y| self.is(x, y, color)))
             .collect()
-    }
-}
-
-/// Two days of 5-minute readings from [`DAY`] of each meter: meter `i`
-/// uses `(i + 1) × 0.1` per interval, and meter 0 has one interval of 5.0
-/// at 12:00 local on the first day.
-fn readings(meters: usize, days: i64) -> Vec<Json> {
-    let mut out = Vec::new();
-    for meter in 0..meters {
-        let mut value = 1000.0;
-        for step in 0..=days * 288 {
-            let ts = DAY + step * 300;
-            if step > 0 {
-                value += if meter == 0 && ts == DAY + 12 * 3600 {
-                    5.0
-                } else {
-                    (meter + 1) as f64 * 0.1
-                };
-            }
-            out.push(json!({"MeterId": format!("meter{meter:02}"), "TimeStamping": rfc3339_utc(ts), "value": value}));
-        }
-    }
-    out
-}
-
-async fn ingest(app: &App, token: &str, readings: Vec<Json>) {
-    let bearer = format!("Bearer {token}");
-    for batch in readings.chunks(50_000) {
-        let response = app
-            .send(
-                "POST",
-                "/ingest",
-                &[
-                    ("authorization", &bearer),
-                    ("content-type", "application/json"),
-                ],
-                &json!({ "readings": batch }).to_string(),
-            )
-            .await;
-        assert_eq!(response.status, 200, "{}", response.text());
     }
 }
 
@@ -711,6 +670,13 @@ async fn benchmark_a_year_of_20_meters() {
                 json!([]),
             )
             .await;
+        let bytes = browser
+            .script_async(
+                "fetch('/series?' + arguments[0]).then(r => r.text()).then(t => arguments[1](t.length));",
+                json!([series]),
+            )
+            .await;
+        eprintln!("dashboard benchmark: /series of that year is {bytes} bytes of JSON");
         eprintln!(
             "dashboard benchmark (round {round}): first chart {:.0} ms after navigation, redraw after switching to a year of 20 meters {:.0} ms ({series})",
             first_chart.as_f64().unwrap(),

@@ -8,10 +8,8 @@ mod common;
 
 use common::*;
 use serde_json::{Value as Json, json};
-use test_host::client::rfc3339_utc;
 
-/// 2019-10-30 00:00 in America/Toronto (EDT), the sites' time zone.
-const DAY: i64 = 1_572_408_000;
+const DAY: i64 = READINGS_START;
 /// The colour of the first series (charts::color(0)).
 const FIRST: (u8, u8, u8) = (78, 121, 167);
 /// The colour of the second point (charts::color(1)): a point keeps its
@@ -34,43 +32,12 @@ async fn site(app: &App, name: &str, username: &str) -> Site {
 }
 
 async fn ingest(app: &App, site: &Site, readings: Vec<Json>) {
-    let bearer = format!("Bearer {}", site.ingest);
-    for batch in readings.chunks(10_000) {
-        let response = app
-            .send(
-                "POST",
-                "/ingest",
-                &[
-                    ("authorization", &bearer),
-                    ("content-type", "application/json"),
-                ],
-                &json!({ "readings": batch }).to_string(),
-            )
-            .await;
-        assert_eq!(response.status, 200, "{}", response.text());
-    }
+    common::ingest(app, &site.ingest, readings).await;
 }
 
-/// Two days of 5-minute readings from [`DAY`] of each meter: meter `i`
-/// uses `(i + 1) × 0.1` per interval, and meter 0 has one interval of 5.0
-/// at 12:00 local on the first day.
+/// Two days of readings of `meters` meters ([`common::readings`]).
 fn readings(meters: usize) -> Vec<Json> {
-    let mut out = Vec::new();
-    for meter in 0..meters {
-        let mut value = 1000.0;
-        for step in 0..=2 * 288 {
-            let ts = DAY + step * 300;
-            if step > 0 {
-                value += if meter == 0 && ts == DAY + 12 * 3600 {
-                    5.0
-                } else {
-                    (meter + 1) as f64 * 0.1
-                };
-            }
-            out.push(json!({"MeterId": format!("meter{meter:02}"), "TimeStamping": rfc3339_utc(ts), "value": value}));
-        }
-    }
-    out
+    common::readings(meters, 2)
 }
 
 struct Image {

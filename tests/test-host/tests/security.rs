@@ -585,6 +585,8 @@ async fn every_route_of_the_manifest_is_named_by_the_404() {
         for trigger in &manifest.http_triggers {
             match trigger.pattern.based_route().as_str() {
                 "/..." => catch_all = Some(trigger.component.clone()),
+                // The exact route `/` (based: empty).
+                "" => assert!(listed.iter().any(|l| l == "/"), "/ is not listed"),
                 route => match route.strip_suffix("/...") {
                     Some(prefix) => assert!(
                         listed.iter().any(|l| l.starts_with(&format!("{prefix}/"))),

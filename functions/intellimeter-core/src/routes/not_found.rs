@@ -6,7 +6,8 @@ use crate::error::ApiError;
 use crate::request::ApiRequest;
 
 /// The routes of the API, for the 404 message: every route of spin.toml
-/// but this catch-all (a test in tests/test-host keeps the two in step).
+/// but this catch-all (a test in tests/test-host keeps the two in step),
+/// the dashboard's page (`/`) and files last.
 pub const ROUTES: &[&str] = &[
     "/session",
     "/key",
@@ -21,6 +22,8 @@ pub const ROUTES: &[&str] = &[
     "/admin/projects",
     "/admin/ingest-token",
     "/health",
+    "/",
+    "/dashboard/...",
 ];
 
 /// The route, for the component.

@@ -413,3 +413,50 @@ impl Drop for SpinProcess {
         while self.processes.pop().is_some() {}
     }
 }
+
+/// 2019-10-30 00:00 in America/Toronto (EDT), the sites' time zone: the
+/// first reading of [`readings`].
+pub const READINGS_START: i64 = 1_572_408_000;
+
+/// `days` days of 5-minute readings from [`READINGS_START`] of each
+/// meter (`meter00`, `meter01`, …): meter `i` uses `(i + 1) × 0.1` per
+/// interval, and meter 0 has one interval of 5.0 at 12:00 local on the
+/// first day.
+pub fn readings(meters: usize, days: i64) -> Vec<Json> {
+    let mut out = Vec::new();
+    for meter in 0..meters {
+        let mut value = 1000.0;
+        for step in 0..=days * 288 {
+            let ts = READINGS_START + step * 300;
+            if step > 0 {
+                value += if meter == 0 && ts == READINGS_START + 12 * 3600 {
+                    5.0
+                } else {
+                    (meter + 1) as f64 * 0.1
+                };
+            }
+            out.push(json!({"MeterId": format!("meter{meter:02}"), "TimeStamping": test_host::client::rfc3339_utc(ts), "value": value}));
+        }
+    }
+    out
+}
+
+/// Sends `readings` to `/ingest` with the project's ingest token, in
+/// batches of 10,000.
+pub async fn ingest(app: &App, token: &str, readings: Vec<Json>) {
+    let bearer = format!("Bearer {token}");
+    for batch in readings.chunks(10_000) {
+        let response = app
+            .send(
+                "POST",
+                "/ingest",
+                &[
+                    ("authorization", &bearer),
+                    ("content-type", "application/json"),
+                ],
+                &json!({ "readings": batch }).to_string(),
+            )
+            .await;
+        assert_eq!(response.status, 200, "{}", response.text());
+    }
+}
