@@ -606,7 +606,7 @@ async fn benchmark_a_year_of_20_meters() {
     };
     let app = App::start().await;
     let site = app.provision("bench", "bench").await;
-    let bearer = format!("Bearer {}", site["ingest_token"].as_str().unwrap());
+    let token = site["ingest_token"].as_str().unwrap();
     let started = Instant::now();
     let steps = 365 * 288;
     let first = DAY + 300 - 364 * 86_400;
@@ -625,18 +625,7 @@ async fn benchmark_a_year_of_20_meters() {
                 })
                 .collect();
             let body = format!(r#"{{"readings":[{}]}}"#, readings.join(","));
-            let response = app
-                .send(
-                    "POST",
-                    "/ingest",
-                    &[
-                        ("authorization", &bearer),
-                        ("content-type", "application/json"),
-                    ],
-                    &body,
-                )
-                .await;
-            assert_eq!(response.status, 200, "{}", response.text());
+            ingest_body(&app, token, &body).await;
         }
     }
     eprintln!(

@@ -444,19 +444,24 @@ pub fn readings(meters: usize, days: i64) -> Vec<Json> {
 /// Sends `readings` to `/ingest` with the project's ingest token, in
 /// batches of 10,000.
 pub async fn ingest(app: &App, token: &str, readings: Vec<Json>) {
-    let bearer = format!("Bearer {token}");
     for batch in readings.chunks(10_000) {
-        let response = app
-            .send(
-                "POST",
-                "/ingest",
-                &[
-                    ("authorization", &bearer),
-                    ("content-type", "application/json"),
-                ],
-                &json!({ "readings": batch }).to_string(),
-            )
-            .await;
-        assert_eq!(response.status, 200, "{}", response.text());
+        ingest_body(app, token, &json!({ "readings": batch }).to_string()).await;
     }
+}
+
+/// Posts one batch, already JSON, to `/ingest`; it must be accepted.
+pub async fn ingest_body(app: &App, token: &str, body: &str) {
+    let bearer = format!("Bearer {token}");
+    let response = app
+        .send(
+            "POST",
+            "/ingest",
+            &[
+                ("authorization", &bearer),
+                ("content-type", "application/json"),
+            ],
+            body,
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
 }
