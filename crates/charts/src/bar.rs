@@ -2,9 +2,7 @@
 //! stay readable however many points there are, because the rows that do
 //! not fit become one "other" bar.
 
-use crate::layout::{
-    AXIS, Frame, GRID, INK, MUTED, Rect, fit, format_value, nice_ticks, text_width,
-};
+use crate::layout::{Frame, GRID, INK, MUTED, Rect, fit, format_value, nice_ticks, text_width};
 use crate::{DrawError, Share, grouped, share_color};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -88,13 +86,6 @@ pub fn draw<DB: DrawingBackend>(
             (end + frame.margin / 3, middle),
         )?;
     }
-    area.draw(&PathElement::new(
-        vec![
-            (plot.left, plot.top),
-            (plot.left, plot.bottom),
-            (plot.right, plot.bottom),
-        ],
-        AXIS,
-    ))?;
+    plot.draw_axes(area)?;
     Ok(())
 }

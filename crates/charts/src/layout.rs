@@ -23,6 +23,22 @@ impl Rect {
     pub fn height(&self) -> i32 {
         self.bottom - self.top
     }
+
+    /// The left and bottom axis lines of a plot in this rectangle.
+    pub fn draw_axes<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+    ) -> Result<(), DrawError> {
+        area.draw(&PathElement::new(
+            vec![
+                (self.left, self.top),
+                (self.left, self.bottom),
+                (self.right, self.bottom),
+            ],
+            AXIS,
+        ))?;
+        Ok(())
+    }
 }
 
 pub const INK: RGBColor = RGBColor(40, 40, 46);

@@ -16,6 +16,7 @@ mod line;
 mod pie;
 
 pub use layout::{format_value, nice_ticks};
+pub use plotters::style::RGBColor;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;

@@ -94,14 +94,7 @@ pub fn draw<DB: DrawingBackend>(
             last_label_end = to;
         }
     }
-    area.draw(&PathElement::new(
-        vec![
-            (plot.left, plot.top),
-            (plot.left, plot.bottom),
-            (plot.right, plot.bottom),
-        ],
-        AXIS,
-    ))?;
+    plot.draw_axes(area)?;
 
     // The series. A sparse one is a line through its buckets; a
     // dense one (buckets about a pixel column apart) is each bucket's span

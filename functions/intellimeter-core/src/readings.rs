@@ -522,25 +522,32 @@ pub fn decompose(from: i64, to: i64) -> Vec<(Source, i64, i64)> {
     parts
 }
 
-/// Which points a chart reads: all of a project's, or one. Every chart
+/// Which points a chart reads: all of a project's, or some. Every chart
 /// query walks the project's points (`CROSS JOIN` keeps them the outer
 /// loop) and reads each point's own range of its primary key or index:
 /// SQLite would otherwise scan all of the project's rollups or readings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Scope {
+pub struct Scope<'a> {
     pub project_id: i64,
-    pub point_id: Option<i64>,
+    /// Only these of the project's points (ids of other projects' points
+    /// match nothing).
+    pub points: Option<&'a [i64]>,
 }
 
-impl Scope {
-    /// ` WHERE p.project_id = ?N [AND p.id = ?N+1]`, its parameters
+impl Scope<'_> {
+    /// ` WHERE p.project_id = ?N [AND p.id IN (?N+1, …)]`, its parameters
     /// appended to `params` (numbered from their position there).
     fn filter(&self, params: &mut Vec<SqlValue>) -> String {
         params.push(self.project_id.into());
         let mut sql = format!(" WHERE p.project_id = ?{}", params.len());
-        if let Some(point) = self.point_id {
-            params.push(point.into());
-            sql.push_str(&format!(" AND p.id = ?{}", params.len()));
+        if let Some(points) = self.points {
+            sql.push_str(" AND p.id IN (");
+            for (index, point) in points.iter().enumerate() {
+                params.push((*point).into());
+                let separator = if index == 0 { "" } else { ", " };
+                sql.push_str(&format!("{separator}?{}", params.len()));
+            }
+            sql.push(')');
         }
         sql
     }
@@ -548,11 +555,14 @@ impl Scope {
 
 /// The time of the latest reading in scope, if any.
 pub fn latest_time(db: &dyn Sql, scope: Scope) -> Result<Option<i64>, ApiError> {
-    let rows = match scope.point_id {
-        Some(point) => db.execute(
-            "SELECT MAX(ts) FROM readings WHERE point_id = ? AND project_id = ?",
-            &[point.into(), scope.project_id.into()],
-        )?,
+    let mut params = Vec::new();
+    let sql = format!(
+        "SELECT MAX(r.ts) FROM points p CROSS JOIN readings r ON r.point_id = p.id{}",
+        scope.filter(&mut params)
+    );
+    let rows = match scope.points {
+        Some(_) => db.execute(&sql, &params)?,
+        // The whole project: the primary key's first columns.
         None => db.execute(
             "SELECT MAX(ts) FROM readings WHERE project_id = ?",
             &[scope.project_id.into()],

@@ -260,7 +260,7 @@ fn window_totals_equal_the_raw_sum_for_any_window() {
     insert(&db, &meter_readings(10, &mut random));
     let project = Scope {
         project_id: 1,
-        point_id: None,
+        points: None,
     };
     // Aligned and unaligned (Asia/Kolkata midnight is at :30 UTC).
     let mut windows = vec![
@@ -328,7 +328,7 @@ fn reduced_series_keep_the_sum_and_the_spike() {
     }
     let scope = Scope {
         project_id: 1,
-        point_id: Some(1),
+        points: Some(&[1]),
     };
     for (from, to, columns) in [
         (START, START + 365 * 86_400, 1600),
@@ -364,7 +364,7 @@ fn reduced_series_keep_the_sum_and_the_spike() {
     // Another project's scope sees nothing of it.
     let other = Scope {
         project_id: 2,
-        point_id: Some(1),
+        points: Some(&[1]),
     };
     assert!(
         readings::interval_series(&db, other, START, START + 365 * 86_400, 1600)

@@ -18,19 +18,6 @@ const SECOND: (u8, u8, u8) = (242, 142, 43);
 /// The "other" slice.
 const OTHER: (u8, u8, u8) = (170, 170, 178);
 
-struct Site {
-    ingest: String,
-    user: Auth,
-}
-
-async fn site(app: &App, name: &str, username: &str) -> Site {
-    let provisioned = app.provision(name, username).await;
-    Site {
-        ingest: provisioned["ingest_token"].as_str().unwrap().to_owned(),
-        user: app.log_in(username, "password-1").await,
-    }
-}
-
 async fn ingest(app: &App, site: &Site, readings: Vec<Json>) {
     common::ingest(app, &site.ingest, readings).await;
 }
@@ -96,7 +83,7 @@ async fn chart(app: &App, site: &Site, query: &str) -> Image {
 async fn every_type_answers_a_png_of_the_asked_size() {
     within(async {
         let app = App::start().await;
-        let site = site(&app, "charts", "charts").await;
+        let site = app.site("charts", "charts").await;
         ingest(&app, &site, readings(3)).await;
         let key = Auth::key(&app.api_key(&site.user).await);
         for (query, size, color) in [
@@ -148,7 +135,7 @@ async fn every_type_answers_a_png_of_the_asked_size() {
 async fn a_line_is_drawn_where_the_data_says() {
     within(async {
         let app = App::start().await;
-        let site = site(&app, "peak", "peak").await;
+        let site = app.site("peak", "peak").await;
         ingest(&app, &site, readings(1)).await;
         // One local day: the spike at 12:00 is halfway across the plot,
         // and it is the highest point of the series.
@@ -188,7 +175,7 @@ async fn a_line_is_drawn_where_the_data_says() {
 async fn a_window_without_readings_says_so() {
     within(async {
         let app = App::start().await;
-        let site = site(&app, "quiet", "quiet").await;
+        let site = app.site("quiet", "quiet").await;
         // No readings at all, then readings outside the window.
         for (round, query) in [
             (0, "?type=line"),
@@ -211,7 +198,7 @@ async fn a_window_without_readings_says_so() {
 async fn sixty_points_stay_readable() {
     within(async {
         let app = App::start().await;
-        let site = site(&app, "many", "many").await;
+        let site = app.site("many", "many").await;
         ingest(&app, &site, readings(60)).await;
         let pie = chart(&app, &site, "?type=pie").await;
         assert!(
@@ -223,8 +210,18 @@ async fn sixty_points_stay_readable() {
             bar.find(OTHER).len() > 100,
             "rows that do not fit are grouped"
         );
+        // A line per point would be a thicket: the 20 largest consumers.
         let line = chart(&app, &site, "?type=line").await;
-        assert!(line.find(FIRST).len() > 100);
+        let rgb = |c: charts::RGBColor| (c.0, c.1, c.2);
+        assert!(
+            line.find(rgb(charts::color(59))).len() > 100,
+            "the largest is drawn"
+        );
+        assert!(
+            line.find(rgb(charts::color(40))).len() > 100,
+            "the 20th largest too"
+        );
+        assert!(line.find(FIRST).is_empty(), "the smallest is not");
     })
     .await
 }
@@ -233,8 +230,8 @@ async fn sixty_points_stay_readable() {
 async fn bad_parameters_and_other_tenants_are_refused() {
     within(async {
         let app = App::start().await;
-        let other = site(&app, "theirs", "theirs").await;
-        let site = site(&app, "mine", "mine").await;
+        let other = app.site("theirs", "theirs").await;
+        let site = app.site("mine", "mine").await;
         ingest(&app, &site, readings(1)).await;
         let mut theirs = readings(1);
         for reading in &mut theirs {
@@ -313,7 +310,7 @@ fn difference(a: &Image, b: &Image) -> f64 {
 async fn each_chart_type_matches_its_golden_image() {
     within(async {
         let app = App::start().await;
-        let site = site(&app, "golden", "golden").await;
+        let site = app.site("golden", "golden").await;
         ingest(&app, &site, readings(5)).await;
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
         for (name, query) in [

@@ -8,19 +8,6 @@ use serde_json::{Value as Json, json};
 use test_host::client::rfc3339_utc;
 
 /// A provisioned site in America/Toronto with a logged-in user.
-struct Site {
-    ingest: String,
-    user: Auth,
-}
-
-async fn site(app: &App, name: &str, username: &str) -> Site {
-    let provisioned = app.provision(name, username).await;
-    Site {
-        ingest: provisioned["ingest_token"].as_str().unwrap().to_owned(),
-        user: app.log_in(username, "password-1").await,
-    }
-}
-
 async fn ingest(app: &App, token: &str, batch: &Json) -> Response {
     let bearer = format!("Bearer {token}");
     app.send(
@@ -48,7 +35,7 @@ fn meter1_config() -> Json {
 async fn ingest_is_opened_by_the_ingest_token_only() {
     within(async {
         let app = App::start().await;
-        let site = site(&app, "myProject", "test").await;
+        let site = app.site("myProject", "test").await;
         let key = app.api_key(&site.user).await;
         let batch = json!({"readings": [reading("meter1", "2019-10-30T17:15:00Z", 1.0)]});
 
@@ -119,7 +106,7 @@ async fn ingest_is_opened_by_the_ingest_token_only() {
 async fn readings_come_out_of_every_route_as_the_page_shows() {
     within(async {
         let app = App::start().await;
-        let site = site(&app, "myProject", "test").await;
+        let site = app.site("myProject", "test").await;
         let batch = json!({
             "points": [meter1_config()],
             "readings": [
@@ -190,8 +177,8 @@ async fn readings_come_out_of_every_route_as_the_page_shows() {
 async fn ingest_is_idempotent_and_backfills_in_place() {
     within(async {
         let app = App::start().await;
-        let in_order = site(&app, "inOrder", "first").await;
-        let late = site(&app, "late", "second").await;
+        let in_order = app.site("inOrder", "first").await;
+        let late = app.site("late", "second").await;
         let readings: Vec<Json> = (0..12)
             .flat_map(|i| {
                 let time = format!("2019-10-30T{:02}:{:02}:00Z", 12 + i / 12, (i % 12) * 5);
@@ -288,7 +275,7 @@ async fn ingest_is_idempotent_and_backfills_in_place() {
 async fn counter_resets_never_give_negative_intervals() {
     within(async {
         let app = App::start().await;
-        let site = site(&app, "resets", "r").await;
+        let site = app.site("resets", "r").await;
         let interval = || async {
             parse(&app.get("/interval", &site.user).await)[0]["value"]
                 .as_f64()
@@ -327,7 +314,7 @@ async fn counter_resets_never_give_negative_intervals() {
 async fn file_days_are_local_and_dst_days_have_their_real_length() {
     within(async {
         let app = App::start().await;
-        let site = site(&app, "dst", "d").await;
+        let site = app.site("dst", "d").await;
         // Hourly readings from 2019-11-02 00:00 to 2019-11-05 00:00 UTC,
         // and around the spring change 2019-03-09 … 2019-03-12.
         let mut readings = Vec::new();
@@ -381,7 +368,7 @@ async fn file_days_are_local_and_dst_days_have_their_real_length() {
 async fn renaming_survives_the_collectors_next_announcement() {
     within(async {
         let app = App::start().await;
-        let site = site(&app, "rename", "n").await;
+        let site = app.site("rename", "n").await;
         let first = json!({"points": [meter1_config()], "readings": [reading("meter1", "2019-10-30T17:10:00Z", 1.0)]});
         assert_eq!(ingest(&app, &site.ingest, &first).await.status, 200);
         assert_eq!(ingest(&app, &site.ingest, &json!({"readings": [reading("meter2", "2019-10-30T17:10:00Z", 5.0)]})).await.status, 200);
@@ -420,7 +407,7 @@ async fn renaming_survives_the_collectors_next_announcement() {
 async fn bad_batches_are_refused_whole() {
     within(async {
         let app = App::start().await;
-        let site = site(&app, "bad", "b").await;
+        let site = app.site("bad", "b").await;
         let good = reading("meter1", "2019-10-30T17:10:00Z", 1.0);
         let bearer = format!("Bearer {}", site.ingest);
         let raw = |body: &str| {
@@ -472,8 +459,8 @@ async fn bad_batches_are_refused_whole() {
 async fn projects_never_see_each_others_meters() {
     within(async {
         let app = App::start().await;
-        let a = site(&app, "siteA", "alice").await;
-        let b = site(&app, "siteB", "bob").await;
+        let a = app.site("siteA", "alice").await;
+        let b = app.site("siteB", "bob").await;
         let batch = json!({"points": [meter1_config()], "readings": [reading("meter1", "2019-10-30T17:10:00Z", 1.0)]});
         assert_eq!(ingest(&app, &a.ingest, &batch).await.status, 200);
 
@@ -498,7 +485,7 @@ async fn projects_never_see_each_others_meters() {
 async fn file_exports_in_four_formats() {
     within(async {
         let app = App::start().await;
-        let site = site(&app, "my Project", "f").await;
+        let site = app.site("my Project", "f").await;
         let batch = json!({"readings": [
             reading("meter1", "2019-10-30T17:10:00Z", 28539.74),
             reading("meter2", "2019-10-30T17:10:00Z", 35757.279),
@@ -562,7 +549,7 @@ async fn file_exports_in_four_formats() {
 async fn large_exports_span_many_pages() {
     within(async {
         let app = App::start().await;
-        let site = site(&app, "big", "g").await;
+        let site = app.site("big", "g").await;
         // 12,000 readings: more than two pages of 5,000, for 7 points.
         let base = 1_572_393_600; // 2019-10-30 00:00 UTC
         let mut readings = Vec::new();

@@ -27,6 +27,8 @@ pub const MIN_SIZE: f64 = 2.0;
 pub const MAX_SIZE: f64 = 40.0;
 const DAY: i64 = 86_400;
 const NO_READINGS: &str = "No readings in this window";
+/// The most lines a chart of all points draws: the largest consumers.
+pub const MAX_LINE_SERIES: usize = 20;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -95,9 +97,10 @@ pub(crate) fn figure(ctx: &Ctx, request: &ApiRequest) -> Result<Drawn, ApiError>
             }
             None => None,
         };
+    let meter_id = meter.as_ref().map(|point| [point.id]);
     let scope = Scope {
         project_id,
-        point_id: meter.as_ref().map(|point| point.id),
+        points: meter_id.as_ref().map(|id| &id[..]),
     };
     let mut clock = LocalClock::new(&account.timezone);
     let (from, to) = match days {
@@ -143,11 +146,40 @@ pub(crate) fn figure(ctx: &Ctx, request: &ApiRequest) -> Result<Drawn, ApiError>
             ("Consumption per point".to_owned(), chart)
         }
         Kind::Line => {
-            let series = readings::interval_series(db, scope, from, to, width)?;
-            let title = match &meter {
+            // Beyond MAX_LINE_SERIES points, the largest consumers: more
+            // lines are neither readable nor cheap (a project may have
+            // 10,000 points).
+            let mut title = match &meter {
                 Some(point) => format!("{}: consumption per interval", point.name),
                 None => "Consumption per interval".to_owned(),
             };
+            let mut largest: Vec<i64> = Vec::new();
+            if meter.is_none() && names.len() > MAX_LINE_SERIES {
+                let totals = readings::window_totals(db, scope, from, to)?;
+                let mut ranked: Vec<(i64, f64)> = totals.into_iter().collect();
+                ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                if ranked.len() > MAX_LINE_SERIES {
+                    title = format!(
+                        "Consumption per interval: the {MAX_LINE_SERIES} largest of {} points",
+                        ranked.len()
+                    );
+                }
+                largest = ranked
+                    .into_iter()
+                    .take(MAX_LINE_SERIES)
+                    .map(|(point, _)| point)
+                    .collect();
+                largest.sort_unstable();
+            }
+            let scope = if largest.is_empty() {
+                scope
+            } else {
+                Scope {
+                    project_id,
+                    points: Some(&largest),
+                }
+            };
+            let series = readings::interval_series(db, scope, from, to, width)?;
             let chart = if series.is_empty() {
                 Chart::Empty(NO_READINGS.to_owned())
             } else {

@@ -173,6 +173,25 @@ impl App {
     }
 }
 
+/// A provisioned site (America/Toronto): its ingest token and a logged-in
+/// user.
+pub struct Site {
+    pub ingest: String,
+    pub user: Auth,
+}
+
+impl App {
+    /// Provisions a site with user `username` (password `password-1`) and
+    /// logs the user in.
+    pub async fn site(&self, name: &str, username: &str) -> Site {
+        let provisioned = self.provision(name, username).await;
+        Site {
+            ingest: provisioned["ingest_token"].as_str().unwrap().to_owned(),
+            user: self.log_in(username, "password-1").await,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub enum Auth {
     None,
