@@ -354,7 +354,7 @@ async fn each_chart_type_matches_its_golden_image() {
 async fn series_is_the_figure_of_graphics_as_json() {
     within(async {
         let app = App::start().await;
-        let site = site(&app, "series", "series").await;
+        let site = app.site("series", "series").await;
         ingest(&app, &site, readings(3)).await;
         for query in [
             "?type=line&width=8&height=4.5",
