@@ -1,7 +1,7 @@
 //! The collector's spool delivered to the real ingest component in the
 //! test host (prints numbers, asserts nothing):
 //!
-//!     cargo build-components && cargo test -p test-host --bench collector
+//!     bash functions/build-components && cargo test -p test-host --bench collector
 //!
 //! 100,000 pending readings of 100 meters (`BENCH_READINGS` sets the
 //! number) go out in batches of 5,000, as the collector sends them after
@@ -38,7 +38,7 @@ async fn bench() {
         variables: BTreeMap::from([("admin_token".to_owned(), ADMIN_TOKEN.to_owned())]),
     })
     .await
-    .expect("serve spin.toml (run `cargo build-components` first)");
+    .expect("serve spin.toml (run `bash functions/build-components` first)");
     let base = format!("http://{}", app.addr());
     let provisioned = request(
         &base,

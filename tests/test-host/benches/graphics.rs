@@ -4,7 +4,7 @@
 //! as in production), then the median of several requests of each chart
 //! at 1600 × 900, with peak guest memory in the test host.
 //!
-//!     cargo build-components && cargo test -p test-host --bench graphics
+//!     bash functions/build-components && cargo test -p test-host --bench graphics
 //!
 //! With `E2E_SPIN=<path to spin>` the same runs on the real Spin CLI;
 //! `BENCH_SAVE=<dir>` writes the PNGs there, to look at them.

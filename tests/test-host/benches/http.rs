@@ -2,7 +2,7 @@
 //! login by API key and GET /session, next to the hello-world `health`
 //! component served by the same host in the same run as the baseline.
 //!
-//!     cargo build-components && cargo bench -p test-host --bench http
+//!     bash functions/build-components && cargo bench -p test-host --bench http
 //!
 //! `BENCH_REQUESTS` (default 2000) and `BENCH_CONCURRENCY` (default 4)
 //! tune the run.
@@ -114,7 +114,7 @@ async fn main() {
         variables: BTreeMap::from([("admin_token".to_owned(), ADMIN_TOKEN.to_owned())]),
     })
     .await
-    .expect("serve spin.toml (run `cargo build-components` first)");
+    .expect("serve spin.toml (run `bash functions/build-components` first)");
     let base = app.base_url();
 
     let json = ("content-type".to_owned(), "application/json".to_owned());

@@ -9,7 +9,7 @@
 //! 3. /data with 100 points: requests/s and p50/p99, next to the
 //!    hello-world `health` component.
 //!
-//!     cargo build-components && cargo test -p test-host --bench meter_data
+//!     bash functions/build-components && cargo test -p test-host --bench meter_data
 //!
 //! `BENCH_DAYS` (default 365) sets the export's length; `BENCH_POINTS`
 //! (default 100) the number of points; `BENCH_ONLY` (ingest, data or
@@ -39,7 +39,7 @@ async fn start(state: &Path) -> RunningApp {
         variables: BTreeMap::from([("admin_token".to_owned(), ADMIN_TOKEN.to_owned())]),
     })
     .await
-    .expect("serve spin.toml (run `cargo build-components` first)")
+    .expect("serve spin.toml (run `bash functions/build-components` first)")
 }
 
 /// Provisions a project; returns (ingest token, user API key).

@@ -1,5 +1,5 @@
 //! End-to-end tests of the API: the real `.wasm` components (built by
-//! `cargo build-components`) served by the test host from the real
+//! `bash functions/build-components`) served by the test host from the real
 //! `spin.toml`, driven over HTTP on 127.0.0.1.
 
 mod common;

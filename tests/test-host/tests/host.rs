@@ -899,7 +899,7 @@ fn health_only_config(dir: &Path) -> HostConfig {
     let wasm = repo_root().join("target/wasm32-wasip2/release/health.wasm");
     assert!(
         wasm.is_file(),
-        "{} is missing: run `cargo build-components` first",
+        "{} is missing: run `bash functions/build-components` first",
         wasm.display()
     );
     let manifest_path = dir.join("spin.toml");

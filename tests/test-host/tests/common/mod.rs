@@ -78,7 +78,7 @@ impl App {
                 })
                 .await
                 .expect(
-                    "the test host serves spin.toml (build the components first: cargo build-components)",
+                    "the test host serves spin.toml (build the components first: bash functions/build-components)",
                 ),
             ),
         };
