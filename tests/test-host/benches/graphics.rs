@@ -31,40 +31,9 @@ struct Project {
 async fn project(app: &App, name: &str, points: i64, days: i64) -> (Project, f64) {
     let provisioned = app.provision(name, name).await;
     let token = provisioned["ingest_token"].as_str().unwrap();
-    let total = days * 288 * points;
-    let mut elapsed = Duration::ZERO;
-    let mut n = 0;
-    while n < total {
-        let batch_end = (n + 10_000).min(total);
-        let readings: Vec<String> = (n..batch_end)
-            .map(|i| {
-                let (step, point) = (i / points, i % points);
-                // A cumulative counter with a daily rhythm and, for point
-                // 0, one spike in the year.
-                let value = step as f64 * (0.2 + point as f64 * 0.01)
-                    + (step as f64 / 288.0 * std::f64::consts::TAU).sin() * 0.1
-                    + if point == 0 && step > days * 144 {
-                        50.0
-                    } else {
-                        0.0
-                    };
-                format!(
-                    r#"{{"MeterId": "meter{point:03}", "TimeStamping": "{}", "value": {value}}}"#,
-                    rfc3339_utc(START + step * 300)
-                )
-            })
-            .collect();
-        let body = format!(r#"{{"readings": [{}]}}"#, readings.join(","));
-        let started = Instant::now();
-        ingest_body(app, token, &body).await;
-        elapsed += started.elapsed();
-        n = batch_end;
-    }
+    let rate = ingest_history(app, token, START, points, days).await;
     let user = app.log_in(name, "password-1").await;
-    (
-        Project { user, points },
-        total as f64 / elapsed.as_secs_f64(),
-    )
+    (Project { user, points }, rate)
 }
 
 /// Median time and largest PNG of `RUNS` requests, and the peak guest

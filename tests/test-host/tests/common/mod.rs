@@ -484,3 +484,39 @@ pub async fn ingest_body(app: &App, token: &str, body: &str) {
         .await;
     assert_eq!(response.status, 200, "{}", response.text());
 }
+
+/// `days` of 5-minute readings of `points` points (`meter000`, …) from
+/// `start`, oldest first, posted to /ingest in 10,000-reading batches (so
+/// the rollups are built as in production): a cumulative counter with a
+/// daily rhythm and, for point 0, one step of 50 halfway through. Answers
+/// the readings per second of ingest.
+pub async fn ingest_history(app: &App, token: &str, start: i64, points: i64, days: i64) -> f64 {
+    let total = days * 288 * points;
+    let mut elapsed = Duration::ZERO;
+    let mut n = 0;
+    while n < total {
+        let batch_end = (n + 10_000).min(total);
+        let readings: Vec<String> = (n..batch_end)
+            .map(|i| {
+                let (step, point) = (i / points, i % points);
+                let value = step as f64 * (0.2 + point as f64 * 0.01)
+                    + (step as f64 / 288.0 * std::f64::consts::TAU).sin() * 0.1
+                    + if point == 0 && step > days * 144 {
+                        50.0
+                    } else {
+                        0.0
+                    };
+                format!(
+                    r#"{{"MeterId": "meter{point:03}", "TimeStamping": "{}", "value": {value}}}"#,
+                    test_host::client::rfc3339_utc(start + step * 300)
+                )
+            })
+            .collect();
+        let body = format!(r#"{{"readings": [{}]}}"#, readings.join(","));
+        let started = std::time::Instant::now();
+        ingest_body(app, token, &body).await;
+        elapsed += started.elapsed();
+        n = batch_end;
+    }
+    total as f64 / elapsed.as_secs_f64()
+}

@@ -1,0 +1,100 @@
+//! Dashboard benchmark in a real headless browser (prints numbers, asserts
+//! nothing): a year of 5-minute readings of 20 meters, ingested through
+//! /ingest, then, with a session open, the time from navigation to the
+//! first chart drawn and the redraw after switching to the year window
+//! (Performance API marks set by the page), with where the time goes:
+//! fetching `/series`, parsing it, drawing it.
+//!
+//!     bash functions/build-components && cargo test -p test-host --bench dashboard
+//!
+//! With `E2E_SPIN=<path to spin>` the app runs on the real Spin CLI.
+//! Needs chromium and chromedriver (`tests/run` installs them as root).
+
+#[path = "../tests/common/browser.rs"]
+mod browser;
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use browser::Browser;
+use common::*;
+use serde_json::json;
+
+const START: i64 = 1_546_300_800; // 2019-01-01 00:00 UTC
+const ROUNDS: usize = 5;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let Some(browser) = Browser::start(1280, 1800).await else {
+        return;
+    };
+    let app = App::start().await;
+    let site = app.provision("bench", "bench").await;
+    let token = site["ingest_token"].as_str().unwrap();
+    let rate = ingest_history(&app, token, START, 20, 365).await;
+    println!("dashboard: a year of 20 meters ingested at {rate:.0} readings/s");
+    let base = app.base_url();
+    browser.goto(&format!("{base}/")).await;
+    browser
+        .wait_for("!document.getElementById('login').hidden")
+        .await;
+    browser.type_into("#username", "bench").await;
+    browser.type_into("#password", "password-1").await;
+    browser.click("#login-submit").await;
+    browser
+        .wait_for("performance.getEntriesByName('first-chart').length > 0")
+        .await;
+    let wasm = app
+        .send(
+            "GET",
+            "/dashboard/dashboard_web_bg.wasm",
+            &[("accept-encoding", "gzip")],
+            "",
+        )
+        .await;
+    println!("dashboard: browser wasm {} bytes gzipped", wasm.body.len());
+    let (mut firsts, mut redraws) = (Vec::new(), Vec::new());
+    // Navigation with the session open: what a returning user waits for.
+    for round in 0..ROUNDS {
+        browser.goto(&format!("{base}/")).await;
+        let first = browser
+            .wait_for("performance.getEntriesByName('first-chart').length > 0 && performance.getEntriesByName('first-chart')[0].startTime")
+            .await
+            .as_f64()
+            .unwrap();
+        let first_timing = browser
+            .script(
+                "return document.getElementById('line-chart').dataset.timing;",
+                json!([]),
+            )
+            .await;
+        browser.click("#span-year").await;
+        let redraw = browser
+            .wait_for("performance.getEntriesByName('redraw').length > 0 && performance.getEntriesByName('redraw')[0].duration")
+            .await
+            .as_f64()
+            .unwrap();
+        let timing = browser
+            .script(
+                "return document.getElementById('line-chart').dataset.timing;",
+                json!([]),
+            )
+            .await;
+        println!(
+            "dashboard round {round}: first chart {first:.0} ms after navigation ({}); redraw to a year of 20 meters {redraw:.0} ms ({})",
+            first_timing.as_str().unwrap_or_default(),
+            timing.as_str().unwrap_or_default()
+        );
+        firsts.push(first);
+        redraws.push(redraw);
+    }
+    browser.screenshot("bench-year-20-meters.png").await;
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    println!(
+        "dashboard: median of {ROUNDS}: first chart {:.0} ms (target < 500), redraw to a year of 20 meters {:.0} ms (target < 100)",
+        median(&mut firsts),
+        median(&mut redraws)
+    );
+}
