@@ -14,7 +14,7 @@
 mod common;
 
 use common::*;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use test_host::client::rfc3339_utc;
 
 const START: i64 = 1_546_300_800; // 2019-01-01 00:00 UTC

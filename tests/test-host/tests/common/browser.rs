@@ -1,6 +1,6 @@
 //! A real headless browser for the dashboard's tests and benchmark:
 //! Debian's `chromium` driven by `chromedriver` over WebDriver (plain HTTP
-//! + JSON, with the test host's own client). `Browser::start` answers
+//! and JSON, with the test host's own client). `Browser::start` answers
 //! `None` with a notice when chromium or chromedriver is not installed
 //! (`tests/run` installs them with apt-get as root).
 
