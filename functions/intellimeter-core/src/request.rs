@@ -151,11 +151,14 @@ fn normalize_address(raw: &str) -> String {
 pub struct Params(BTreeMap<String, String>);
 
 impl Params {
+    /// The query's parameters and the body's (urlencoded or a JSON
+    /// object). A name given twice (in either or across both) and a name
+    /// or value that is not UTF-8 once percent-decoded are refused: the
+    /// request is ambiguous or garbled, and guessing would act on
+    /// something the client did not mean.
     pub fn parse(request: &ApiRequest) -> Result<Self, ApiError> {
         let mut params = BTreeMap::new();
-        for (key, value) in form_urlencoded::parse(request.query.as_bytes()) {
-            params.insert(key.into_owned(), value.into_owned());
-        }
+        decode_pairs(request.query.as_bytes(), &mut params)?;
         if request.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Params(params));
         }
@@ -168,11 +171,7 @@ impl Params {
             .trim()
             .to_ascii_lowercase();
         match content_type.as_str() {
-            "application/x-www-form-urlencoded" => {
-                for (key, value) in form_urlencoded::parse(&request.body) {
-                    params.insert(key.into_owned(), value.into_owned());
-                }
-            }
+            "application/x-www-form-urlencoded" => decode_pairs(&request.body, &mut params)?,
             "application/json" => {
                 let object: serde_json::Map<String, serde_json::Value> =
                     serde_json::from_slice(&request.body).map_err(|error| {
@@ -190,7 +189,7 @@ impl Params {
                             )));
                         }
                     };
-                    params.insert(key, text);
+                    insert_once(&mut params, key, text)?;
                 }
             }
             other => {
@@ -220,6 +219,54 @@ impl Params {
             None => Err(ApiError::bad_request(format!("missing parameter {name:?}"))),
         }
     }
+}
+
+/// Adds `application/x-www-form-urlencoded` pairs to `params`, as
+/// `form_urlencoded::parse` splits them (on `&`, then the first `=`; `+` is
+/// a space) but strictly: see [`Params::parse`].
+fn decode_pairs(input: &[u8], params: &mut BTreeMap<String, String>) -> Result<(), ApiError> {
+    for pair in input.split(|byte| *byte == b'&') {
+        if pair.is_empty() {
+            continue;
+        }
+        let (name, value) = match pair.iter().position(|byte| *byte == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &[][..]),
+        };
+        let name = decode_component(name, None)?;
+        let value = decode_component(value, Some(&name))?;
+        insert_once(params, name, value)?;
+    }
+    Ok(())
+}
+
+/// One percent-encoded name or value (of parameter `of`) as text.
+fn decode_component(raw: &[u8], of: Option<&str>) -> Result<String, ApiError> {
+    let spaced: Vec<u8> = raw
+        .iter()
+        .map(|byte| if *byte == b'+' { b' ' } else { *byte })
+        .collect();
+    let bytes: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+    String::from_utf8(bytes).map_err(|_| {
+        ApiError::bad_request(match of {
+            Some(name) => format!("parameter {name:?} is not UTF-8 text"),
+            None => "a parameter name is not UTF-8 text".to_owned(),
+        })
+    })
+}
+
+fn insert_once(
+    params: &mut BTreeMap<String, String>,
+    name: String,
+    value: String,
+) -> Result<(), ApiError> {
+    if params.contains_key(&name) {
+        return Err(ApiError::bad_request(format!(
+            "parameter {name:?} is given more than once"
+        )));
+    }
+    params.insert(name, value);
+    Ok(())
 }
 
 /// The format the request asks for explicitly, before any stored account
@@ -272,7 +319,7 @@ mod tests {
     use super::*;
 
     fn form(body: &str) -> ApiRequest {
-        ApiRequest::new("PUT", "/session?username=q&x=1")
+        ApiRequest::new("PUT", "/session?x=1")
             .with_header("Content-Type", "application/x-www-form-urlencoded")
             .with_body(body)
     }
@@ -313,8 +360,68 @@ mod tests {
     }
 
     #[test]
+    fn a_parameter_given_twice_is_refused() {
+        let twice = |request: ApiRequest| {
+            let error = Params::parse(&request).unwrap_err();
+            assert_eq!(error.status(), 400);
+            assert!(
+                error.to_string().contains("given more than once"),
+                "{error}"
+            );
+        };
+        twice(ApiRequest::new(
+            "GET",
+            "/file?start=2019-01-01&start=2019-01-02",
+        ));
+        twice(ApiRequest::new("GET", "/file?meter=&meter="));
+        // In the query and the body: which one was meant?
+        twice(form("username=a").clone().with_body("x=2"));
+        twice(
+            ApiRequest::new("POST", "/point?name=a")
+                .with_header("content-type", "application/json")
+                .with_body(r#"{"name": "b"}"#),
+        );
+        // Percent-encoding does not make another name.
+        twice(ApiRequest::new("GET", "/data?format=json&%66ormat=xml"));
+        // Different names, and empty pairs, are fine.
+        let params = Params::parse(&ApiRequest::new("GET", "/x?a=1&&b=&c")).unwrap();
+        assert_eq!(
+            (params.get("a"), params.get("b"), params.get("c")),
+            (Some("1"), Some(""), Some(""))
+        );
+    }
+
+    #[test]
+    fn parameters_must_be_utf8_once_decoded() {
+        for query in ["name=%FF", "name=a%C3", "%FE%FF=1", "name=%ED%A0%80"] {
+            let error =
+                Params::parse(&ApiRequest::new("GET", &format!("/point?{query}"))).unwrap_err();
+            assert_eq!(error.status(), 400, "{query}");
+            assert!(error.to_string().contains("UTF-8"), "{query}: {error}");
+        }
+        let body = ApiRequest::new("POST", "/point")
+            .with_header("content-type", "application/x-www-form-urlencoded")
+            .with_body(b"name=a&new=\xff\xfe".to_vec());
+        assert_eq!(Params::parse(&body).unwrap_err().status(), 400);
+        // Real text in any script, encoded or not, and literal U+FFFD.
+        let params = Params::parse(&ApiRequest::new(
+            "GET",
+            "/point?name=Z%C3%A4hler+%E2%82%AC&x=%EF%BF%BD",
+        ))
+        .unwrap();
+        assert_eq!(params.get("name"), Some("Zähler €"));
+        assert_eq!(params.get("x"), Some("\u{FFFD}"));
+        // A malformed escape is kept as it is, as browsers and form_urlencoded do.
+        let params = Params::parse(&ApiRequest::new("GET", "/point?name=100%&y=%zz")).unwrap();
+        assert_eq!(
+            (params.get("name"), params.get("y")),
+            (Some("100%"), Some("%zz"))
+        );
+    }
+
+    #[test]
     fn required_params() {
-        let params = Params::parse(&form("password=")).unwrap();
+        let params = Params::parse(&form("password=&username=q")).unwrap();
         assert!(params.required("username").is_ok());
         assert!(
             params
