@@ -57,6 +57,13 @@ pub struct CheckedReading<'a> {
 
 /// Parses a JSON body; a type error names the entry (`readings[3].value`).
 pub fn parse(body: &[u8]) -> Result<Batch, WireError> {
+    // serde reads a struct from a JSON array too (fields in order): `[]`
+    // would be an empty batch. The wire format is an object.
+    if body.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(WireError::invalid(
+            "the batch must be a JSON object: {\"points\": [...], \"readings\": [...]}".to_owned(),
+        ));
+    }
     // The fast path; only a refused batch pays for tracking the path.
     if let Ok(batch) = serde_json::from_slice(body) {
         return Ok(batch);
@@ -185,6 +192,15 @@ mod tests {
             Err(error) => return error,
         };
         check(&batch, NOW).expect_err(json)
+    }
+
+    #[test]
+    fn only_an_object_is_a_batch() {
+        for json in ["[]", " [[], []]", "null", "\"readings\"", "1", "", "  "] {
+            let error = parse(json.as_bytes()).expect_err(json);
+            assert!(error.to_string().contains("JSON object"), "{json}: {error}");
+        }
+        assert_eq!(parse(b" \n{}").unwrap(), Batch::default());
     }
 
     #[test]
