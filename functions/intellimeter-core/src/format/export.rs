@@ -400,6 +400,49 @@ pub(super) mod tests {
         }
     }
 
+    /// The XML rows byte for byte where text needs care: the five markup
+    /// characters escaped, everything else (control characters, `\r`,
+    /// characters XML 1.0 forbids) as it is, the time's first space a `T`.
+    #[test]
+    fn xml_rows_with_awkward_text() {
+        let rows = [
+            ExportRow {
+                meter: "a&b<c>d\"e'f",
+                time: "2019-10-30 13:15:00",
+                value: 1.0,
+            },
+            ExportRow {
+                meter: "\t\n\r\u{0}\u{1f}\u{7f}\u{fffe}\u{ffff}",
+                time: "2019-10-30",
+                value: 2.5,
+            },
+            ExportRow {
+                meter: "",
+                time: "a b c",
+                value: f64::NAN,
+            },
+            ExportRow {
+                meter: "Zähler 名前 😀 &amp;",
+                time: "<x> &y",
+                value: 1e16,
+            },
+        ];
+        let expected = concat!(
+            r#"<?xml version="1.0" encoding="UTF-8" ?><Response>"#,
+            r#"<item type="dict"><MeterParam type="str">a&amp;b&lt;c&gt;d&quot;e&apos;f</MeterParam>"#,
+            r#"<TimeStamping type="str">2019-10-30T13:15:00</TimeStamping><value type="float">1.0</value></item>"#,
+            "<item type=\"dict\"><MeterParam type=\"str\">\t\n\r\u{0}\u{1f}\u{7f}\u{fffe}\u{ffff}</MeterParam>",
+            r#"<TimeStamping type="str">2019-10-30</TimeStamping><value type="float">2.5</value></item>"#,
+            r#"<item type="dict"><MeterParam type="str"></MeterParam>"#,
+            r#"<TimeStamping type="str">aTb c</TimeStamping><value type="float">nan</value></item>"#,
+            r#"<item type="dict"><MeterParam type="str">Zähler 名前 😀 &amp;amp;</MeterParam>"#,
+            r#"<TimeStamping type="str">&lt;x&gt;T&amp;y</TimeStamping><value type="float">1e+16</value></item>"#,
+            r#"</Response>"#,
+        );
+        assert_eq!(render_str(ExportFormat::Xml, &rows), expected);
+        assert_eq!(xml::to_string(&as_value(&rows)), expected);
+    }
+
     #[test]
     fn json_parses_back_to_the_rows() {
         let rows: Vec<_> = EXAMPLE.iter().chain(&AWKWARD).collect();

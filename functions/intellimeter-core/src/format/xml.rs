@@ -158,4 +158,251 @@ mod tests {
             r#"<?xml version="1.0" encoding="UTF-8" ?><Response><none type="null"></none><flag type="bool">False</flag><list type="list"><item type="int">1</item><item type="str">a</item></list><text type="str">&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;</text><big type="float">1e+20</big></Response>"#
         );
     }
+
+    /// `to_string(value)` is the prolog and `<Response>{inner}</Response>`.
+    #[track_caller]
+    fn check(value: Value, inner: &str) {
+        assert_eq!(
+            to_string(&value),
+            format!(r#"<?xml version="1.0" encoding="UTF-8" ?><Response>{inner}</Response>"#),
+            "{value:?}"
+        );
+    }
+
+    /// One `<k type="str">` element holding `text`.
+    fn text(text: &str) -> Value {
+        Value::dict([("k", Value::str(text))])
+    }
+
+    #[test]
+    fn other_examples_from_the_page() {
+        check(
+            Value::dict([("uuid", Value::Int(1))]),
+            r#"<uuid type="int">1</uuid>"#,
+        );
+        check(
+            Value::dict([(
+                "key",
+                Value::str("5a683c7dd6-c73b2a4313-f0fb321137-9123b7cec0"),
+            )]),
+            r#"<key type="str">5a683c7dd6-c73b2a4313-f0fb321137-9123b7cec0</key>"#,
+        );
+        check(
+            Value::List(
+                [("meter1", 0.5), ("meter2", 0.08)]
+                    .into_iter()
+                    .map(|(meter, value)| {
+                        Value::dict([
+                            ("MeterParam", Value::str(meter)),
+                            (
+                                "TimeStamping",
+                                Value::LocalDateTime("2019-10-30 14:10:00".into()),
+                            ),
+                            ("value", Value::Float(value)),
+                        ])
+                    })
+                    .collect(),
+            ),
+            r#"<item type="dict"><MeterParam type="str">meter1</MeterParam><TimeStamping type="str">2019-10-30T14:10:00</TimeStamping><value type="float">0.5</value></item><item type="dict"><MeterParam type="str">meter2</MeterParam><TimeStamping type="str">2019-10-30T14:10:00</TimeStamping><value type="float">0.08</value></item>"#,
+        );
+        check(
+            Value::List(vec![
+                Value::dict([
+                    ("uuid", Value::Int(1)),
+                    ("username", Value::str("test")),
+                    ("email", Value::str("test@example.com")),
+                    ("joined", Value::LocalDateTime("2019-10-29 16:07:17".into())),
+                ]),
+                Value::dict([
+                    ("uuid", Value::Int(2)),
+                    ("username", Value::str("test2")),
+                    ("email", Value::str("test2@example.com")),
+                    ("joined", Value::LocalDateTime("2019-10-31 14:45:12".into())),
+                ]),
+            ]),
+            r#"<item type="dict"><uuid type="int">1</uuid><username type="str">test</username><email type="str">test@example.com</email><joined type="str">2019-10-29T16:07:17</joined></item><item type="dict"><uuid type="int">2</uuid><username type="str">test2</username><email type="str">test2@example.com</email><joined type="str">2019-10-31T14:45:12</joined></item>"#,
+        );
+        check(
+            Value::dict([
+                ("id", Value::Int(1)),
+                ("MeterId", Value::str("meter1")),
+                ("ModbusId", Value::Int(1)),
+                ("Port", Value::str("USB0")),
+                ("NoPhases", Value::str("3")),
+                ("MeterType", Value::str("I-45/MFX/636")),
+                ("ModbusMap", Value::str("Priority.ici")),
+                ("SaveEvery", Value::Int(5)),
+                ("startAddress", Value::Int(1100)),
+            ]),
+            r#"<id type="int">1</id><MeterId type="str">meter1</MeterId><ModbusId type="int">1</ModbusId><Port type="str">USB0</Port><NoPhases type="str">3</NoPhases><MeterType type="str">I-45/MFX/636</MeterType><ModbusMap type="str">Priority.ici</ModbusMap><SaveEvery type="int">5</SaveEvery><startAddress type="int">1100</startAddress>"#,
+        );
+    }
+
+    #[test]
+    fn escapes_the_five_markup_characters_and_nothing_else_printable() {
+        for (raw, escaped) in [
+            ("&", "&amp;"),
+            ("<", "&lt;"),
+            (">", "&gt;"),
+            ("\"", "&quot;"),
+            ("'", "&apos;"),
+            // Already escaped text is escaped again: the value is text.
+            ("&amp;", "&amp;amp;"),
+            ("&#13;", "&amp;#13;"),
+            ("]]>", "]]&gt;"),
+            ("<![CDATA[x]]>", "&lt;![CDATA[x]]&gt;"),
+            ("a&b<c>d\"e'f", "a&amp;b&lt;c&gt;d&quot;e&apos;f"),
+            ("&&<<>>", "&amp;&amp;&lt;&lt;&gt;&gt;"),
+            (
+                " !#$%()*+,-./:;=?@[\\]^_`{|}~",
+                " !#$%()*+,-./:;=?@[\\]^_`{|}~",
+            ),
+        ] {
+            check(text(raw), &format!(r#"<k type="str">{escaped}</k>"#));
+        }
+    }
+
+    /// Characters other than the five go out as they are, also the ones
+    /// XML 1.0 forbids or normalises: see [`super::escape`].
+    #[test]
+    fn control_and_forbidden_characters_are_written_verbatim() {
+        for raw in [
+            "\t",
+            "\n",
+            "\r",
+            "\r\n",
+            "a\rb",
+            "\0",
+            "\u{1}",
+            "\u{8}",
+            "\u{b}",
+            "\u{c}",
+            "\u{1f}",
+            "\u{7f}",
+            "\u{85}",
+            "\u{9f}",
+            "\u{d7ff}",
+            "\u{e000}",
+            "\u{fffd}",
+            "\u{fffe}",
+            "\u{ffff}",
+            "\u{10ffff}",
+            "x\u{0}&\r<",
+        ] {
+            let escaped = raw.replace('&', "&amp;").replace('<', "&lt;");
+            check(text(raw), &format!(r#"<k type="str">{escaped}</k>"#));
+        }
+    }
+
+    #[test]
+    fn empty_values_null_and_top_level_scalars() {
+        check(text(""), r#"<k type="str"></k>"#);
+        check(
+            Value::dict([
+                ("s", Value::str("")),
+                ("t", Value::LocalDateTime(String::new())),
+                ("d", Value::empty_dict()),
+                ("l", Value::List(vec![])),
+                ("n", Value::Null),
+            ]),
+            r#"<s type="str"></s><t type="str"></t><d type="dict"></d><l type="list"></l><n type="null"></n>"#,
+        );
+        check(Value::Null, r#"<item type="null"></item>"#);
+        check(Value::Bool(true), r#"<item type="bool">True</item>"#);
+        check(Value::Int(-7), r#"<item type="int">-7</item>"#);
+        check(Value::Float(0.1), r#"<item type="float">0.1</item>"#);
+        check(Value::str("a<b"), r#"<item type="str">a&lt;b</item>"#);
+        check(
+            Value::List(vec![Value::Null, Value::Null]),
+            r#"<item type="null"></item><item type="null"></item>"#,
+        );
+    }
+
+    #[test]
+    fn numbers() {
+        check(
+            Value::List(vec![
+                Value::Int(0),
+                Value::Int(i64::MIN),
+                Value::Int(i64::MAX),
+                Value::Float(-0.0),
+                Value::Float(5.0),
+                Value::Float(1e-5),
+                Value::Float(1e16),
+                Value::Float(f64::NAN),
+                Value::Float(f64::INFINITY),
+                Value::Float(f64::NEG_INFINITY),
+            ]),
+            concat!(
+                r#"<item type="int">0</item><item type="int">-9223372036854775808</item>"#,
+                r#"<item type="int">9223372036854775807</item><item type="float">-0.0</item>"#,
+                r#"<item type="float">5.0</item><item type="float">1e-05</item>"#,
+                r#"<item type="float">1e+16</item><item type="float">nan</item>"#,
+                r#"<item type="float">inf</item><item type="float">-inf</item>"#,
+            ),
+        );
+    }
+
+    /// A local date-time gets a `T` for its first space only; a `Str`
+    /// keeps its spaces.
+    #[test]
+    fn local_date_times() {
+        for (raw, written) in [
+            ("2019-10-30 13:15:00", "2019-10-30T13:15:00"),
+            ("2019-10-30", "2019-10-30"),
+            ("a b c", "aTb c"),
+            (" x", "Tx"),
+            ("x ", "xT"),
+            ("<a> &b", "&lt;a&gt;T&amp;b"),
+        ] {
+            check(
+                Value::dict([("t", Value::LocalDateTime(raw.into()))]),
+                &format!(r#"<t type="str">{written}</t>"#),
+            );
+        }
+        check(
+            Value::dict([("t", Value::str("2019-10-30 13:15:00"))]),
+            r#"<t type="str">2019-10-30 13:15:00</t>"#,
+        );
+    }
+
+    #[test]
+    fn nested_lists_and_dicts() {
+        check(
+            Value::List(vec![
+                Value::List(vec![]),
+                Value::List(vec![Value::List(vec![Value::Int(1)]), Value::str("x")]),
+                Value::dict([(
+                    "inner",
+                    Value::List(vec![Value::dict([(
+                        "deep",
+                        Value::List(vec![Value::Null]),
+                    )])]),
+                )]),
+            ]),
+            concat!(
+                r#"<item type="list"></item>"#,
+                r#"<item type="list"><item type="list"><item type="int">1</item></item><item type="str">x</item></item>"#,
+                r#"<item type="dict"><inner type="list"><item type="dict"><deep type="list"><item type="null"></item></deep></item></inner></item>"#,
+            ),
+        );
+    }
+
+    /// Keys become element names as they are, escaped like text (the
+    /// API's keys are fixed ASCII names, so this never makes a bad name).
+    #[test]
+    fn non_ascii_and_odd_names() {
+        check(
+            Value::dict([
+                ("Zähler", Value::str("é")),
+                ("名前", Value::str("メーター 😀")),
+                ("a<b&c", Value::Int(1)),
+                ("", Value::Null),
+            ]),
+            concat!(
+                r#"<Zähler type="str">é</Zähler><名前 type="str">メーター 😀</名前>"#,
+                r#"<a&lt;b&amp;c type="int">1</a&lt;b&amp;c>< type="null"></>"#,
+            ),
+        );
+    }
 }
