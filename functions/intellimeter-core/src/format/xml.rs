@@ -3,34 +3,55 @@
 //! a prolog with a space before `?>`, no whitespace between elements, a
 //! `type` attribute on every element, `True`/`False`, `<k type="null"></k>`,
 //! list items named `item`.
+//!
+//! Elements and text go through quick-xml's [`Writer`] (the design names
+//! quick-xml) and text through its escaping ([`escape`] says how it is
+//! used). The prolog is a constant: quick-xml writes no space before `?>`.
 
 use super::pyfloat;
 use crate::Value;
+use quick_xml::Writer;
+use quick_xml::events::{BytesStart, BytesText, Event};
+use std::borrow::Cow;
+use std::io;
 
 pub(crate) const PROLOG: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>"#;
 
+/// The root element, `<Response>` without a `type`.
+pub(crate) const ROOT: &str = "Response";
+
 pub fn to_string(value: &Value) -> String {
-    let mut out = String::from(PROLOG);
-    out.push_str("<Response>");
-    match value {
-        Value::Dict(entries) => write_entries(&mut out, entries),
-        Value::List(items) => write_items(&mut out, items),
-        other => write_element(&mut out, "item", other),
-    }
-    out.push_str("</Response>");
-    out
+    let mut out = Vec::from(PROLOG);
+    write_document(&mut Writer::new(&mut out), value).expect("writing into a Vec<u8> cannot fail");
+    String::from_utf8(out).expect("quick-xml writes the UTF-8 text it is given")
 }
 
-fn write_entries(out: &mut String, entries: &[(String, Value)]) {
+fn write_document<W: io::Write>(writer: &mut Writer<W>, value: &Value) -> io::Result<()> {
+    writer
+        .create_element(ROOT)
+        .write_inner_content(|writer| match value {
+            Value::Dict(entries) => write_entries(writer, entries),
+            Value::List(items) => write_items(writer, items),
+            other => write_element(writer, "item", other),
+        })?;
+    Ok(())
+}
+
+fn write_entries<W: io::Write>(
+    writer: &mut Writer<W>,
+    entries: &[(String, Value)],
+) -> io::Result<()> {
     for (key, value) in entries {
-        write_element(out, key, value);
+        write_element(writer, key, value)?;
     }
+    Ok(())
 }
 
-fn write_items(out: &mut String, items: &[Value]) {
+fn write_items<W: io::Write>(writer: &mut Writer<W>, items: &[Value]) -> io::Result<()> {
     for item in items {
-        write_element(out, "item", item);
+        write_element(writer, "item", item)?;
     }
+    Ok(())
 }
 
 fn type_name(value: &Value) -> &'static str {
@@ -45,53 +66,139 @@ fn type_name(value: &Value) -> &'static str {
     }
 }
 
-fn write_element(out: &mut String, key: &str, value: &Value) {
-    let key = escape(key);
-    out.push('<');
-    out.push_str(&key);
-    out.push_str(" type=\"");
-    out.push_str(type_name(value));
-    out.push_str("\">");
-    match value {
-        Value::Null => {}
-        Value::Bool(flag) => out.push_str(if *flag { "True" } else { "False" }),
-        Value::Int(n) => out.push_str(&n.to_string()),
-        Value::Float(x) => out.push_str(&pyfloat::repr(*x)),
-        Value::Str(text) => out.push_str(&escape(text)),
-        Value::LocalDateTime(text) => out.push_str(&escape(&text.replacen(' ', "T", 1))),
-        Value::Dict(entries) => write_entries(out, entries),
-        Value::List(items) => write_items(out, items),
-    }
-    out.push_str("</");
-    out.push_str(&key);
-    out.push('>');
-}
-
-/// dicttoxml's `escape_xml`: `&` first, then `"`, `'`, `<`, `>`.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    escape_into(&mut out, text);
-    out
-}
-
-/// [`escape`] appending to `out` (no allocation), for the streamed export.
-pub(crate) fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            _ => out.push(c),
+/// `<key type="…">…</key>`. The key is escaped like text and used as the
+/// name as it is (dicttoxml's way; the API's keys are fixed ASCII names).
+fn write_element<W: io::Write>(writer: &mut Writer<W>, key: &str, value: &Value) -> io::Result<()> {
+    let element = writer
+        .create_element(escape(key))
+        .with_attribute(("type", type_name(value)));
+    let text = match value {
+        Value::Null => Cow::Borrowed(""),
+        Value::Bool(flag) => Cow::Borrowed(if *flag { "True" } else { "False" }),
+        Value::Int(n) => Cow::Owned(n.to_string()),
+        Value::Float(x) => Cow::Owned(pyfloat::repr(*x)),
+        Value::Str(raw) => escape(raw),
+        Value::LocalDateTime(raw) => Cow::Owned(escape(&raw.replacen(' ', "T", 1)).into_owned()),
+        Value::Dict(entries) => {
+            element.write_inner_content(|writer| write_entries(writer, entries))?;
+            return Ok(());
         }
+        Value::List(items) => {
+            element.write_inner_content(|writer| write_items(writer, items))?;
+            return Ok(());
+        }
+    };
+    element.write_text_content(BytesText::from_escaped(text))?;
+    Ok(())
+}
+
+/// A start tag whose text is fixed, such as `item type="dict"`: quick-xml
+/// borrows it, so writing it allocates nothing.
+pub(crate) fn start_tag(content: &'static str) -> BytesStart<'static> {
+    let name_len = content.find(' ').unwrap_or(content.len());
+    BytesStart::from_content(content, name_len)
+}
+
+/// Text escaped by [`escape`], as a quick-xml text event.
+pub(crate) fn text(raw: &str) -> Event<'_> {
+    Event::Text(BytesText::from_escaped(escape(raw)))
+}
+
+/// dicttoxml's `escape_xml`: `&`, `"`, `'`, `<` and `>` become `&amp;`,
+/// `&quot;`, `&apos;`, `&lt;` and `&gt;`, and every other character is
+/// written as it is.
+///
+/// That is quick-xml's [`escape`](quick_xml::escape::escape) (its
+/// `partial_escape` and `minimal_escape` leave the quotes, or also `>`),
+/// except for `\r`, which quick-xml writes `&#13;` and dicttoxml leaves
+/// alone: text holding a `\r` is escaped piece by piece around it. The
+/// tests hold both facts.
+///
+/// Nothing is refused or replaced either: control characters and the
+/// other characters XML 1.0 forbids (U+0000 to U+0008, U+000B, U+000C,
+/// U+000E to U+001F, U+FFFE, U+FFFF) go out as they are, as dicttoxml's
+/// do, and a document holding one is not well-formed; a `\r` goes out
+/// raw, which a parser reads back as `\n`. Point names refuse control
+/// characters (ingest-wire's name rule) but not U+FFFE or U+FFFF.
+/// Allocates only when `text` has a character to escape.
+pub(crate) fn escape(text: &str) -> Cow<'_, str> {
+    if !text.contains('\r') {
+        return quick_xml::escape::escape(text);
     }
+    let mut out = String::with_capacity(text.len() + 8);
+    for (index, piece) in text.split('\r').enumerate() {
+        if index > 0 {
+            out.push('\r');
+        }
+        out.push_str(&quick_xml::escape::escape(piece));
+    }
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::to_string;
+    use super::{escape, to_string};
     use crate::Value;
+
+    /// dicttoxml 1.7.4's `escape_xml`, as the writer did it by hand before
+    /// quick-xml: `&` first, then `"`, `'`, `<`, `>`.
+    fn dicttoxml_escape(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '"' => out.push_str("&quot;"),
+                '\'' => out.push_str("&apos;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                _ => out.push(c),
+            }
+        }
+        out
+    }
+
+    /// Every Unicode scalar value once, in order.
+    fn every_char() -> String {
+        (0..=u32::from(char::MAX))
+            .filter_map(char::from_u32)
+            .collect()
+    }
+
+    #[test]
+    fn escape_is_dicttoxml_escape_for_every_character() {
+        let all = every_char();
+        assert_eq!(escape(&all), dicttoxml_escape(&all));
+        for text in [
+            "",
+            "\r",
+            "\r\r",
+            "\r\n",
+            "a\rb",
+            "&\r<\r>",
+            "\r\"'\r",
+            "é\r😀&",
+        ] {
+            assert_eq!(escape(text), dicttoxml_escape(text), "{text:?}");
+        }
+        // Nothing to escape: the text itself, borrowed.
+        assert!(matches!(escape("meter1 é"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    /// Why [`escape`] wraps quick-xml's `escape` and not another variant:
+    /// `escape` escapes the same characters as dicttoxml but for `\r`,
+    /// `partial_escape` leaves the quotes and `minimal_escape` also `>`.
+    #[test]
+    fn which_quick_xml_escape_matches() {
+        use quick_xml::escape as qx;
+        let all = every_char();
+        let expected = dicttoxml_escape(&all);
+        assert_eq!(qx::escape(&all), expected.replace('\r', "&#13;"));
+        assert_eq!(qx::escape("\r"), "&#13;");
+        assert_eq!(qx::partial_escape("\"'"), "\"'");
+        assert_eq!(qx::minimal_escape("\"'>"), "\"'>");
+        assert_ne!(qx::partial_escape(&all), expected);
+        assert_ne!(qx::minimal_escape(&all), expected);
+    }
 
     #[test]
     fn data_example_from_the_page() {
