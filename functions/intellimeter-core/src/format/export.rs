@@ -463,6 +463,30 @@ pub(super) mod tests {
         assert_eq!(xml::to_string(&as_value(&rows)), expected);
     }
 
+    /// The XML export reads back with quick-xml's `Reader` to the rows'
+    /// text, for the texts xml.rs round-trips, as name and as time.
+    #[test]
+    fn xml_round_trips_through_quick_xml_reader() {
+        use crate::format::xml::tests::{edge_texts, every_xml_char, expected_root, read_back};
+        let mut texts = edge_texts();
+        texts.push(every_xml_char());
+        let rows: Vec<ExportRow> = texts
+            .iter()
+            .enumerate()
+            .map(|(index, text)| ExportRow {
+                meter: text,
+                time: if index % 2 == 0 {
+                    text
+                } else {
+                    "2019-10-30 13:15:00"
+                },
+                value: index as f64 * 0.1,
+            })
+            .collect();
+        let document = render_str(ExportFormat::Xml, &rows);
+        assert_eq!(read_back(&document), expected_root(&as_value(&rows)));
+    }
+
     #[test]
     fn json_parses_back_to_the_rows() {
         let rows: Vec<_> = EXAMPLE.iter().chain(&AWKWARD).collect();

@@ -136,7 +136,7 @@ pub(crate) fn escape(text: &str) -> Cow<'_, str> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::{escape, to_string};
     use crate::Value;
 
@@ -198,6 +198,289 @@ mod tests {
         assert_eq!(qx::minimal_escape("\"'>"), "\"'>");
         assert_ne!(qx::partial_escape(&all), expected);
         assert_ne!(qx::minimal_escape(&all), expected);
+    }
+
+    /// An element as a parser gives it back: name, `type` attribute, text
+    /// (references resolved, line ends normalised) and child elements.
+    #[derive(Debug, PartialEq)]
+    pub(crate) struct Element {
+        name: String,
+        kind: Option<String>,
+        text: String,
+        children: Vec<Element>,
+    }
+
+    /// XML 1.0's `Char` production.
+    fn is_xml_char(c: char) -> bool {
+        matches!(c, '\t' | '\n' | '\r' | ' '..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+    }
+
+    /// Reads `document` with quick-xml's `Reader` (its checks on: end tags
+    /// match, no bare `&`) into its root element, and panics unless it is
+    /// one well-formed XML 1.0 document: the declaration, one root, only
+    /// predefined entities, and only characters XML allows (which the
+    /// `Reader` does not check itself).
+    pub(crate) fn read_back(document: &str) -> Element {
+        use quick_xml::XmlVersion;
+        use quick_xml::escape::resolve_predefined_entity;
+        use quick_xml::events::Event;
+        use quick_xml::reader::Reader;
+
+        if let Some(bad) = document.chars().find(|&c| !is_xml_char(c)) {
+            panic!("{bad:?} is not an XML 1.0 character");
+        }
+        let mut reader = Reader::from_str(document);
+        let mut open: Vec<Element> = Vec::new();
+        let mut root = None;
+        let mut declared = false;
+        loop {
+            let event = reader
+                .read_event()
+                .unwrap_or_else(|error| panic!("at {}: {error}", reader.error_position()));
+            let text = match event {
+                Event::Decl(decl) if !declared && open.is_empty() && root.is_none() => {
+                    assert_eq!(decl.version().unwrap(), "1.0");
+                    assert_eq!(decl.encoding().unwrap().unwrap(), "UTF-8");
+                    declared = true;
+                    continue;
+                }
+                Event::Start(start) => {
+                    assert!(declared && root.is_none(), "an element outside the root");
+                    let mut kind = None;
+                    for attribute in start.attributes() {
+                        let attribute = attribute.unwrap();
+                        assert_eq!(attribute.key.as_ref(), "type");
+                        let value = attribute.normalized_value(XmlVersion::Implicit1_0);
+                        kind = Some(value.unwrap().into_owned());
+                    }
+                    open.push(Element {
+                        name: start.name().as_ref().to_owned(),
+                        kind,
+                        text: String::new(),
+                        children: Vec::new(),
+                    });
+                    continue;
+                }
+                Event::End(_) => {
+                    let element = open.pop().expect("the reader checks end tags");
+                    match open.last_mut() {
+                        Some(parent) => parent.children.push(element),
+                        None => root = Some(element),
+                    }
+                    continue;
+                }
+                Event::Text(text) => text.xml10_content().into_owned(),
+                Event::GeneralRef(reference) => match reference.resolve_char_ref().unwrap() {
+                    Some(c) => c.to_string(),
+                    None => resolve_predefined_entity(&reference)
+                        .unwrap_or_else(|| panic!("undefined entity {reference:?}"))
+                        .to_owned(),
+                },
+                Event::Eof => break,
+                other => panic!("unexpected {other:?}"),
+            };
+            open.last_mut()
+                .unwrap_or_else(|| panic!("text outside the root: {text:?}"))
+                .text
+                .push_str(&text);
+        }
+        assert!(open.is_empty(), "unclosed {open:?}");
+        root.expect("a root element")
+    }
+
+    /// XML 1.0's end-of-line handling: `\r\n` and a lone `\r` read as `\n`.
+    fn read_as(text: &str) -> String {
+        text.replace("\r\n", "\n").replace('\r', "\n")
+    }
+
+    fn expected_element(name: &str, value: &Value) -> Element {
+        let (text, children) = match value {
+            Value::Null => (String::new(), Vec::new()),
+            Value::Bool(flag) => (
+                (if *flag { "True" } else { "False" }).to_owned(),
+                Vec::new(),
+            ),
+            Value::Int(n) => (n.to_string(), Vec::new()),
+            Value::Float(x) => (super::pyfloat::repr(*x), Vec::new()),
+            Value::Str(raw) => (read_as(raw), Vec::new()),
+            Value::LocalDateTime(raw) => (read_as(&raw.replacen(' ', "T", 1)), Vec::new()),
+            Value::Dict(_) | Value::List(_) => (String::new(), expected_children(value)),
+        };
+        Element {
+            name: name.to_owned(),
+            kind: Some(super::type_name(value).to_owned()),
+            text,
+            children,
+        }
+    }
+
+    fn expected_children(value: &Value) -> Vec<Element> {
+        match value {
+            Value::Dict(entries) => entries
+                .iter()
+                .map(|(key, value)| expected_element(key, value))
+                .collect(),
+            Value::List(items) => items
+                .iter()
+                .map(|item| expected_element("item", item))
+                .collect(),
+            other => vec![expected_element("item", other)],
+        }
+    }
+
+    /// What a parser should read back from `to_string(value)`.
+    pub(crate) fn expected_root(value: &Value) -> Element {
+        Element {
+            name: "Response".to_owned(),
+            kind: None,
+            text: String::new(),
+            children: expected_children(value),
+        }
+    }
+
+    /// One text holding every character XML 1.0 allows, in order.
+    pub(crate) fn every_xml_char() -> String {
+        every_char().chars().filter(|&c| is_xml_char(c)).collect()
+    }
+
+    /// Texts to round-trip: hand-picked edges and random mixes of pieces
+    /// that need care (xorshift with a fixed seed, so a failure repeats).
+    pub(crate) fn edge_texts() -> Vec<String> {
+        const PIECES: [&str; 40] = [
+            "&",
+            "<",
+            ">",
+            "\"",
+            "'",
+            ";",
+            "#",
+            "&amp;",
+            "&lt",
+            "&#13;",
+            "&#x41;",
+            "]]>",
+            "<!--",
+            "<?",
+            "a",
+            "Z",
+            "0",
+            " ",
+            "  ",
+            "\t",
+            "\n",
+            "\r",
+            "\r\n",
+            "\n\r",
+            "é",
+            "名前",
+            "😀",
+            "\u{85}",
+            "\u{2028}",
+            "\u{7f}",
+            "\u{9f}",
+            "\u{d7ff}",
+            "\u{e000}",
+            "\u{fffd}",
+            "\u{10000}",
+            "\u{10ffff}",
+            "=",
+            "/",
+            "-",
+            "meter1",
+        ];
+        let mut texts: Vec<String> = PIECES.iter().map(|piece| (*piece).to_owned()).collect();
+        texts.push(String::new());
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..2_000 {
+            let len = next() % 24;
+            let text = (0..len)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            texts.push(text);
+        }
+        texts
+    }
+
+    #[test]
+    fn round_trips_through_quick_xml_reader() {
+        for text in edge_texts() {
+            let value = Value::dict([
+                ("text", Value::str(text.as_str())),
+                ("time", Value::LocalDateTime(text.clone())),
+                (
+                    "list",
+                    Value::List(vec![
+                        Value::str(text.as_str()),
+                        Value::Null,
+                        Value::dict([("inner", Value::str(text.as_str()))]),
+                        Value::Float(0.1),
+                        Value::Int(-3),
+                        Value::Bool(true),
+                    ]),
+                ),
+            ]);
+            assert_eq!(
+                read_back(&to_string(&value)),
+                expected_root(&value),
+                "{text:?}"
+            );
+        }
+        for value in [
+            Value::str(every_xml_char()),
+            Value::Null,
+            Value::str("a<b"),
+            Value::List(vec![]),
+            Value::empty_dict(),
+            Value::dict([("Zähler", Value::str("é")), ("名前", Value::Int(1))]),
+        ] {
+            assert_eq!(
+                read_back(&to_string(&value)),
+                expected_root(&value),
+                "{value:?}"
+            );
+        }
+    }
+
+    /// The checks [`read_back`] relies on do refuse what is not
+    /// well-formed: the round trip above could fail.
+    #[test]
+    fn read_back_refuses_documents_that_are_not_well_formed() {
+        const PROLOG: &str = super::PROLOG;
+        for bad in [
+            "<Response></Response>",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" ?><Response>",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" ?><Response></Other>",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" ?><Response>&</Response>",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" ?><Response>&nbsp;</Response>",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" ?><Response>\u{0}</Response>",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" ?><Response>\u{fffe}</Response>",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" ?><Response></Response><Response></Response>",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\" ?><Response></Response>x",
+        ] {
+            let result = std::panic::catch_unwind(|| read_back(bad));
+            assert!(result.is_err(), "read back {bad:?}");
+        }
+        let good = format!("{PROLOG}<Response><k type=\"str\">&amp;&#65;</k></Response>");
+        assert_eq!(
+            read_back(&good),
+            Element {
+                name: "Response".into(),
+                kind: None,
+                text: String::new(),
+                children: vec![Element {
+                    name: "k".into(),
+                    kind: Some("str".into()),
+                    text: "&A".into(),
+                    children: Vec::new(),
+                }],
+            }
+        );
     }
 
     #[test]
