@@ -122,8 +122,10 @@ pub(crate) fn text(raw: &str) -> Event<'_> {
 /// characters (ingest-wire's name rule) but not U+FFFE or U+FFFF.
 /// Allocates only when `text` has a character to escape.
 pub(crate) fn escape(text: &str) -> Cow<'_, str> {
-    if !text.contains('\r') {
-        return quick_xml::escape::escape(text);
+    let escaped = quick_xml::escape::escape(text);
+    // Borrowed: nothing to escape, so no `\r` either (one scan of `text`).
+    if matches!(escaped, Cow::Borrowed(_)) || !text.contains('\r') {
+        return escaped;
     }
     let mut out = String::with_capacity(text.len() + 8);
     for (index, piece) in text.split('\r').enumerate() {
