@@ -13,12 +13,16 @@
 //! - YAML: a sequence of mappings safe for YAML 1.1 and 1.2, see `yaml.rs`.
 //!
 //! The export writes millions of rows, so the per-row path avoids
-//! allocating: escaping goes through one reused scratch string and floats
-//! are formatted straight into the output.
+//! allocating: JSON escaping goes through one reused scratch string, XML
+//! rows go through quick-xml's writer straight into the output (its
+//! escaping allocates only for a name holding a markup character), and
+//! floats are formatted straight into the output.
 
 use super::csv::CsvWriter;
 use super::{json, pyfloat, xml, yaml};
-use std::io::Write as _;
+use quick_xml::Writer;
+use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
+use std::io::{self, Write as _};
 
 /// Field names of a row, in the `/data` shape and order.
 pub(super) const METER: &str = "MeterParam";
@@ -86,7 +90,7 @@ impl ExportFormat {
 pub struct ExportWriter {
     format: ExportFormat,
     rows: u64,
-    /// Reused for JSON and XML escaping (those helpers write to a `String`).
+    /// Reused for JSON escaping (json.rs writes to a `String`).
     scratch: String,
     /// The CSV encoder, for [`ExportFormat::Csv`] only.
     csv: Option<CsvWriter>,
@@ -109,7 +113,9 @@ impl ExportWriter {
             ExportFormat::Json => out.push(b'['),
             ExportFormat::Xml => {
                 out.extend_from_slice(xml::PROLOG.as_bytes());
-                out.extend_from_slice(b"<Response>");
+                Writer::new(out)
+                    .write_event(Event::Start(BytesStart::new(xml::ROOT)))
+                    .expect("writing into a Vec<u8> cannot fail");
             }
             // A block sequence has no opening; an empty one is written by `end`.
             ExportFormat::Yaml => {}
@@ -121,7 +127,7 @@ impl ExportWriter {
         match self.format {
             ExportFormat::Csv => self.csv_writer().row(out, row),
             ExportFormat::Json => self.json_row(out, row),
-            ExportFormat::Xml => self.xml_row(out, row),
+            ExportFormat::Xml => Self::xml_row(out, row),
             ExportFormat::Yaml => yaml::write_row(out, row),
         }
         self.rows += 1;
@@ -132,7 +138,9 @@ impl ExportWriter {
         match self.format {
             ExportFormat::Csv => {}
             ExportFormat::Json => out.push(b']'),
-            ExportFormat::Xml => out.extend_from_slice(b"</Response>"),
+            ExportFormat::Xml => Writer::new(out)
+                .write_event(Event::End(BytesEnd::new(xml::ROOT)))
+                .expect("writing into a Vec<u8> cannot fail"),
             ExportFormat::Yaml => {
                 if self.rows == 0 {
                     out.extend_from_slice(b"[]\n");
@@ -179,28 +187,40 @@ impl ExportWriter {
         out.extend_from_slice(self.scratch.as_bytes());
     }
 
-    /// One `<item type="dict">…</item>` as xml.rs writes a `/data` row.
-    fn xml_row(&mut self, out: &mut Vec<u8>, row: &ExportRow) {
-        self.scratch.clear();
-        self.scratch
-            .push_str(r#"<item type="dict"><MeterParam type="str">"#);
-        xml::escape_into(&mut self.scratch, row.meter);
-        self.scratch
-            .push_str(r#"</MeterParam><TimeStamping type="str">"#);
+    /// One `<item type="dict">…</item>` as xml.rs writes a `/data` row, with
+    /// quick-xml's writer straight into `out`. The tags are borrowed
+    /// constants; escaping allocates only for text that has something to
+    /// escape (the time never has).
+    fn xml_row(out: &mut Vec<u8>, row: &ExportRow) {
+        Self::write_xml_row(&mut Writer::new(out), row)
+            .expect("writing into a Vec<u8> cannot fail");
+    }
+
+    fn write_xml_row(writer: &mut Writer<&mut Vec<u8>>, row: &ExportRow) -> io::Result<()> {
+        let item = xml::start_tag(r#"item type="dict""#);
+        let meter = xml::start_tag(r#"MeterParam type="str""#);
+        let time = xml::start_tag(r#"TimeStamping type="str""#);
+        let value = xml::start_tag(r#"value type="float""#);
+
+        writer.write_event(Event::Start(item.borrow()))?;
+        writer.write_event(Event::Start(meter.borrow()))?;
+        writer.write_event(xml::text(row.meter))?;
+        writer.write_event(Event::End(meter.to_end()))?;
+        writer.write_event(Event::Start(time.borrow()))?;
         // A local date-time is written ISO style, `T` for the first space.
         match row.time.split_once(' ') {
-            Some((date, time)) => {
-                xml::escape_into(&mut self.scratch, date);
-                self.scratch.push('T');
-                xml::escape_into(&mut self.scratch, time);
+            Some((date, clock)) => {
+                writer.write_event(xml::text(date))?;
+                writer.write_event(Event::Text(BytesText::from_escaped("T")))?;
+                writer.write_event(xml::text(clock))?;
             }
-            None => xml::escape_into(&mut self.scratch, row.time),
+            None => writer.write_event(xml::text(row.time))?,
         }
-        self.scratch
-            .push_str(r#"</TimeStamping><value type="float">"#);
-        out.extend_from_slice(self.scratch.as_bytes());
-        write_float(out, row.value);
-        out.extend_from_slice(b"</value></item>");
+        writer.write_event(Event::End(time.to_end()))?;
+        writer.write_event(Event::Start(value.borrow()))?;
+        write_float(writer.get_mut(), row.value);
+        writer.write_event(Event::End(value.to_end()))?;
+        writer.write_event(Event::End(item.to_end()))
     }
 }
 
@@ -398,6 +418,73 @@ pub(super) mod tests {
             );
             assert_eq!(render_str(ExportFormat::Xml, rows), xml::to_string(&value));
         }
+    }
+
+    /// The XML rows byte for byte where text needs care: the five markup
+    /// characters escaped, everything else (control characters, `\r`,
+    /// characters XML 1.0 forbids) as it is, the time's first space a `T`.
+    #[test]
+    fn xml_rows_with_awkward_text() {
+        let rows = [
+            ExportRow {
+                meter: "a&b<c>d\"e'f",
+                time: "2019-10-30 13:15:00",
+                value: 1.0,
+            },
+            ExportRow {
+                meter: "\t\n\r\u{0}\u{1f}\u{7f}\u{fffe}\u{ffff}",
+                time: "2019-10-30",
+                value: 2.5,
+            },
+            ExportRow {
+                meter: "",
+                time: "a b c",
+                value: f64::NAN,
+            },
+            ExportRow {
+                meter: "Zähler 名前 😀 &amp;",
+                time: "<x> &y",
+                value: 1e16,
+            },
+        ];
+        let expected = concat!(
+            r#"<?xml version="1.0" encoding="UTF-8" ?><Response>"#,
+            r#"<item type="dict"><MeterParam type="str">a&amp;b&lt;c&gt;d&quot;e&apos;f</MeterParam>"#,
+            r#"<TimeStamping type="str">2019-10-30T13:15:00</TimeStamping><value type="float">1.0</value></item>"#,
+            "<item type=\"dict\"><MeterParam type=\"str\">\t\n\r\u{0}\u{1f}\u{7f}\u{fffe}\u{ffff}</MeterParam>",
+            r#"<TimeStamping type="str">2019-10-30</TimeStamping><value type="float">2.5</value></item>"#,
+            r#"<item type="dict"><MeterParam type="str"></MeterParam>"#,
+            r#"<TimeStamping type="str">aTb c</TimeStamping><value type="float">nan</value></item>"#,
+            r#"<item type="dict"><MeterParam type="str">Zähler 名前 😀 &amp;amp;</MeterParam>"#,
+            r#"<TimeStamping type="str">&lt;x&gt;T&amp;y</TimeStamping><value type="float">1e+16</value></item>"#,
+            r#"</Response>"#,
+        );
+        assert_eq!(render_str(ExportFormat::Xml, &rows), expected);
+        assert_eq!(xml::to_string(&as_value(&rows)), expected);
+    }
+
+    /// The XML export reads back with quick-xml's `Reader` to the rows'
+    /// text, for the texts xml.rs round-trips, as name and as time.
+    #[test]
+    fn xml_round_trips_through_quick_xml_reader() {
+        use crate::format::xml::tests::{edge_texts, every_xml_char, expected_root, read_back};
+        let mut texts = edge_texts();
+        texts.push(every_xml_char());
+        let rows: Vec<ExportRow> = texts
+            .iter()
+            .enumerate()
+            .map(|(index, text)| ExportRow {
+                meter: text,
+                time: if index % 2 == 0 {
+                    text
+                } else {
+                    "2019-10-30 13:15:00"
+                },
+                value: index as f64 * 0.1,
+            })
+            .collect();
+        let document = render_str(ExportFormat::Xml, &rows);
+        assert_eq!(read_back(&document), expected_root(&as_value(&rows)));
     }
 
     #[test]
