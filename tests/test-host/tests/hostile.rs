@@ -674,3 +674,26 @@ async fn methods_paths_and_credentials_that_do_not_fit_are_refused() {
     })
     .await
 }
+
+/// The check every XML answer of these tests goes through refuses what is
+/// not well-formed (so a passing test means something).
+#[test]
+fn the_xml_check_refuses_broken_documents() {
+    use common::well_formed::assert_well_formed;
+    assert_well_formed(
+        format!(r#"{PROLOG}<Response><a type="str">x &amp; &#233;</a></Response>"#).as_bytes(),
+        "valid",
+    );
+    for broken in [
+        format!("{PROLOG}<Response><a></b></Response>"),
+        format!("{PROLOG}<Response><a></Response>"),
+        format!("{PROLOG}<Response>&nbsp;</Response>"),
+        format!("{PROLOG}<Response>a & b</Response>"),
+        format!("{PROLOG}<Response/><Response/>"),
+        "<Response></Response>".to_owned(),
+        format!("{PROLOG}<Response>"),
+    ] {
+        let outcome = std::panic::catch_unwind(|| assert_well_formed(broken.as_bytes(), "broken"));
+        assert!(outcome.is_err(), "accepted {broken}");
+    }
+}

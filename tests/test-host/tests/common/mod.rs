@@ -8,6 +8,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod well_formed;
+
 use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -115,7 +117,7 @@ impl App {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Response {
-        request(
+        let response = request(
             &self.base_url(),
             method,
             path,
@@ -123,7 +125,14 @@ impl App {
             body.as_bytes().to_vec(),
         )
         .await
-        .unwrap()
+        .unwrap();
+        if response
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("application/xml"))
+        {
+            well_formed::assert_well_formed(&response.body, &format!("{method} {path}"));
+        }
+        response
     }
 
     pub async fn get(&self, path: &str, auth: &Auth) -> Response {
