@@ -5,16 +5,17 @@
 //! Stores are opened on first use, so a component only ever touches the
 //! stores its route needs (and spin.toml grants it).
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use intellimeter_core::env::Env;
 use intellimeter_core::error::{ApiError, ErrorKind};
 use intellimeter_core::format::Format;
 use intellimeter_core::request::requested_format;
 use intellimeter_core::storage::{KeyValue, Rows, Sql, SqlValue, StorageError};
 use intellimeter_core::{ApiRequest, ApiResponse, Route, Services, context};
-use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
+use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use spin_sdk::{key_value, sqlite, variables};
 use std::cell::{Cell, OnceCell};
+use wasi::io::streams::{OutputStream, StreamError};
 
 /// Serves one request with a core route. The response says how much
 /// storage work it took in a `Server-Timing` header (SQL statements and
@@ -46,7 +47,7 @@ pub async fn serve(request: IncomingRequest, out: ResponseOutparam, route: &Rout
             kv.operations.get()
         ),
     ));
-    send(out, response, &db).await;
+    send(out, response, &db);
 }
 
 /// Reads method, path, headers and a body of at most `max_body_bytes`; a
@@ -103,9 +104,15 @@ async fn read_request(
 
 /// Sends the response; a streamed body goes out chunk by chunk, each sent
 /// before the next is read. A failure mid-stream can no longer change the
-/// status: it is logged and the body is cut short, which the client sees
-/// as an incomplete transfer.
-async fn send(out: ResponseOutparam, response: ApiResponse, db: &SpinSql) {
+/// status: it is logged and the body is dropped without `finish`, which
+/// WASI defines as an incomplete body ("the implementation should treat
+/// the body as incomplete, and that an error has occurred"): Spin (like
+/// the test host, both wasmtime-wasi-http) then aborts the transfer, so the
+/// client sees an incomplete response, never a short file that looks whole.
+/// (spin-sdk's body sink would `finish` the body when dropped, and a trap
+/// drops it unfinished but unaborted, which ends the body cleanly; hence
+/// the raw WASI body here.)
+fn send(out: ResponseOutparam, response: ApiResponse, db: &SpinSql) {
     let headers: Vec<(String, Vec<u8>)> = response
         .headers
         .into_iter()
@@ -119,36 +126,59 @@ async fn send(out: ResponseOutparam, response: ApiResponse, db: &SpinSql) {
     if outgoing.set_status_code(response.status).is_err() {
         eprintln!("invalid response status {}", response.status);
     }
-    let mut body = outgoing.take_body();
+    let body = outgoing
+        .body()
+        .expect("a new response's body is taken once");
     out.set(outgoing);
-    if !response.body.is_empty()
-        && let Err(error) = body.send(response.body).await
-    {
+    let stream = body.write().expect("a new body is written once");
+    if let Err(error) = write_all(&stream, &response.body) {
         eprintln!("could not send the response body: {error:?}");
         return;
     }
-    let Some(mut stream) = response.stream else {
-        return;
-    };
-    loop {
-        match stream.next_chunk(db) {
-            Ok(Some(chunk)) => {
-                if let Err(error) = body.send(chunk).await {
-                    eprintln!("the client went away mid-stream: {error:?}");
+    if let Some(mut chunks) = response.stream {
+        loop {
+            match chunks.next_chunk(db) {
+                Ok(Some(chunk)) => {
+                    if let Err(error) = write_all(&stream, &chunk) {
+                        eprintln!("the client went away mid-stream: {error:?}");
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    eprintln!("streamed body failed mid-way: {}", error.message);
+                    // Dropped unfinished: the host aborts the transfer.
                     return;
                 }
             }
-            Ok(None) => return,
-            Err(error) => {
-                eprintln!("streamed body failed mid-way: {}", error.message);
-                // spin-sdk's body sink *finishes* the body when dropped, which
-                // would make a truncated file look complete. Trapping makes
-                // the host abort the transfer instead, so the client sees an
-                // incomplete response rather than a silently short file.
-                std::process::abort();
-            }
         }
     }
+    if let Err(error) = stream.blocking_flush() {
+        eprintln!("could not send the response body: {error:?}");
+        return;
+    }
+    drop(stream);
+    if let Err(error) = OutgoingBody::finish(body, None) {
+        eprintln!("could not finish the response body: {error:?}");
+    }
+}
+
+/// Writes `bytes` as fast as the host takes them, waiting while its buffer
+/// is full (one request per instance: blocking here blocks nobody else).
+fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError> {
+    while !bytes.is_empty() {
+        let permitted = stream.check_write()?;
+        if permitted == 0 {
+            stream.subscribe().block();
+            continue;
+        }
+        let count = usize::try_from(permitted)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        stream.write(&bytes[..count])?;
+        bytes = &bytes[count..];
+    }
+    Ok(())
 }
 
 /// Spin's SQLite database `default`, opened on first use.

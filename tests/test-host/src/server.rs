@@ -39,6 +39,7 @@ pub struct RunningApp {
     addr: SocketAddr,
     routes: Vec<String>,
     peak_memory: PeakMemory,
+    sql_faults: Arc<sqlite::SqlFaults>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -75,6 +76,12 @@ impl RunningApp {
     /// size on its next memory growth.
     pub fn reset_peak_guest_memory(&self) {
         self.peak_memory.reset();
+    }
+
+    /// Makes one later SQL statement of the app fail: the one after the next
+    /// `skip` whose text contains `pattern` (see [`sqlite::SqlFaults`]).
+    pub fn inject_sql_fault(&self, pattern: &str, skip: u32) {
+        self.sql_faults.arm(pattern, skip);
     }
 
     /// Stops accepting, closes open connections and waits for the server.
@@ -126,6 +133,7 @@ struct AppState {
     app_variables: Arc<HashMap<String, String>>,
     /// Fed by every store's [`MemoryMeter`]; read through [`RunningApp`].
     peak_memory: PeakMemory,
+    sql_faults: Arc<sqlite::SqlFaults>,
 }
 
 pub async fn start(config: HostConfig) -> Result<RunningApp> {
@@ -208,6 +216,7 @@ pub async fn start(config: HostConfig) -> Result<RunningApp> {
     let addr = listener.local_addr()?;
 
     let peak_memory = PeakMemory::default();
+    let sql_faults = Arc::new(sqlite::SqlFaults::default());
     let state = Arc::new(AppState {
         name: app.name.clone(),
         version: app.version.clone(),
@@ -216,6 +225,7 @@ pub async fn start(config: HostConfig) -> Result<RunningApp> {
         sqlite_path,
         app_variables: Arc::new(app_variables),
         peak_memory: peak_memory.clone(),
+        sql_faults: sql_faults.clone(),
     });
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
@@ -224,6 +234,7 @@ pub async fn start(config: HostConfig) -> Result<RunningApp> {
         addr,
         routes: route_listing(&app, &format!("http://{addr}")),
         peak_memory,
+        sql_faults,
         shutdown: Some(shutdown_tx),
         task: Some(task),
     })
@@ -474,7 +485,8 @@ async fn execute(
         sqlite: SqliteInstance::new(
             component.sqlite_databases.clone(),
             state.sqlite_path.clone(),
-        ),
+        )
+        .with_faults(state.sql_faults.clone()),
         variables: VariablesInstance::new(
             component.id.clone(),
             component.variables.clone(),

@@ -151,12 +151,41 @@ fn memory_size(value: &Value) -> usize {
         }
 }
 
+/// Faults a test injects into the app's SQL (fault injection is what the
+/// test host is for; Spin has none): [`SqlFaults::arm`] makes one later
+/// statement fail as an I/O error would.
+#[derive(Default)]
+pub struct SqlFaults(std::sync::Mutex<Option<(String, u32)>>);
+
+impl SqlFaults {
+    /// The statement after the next `skip` whose text contains `pattern`
+    /// fails, once.
+    pub fn arm(&self, pattern: &str, skip: u32) {
+        *self.0.lock().unwrap() = Some((pattern.to_owned(), skip));
+    }
+
+    fn check(&self, statement: &str) -> Result<(), Error> {
+        let mut armed = self.0.lock().unwrap();
+        if let Some((pattern, skip)) = armed.as_mut()
+            && statement.contains(pattern.as_str())
+        {
+            if *skip == 0 {
+                *armed = None;
+                return Err(Error::Io("injected fault (test host)".into()));
+            }
+            *skip -= 1;
+        }
+        Ok(())
+    }
+}
+
 /// Per-instance state of the sqlite interface.
 pub struct SqliteInstance {
     allowed: Arc<HashSet<String>>,
     default_path: Arc<Path>,
     connections: Table<Arc<DbConnection>>,
     max_result_bytes: usize,
+    faults: Arc<SqlFaults>,
 }
 
 impl SqliteInstance {
@@ -166,7 +195,14 @@ impl SqliteInstance {
             default_path,
             connections: Table::new(CONNECTION_TABLE_CAPACITY),
             max_result_bytes: MAX_HOST_BUFFERED_BYTES,
+            faults: Arc::default(),
         }
+    }
+
+    /// Shares the app's injected faults with this instance.
+    pub fn with_faults(mut self, faults: Arc<SqlFaults>) -> Self {
+        self.faults = faults;
+        self
     }
 
     /// Lowers the result-size limit (for tests of the limit).
@@ -201,6 +237,7 @@ impl SqliteInstance {
             .get(rep)
             .ok_or(Error::InvalidConnection)?
             .clone();
+        self.faults.check(statement)?;
         connection
             .query(statement, params, self.max_result_bytes)
             .await
