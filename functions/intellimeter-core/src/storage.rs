@@ -83,6 +83,12 @@ impl std::error::Error for StorageError {}
 /// One SQLite connection: one statement per call, as Spin's interface.
 pub trait Sql {
     fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, StorageError>;
+
+    /// Waits before `attempt` (2, 3, …) of something the write lock refused
+    /// ([`Transient`]), so that retries spread out instead of colliding
+    /// again. Hosts that can sleep do (the Spin layer: exponential, with
+    /// jitter); the default, for tests, does not.
+    fn back_off(&self, _attempt: u32) {}
 }
 
 /// A key-value store with byte values, as Spin's interface: no expiry and
@@ -161,15 +167,17 @@ pub(crate) fn is_transient_message(message: &str) -> bool {
 }
 
 /// How often [`in_transaction`] runs a body whose transaction was refused
-/// or interrupted before it gives up.
-const TRANSACTION_ATTEMPTS: u32 = 3;
+/// or interrupted before it gives up (with [`Sql::back_off`] between).
+pub const TRANSACTION_ATTEMPTS: u32 = 6;
 
 /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT` on one connection, rolling
 /// back when it fails. IMMEDIATE takes the write lock up front, so two
 /// writers queue on SQLite's busy timeout instead of failing mid-way. A
 /// transaction refused or interrupted by the lock ([`Transient`]) is run
-/// again from the start, up to [`TRANSACTION_ATTEMPTS`] times; a failed
-/// `COMMIT` is never retried (it may have landed).
+/// again from the start after [`Sql::back_off`], up to
+/// [`TRANSACTION_ATTEMPTS`] times; a failed `COMMIT` is never run again
+/// here (it may have landed; the host retries a COMMIT the lock refused,
+/// which SQLite allows).
 pub fn in_transaction<T, E>(
     db: &dyn Sql,
     mut body: impl FnMut(&dyn Sql) -> Result<T, E>,
@@ -199,7 +207,10 @@ where
             },
         };
         match outcome {
-            Err(error) if error.is_transient() && attempt < TRANSACTION_ATTEMPTS => attempt += 1,
+            Err(error) if error.is_transient() && attempt < TRANSACTION_ATTEMPTS => {
+                attempt += 1;
+                db.back_off(attempt);
+            }
             other => return other,
         }
     }
@@ -213,6 +224,7 @@ mod tests {
     /// Records statements; fails those named in `failing` once each.
     struct Script {
         log: RefCell<Vec<String>>,
+        waits: RefCell<Vec<u32>>,
         failing: RefCell<Vec<(&'static str, &'static str)>>,
     }
 
@@ -220,6 +232,7 @@ mod tests {
         fn new(failing: &[(&'static str, &'static str)]) -> Self {
             Script {
                 log: RefCell::new(Vec::new()),
+                waits: RefCell::new(Vec::new()),
                 failing: RefCell::new(failing.to_vec()),
             }
         }
@@ -234,6 +247,10 @@ mod tests {
                 return Err(StorageError::new(message));
             }
             Ok(Rows::default())
+        }
+
+        fn back_off(&self, attempt: u32) {
+            self.waits.borrow_mut().push(attempt);
         }
     }
 
@@ -263,14 +280,20 @@ mod tests {
     #[test]
     fn a_busy_lock_is_retried_a_bounded_number_of_times() {
         let busy = "database is locked";
-        let db = Script::new(&[
-            ("BEGIN IMMEDIATE", busy),
-            ("BEGIN IMMEDIATE", busy),
-            ("BEGIN IMMEDIATE", busy),
-        ]);
+        let db = Script::new(&[("BEGIN IMMEDIATE", busy); TRANSACTION_ATTEMPTS as usize]);
         let result = in_transaction(&db, |db| db.execute("UPDATE x", &[]));
         assert_eq!(result.unwrap_err().message, busy);
-        assert_eq!(db.log.borrow().len(), 3, "three attempts, no body run");
+        assert_eq!(db.log.borrow().len(), 6, "six attempts, no body run");
+        assert_eq!(
+            *db.waits.borrow(),
+            [2, 3, 4, 5, 6],
+            "a wait before each retry"
+        );
+
+        // Refused five times, taken the sixth.
+        let db = Script::new(&[("BEGIN IMMEDIATE", busy); 5]);
+        assert!(in_transaction(&db, |db| db.execute("UPDATE x", &[])).is_ok());
+        assert_eq!(db.log.borrow().last().unwrap(), "COMMIT");
     }
 
     #[test]

@@ -182,14 +182,25 @@ fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError>
 }
 
 /// Spin's SQLite database `default`, opened on first use.
+///
+/// A statement the write lock refused (`SQLITE_BUSY` after the busy
+/// timeout, which a libSQL server answers at once) is run again after a
+/// back-off when that is safe: outside a transaction (it did not happen),
+/// `BEGIN` (nothing started) and `COMMIT` (SQLite keeps the transaction
+/// and allows the retry). Inside a transaction the error goes up, and
+/// `storage::in_transaction` runs the whole transaction again.
 #[derive(Default)]
 struct SpinSql {
     connection: OnceCell<Result<sqlite::Connection, StorageError>>,
     statements: Cell<u32>,
+    in_transaction: Cell<bool>,
 }
 
-impl Sql for SpinSql {
-    fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, StorageError> {
+/// How often one statement is tried when the lock refuses it.
+const STATEMENT_ATTEMPTS: u32 = 8;
+
+impl SpinSql {
+    fn run(&self, statement: &str, params: &[sqlite::Value]) -> Result<Rows, StorageError> {
         self.statements.set(self.statements.get() + 1);
         let connection = self
             .connection
@@ -199,9 +210,8 @@ impl Sql for SpinSql {
             })
             .as_ref()
             .map_err(Clone::clone)?;
-        let params: Vec<sqlite::Value> = params.iter().map(to_spin_value).collect();
         let result = connection
-            .execute(statement, &params)
+            .execute(statement, params)
             .map_err(|error| StorageError::new(error.to_string()))?;
         Ok(Rows {
             columns: result.columns,
@@ -211,6 +221,61 @@ impl Sql for SpinSql {
                 .map(|row| row.values.into_iter().map(from_spin_value).collect())
                 .collect(),
         })
+    }
+}
+
+impl Sql for SpinSql {
+    fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, StorageError> {
+        let params: Vec<sqlite::Value> = params.iter().map(to_spin_value).collect();
+        let keyword = statement
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let retryable = match keyword.as_str() {
+            "BEGIN" => true,
+            // Busy only: an interrupted COMMIT was rolled back.
+            "COMMIT" => true,
+            _ => !self.in_transaction.get(),
+        };
+        let mut attempt = 1;
+        let outcome = loop {
+            match self.run(statement, &params) {
+                Err(error)
+                    if retryable
+                        && attempt < STATEMENT_ATTEMPTS
+                        && is_busy(&error.message, keyword == "COMMIT") =>
+                {
+                    attempt += 1;
+                    self.back_off(attempt);
+                }
+                other => break other,
+            }
+        };
+        match keyword.as_str() {
+            "BEGIN" => self.in_transaction.set(outcome.is_ok()),
+            "COMMIT" | "ROLLBACK" | "END" => self.in_transaction.set(false),
+            _ => {}
+        }
+        outcome
+    }
+
+    /// 5 ms, doubling per attempt up to 320 ms, plus up to as much again
+    /// at random (so that writers refused together do not retry together).
+    fn back_off(&self, attempt: u32) {
+        let base = 5u64 << attempt.saturating_sub(2).min(6);
+        let jitter = wasi::random::random::get_random_u64() % base;
+        std::thread::sleep(std::time::Duration::from_millis(base + jitter));
+    }
+}
+
+/// Whether the lock refused the statement (it did not happen). For a
+/// COMMIT, only a busy lock counts: an interrupted one was rolled back.
+fn is_busy(message: &str, commit: bool) -> bool {
+    if commit {
+        message.contains("database is locked") || message.contains("SQLITE_BUSY")
+    } else {
+        intellimeter_core::storage::Transient::is_transient(&StorageError::new(message))
     }
 }
 
