@@ -5,7 +5,8 @@
 //!    batches, next to a plain rusqlite batched insert into the same schema;
 //! 2. /file CSV: rows/s, time to first byte and peak guest memory for a
 //!    year of 5-minute readings of 100 points, next to the `sqlite3` CLI
-//!    writing the same rows as CSV from the same database file;
+//!    writing the same rows as CSV from the same database file; then the
+//!    same rows as JSON, XML and YAML;
 //! 3. /data with 100 points: requests/s and p50/p99, next to the
 //!    hello-world `health` component.
 //!
@@ -246,6 +247,16 @@ async fn bench_export(points: i64, days: i64) {
     assert_eq!(full.body_lines, rows as u64 + 1, "every row and the header");
     let year_memory = app.peak_guest_memory_bytes();
     let component_rate = rows as f64 / full.total_time.as_secs_f64();
+    // The other formats: the same pages, another writer.
+    let mut other_formats = Vec::new();
+    for format in ["json", "xml", "yaml"] {
+        let path = format!("{path}&type={format}");
+        let export = request_streamed(&base, "GET", &path, &[("authorization", &bearer)], vec![])
+            .await
+            .unwrap();
+        assert_eq!(export.status, 200);
+        other_formats.push((format, export.total_time, export.body_bytes));
+    }
     app.shutdown().await;
 
     println!(
@@ -256,6 +267,14 @@ async fn bench_export(points: i64, days: i64) {
         "  component                 {component_rate:>12.0} rows/s  ({:.1?} total, first byte after {:.1?})",
         full.total_time, full.time_to_first_body_byte
     );
+    for (format, time, bytes) in other_formats {
+        println!(
+            "  the same as {:<13} {:>12.0} rows/s  ({time:.1?} total, {:.0} MB)",
+            format.to_uppercase(),
+            rows as f64 / time.as_secs_f64(),
+            bytes as f64 / 1e6
+        );
+    }
     println!(
         "  peak guest memory         {:>9.1} MiB for one day, {:.1} MiB for {days} days",
         day_memory as f64 / 1048576.0,
