@@ -28,9 +28,12 @@ const STEPS_PER_BATCH: i64 = 50;
 const INGESTERS_PER_PROJECT: usize = 2;
 const READERS_PER_PROJECT: usize = 6;
 
-/// Per route: latencies and statuses.
+/// One route's latencies, answers by status, and the first problems seen.
+type RouteStats = (Vec<Duration>, BTreeMap<u16, u64>, Vec<String>);
+
+/// Per route.
 #[derive(Default)]
-struct Stats(Mutex<BTreeMap<&'static str, (Vec<Duration>, BTreeMap<u16, u64>, Vec<String>)>>);
+struct Stats(Mutex<BTreeMap<&'static str, RouteStats>>);
 
 impl Stats {
     fn record(&self, route: &'static str, took: Duration, response: &Response) {
