@@ -33,13 +33,7 @@ async fn main() {
     let rate = ingest_history(&app, token, START, 20, 365).await;
     println!("dashboard: a year of 20 meters ingested at {rate:.0} readings/s");
     let base = app.base_url();
-    browser.goto(&format!("{base}/")).await;
-    browser
-        .wait_for("!document.getElementById('login').hidden")
-        .await;
-    browser.type_into("#username", "bench").await;
-    browser.type_into("#password", "password-1").await;
-    browser.click("#login-submit").await;
+    browser.log_in(&base, "bench", "password-1", None).await;
     browser
         .wait_for("performance.getEntriesByName('first-chart').length > 0")
         .await;

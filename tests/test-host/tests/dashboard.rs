@@ -97,12 +97,7 @@ async fn a_user_reads_the_site_in_a_browser() {
         let api = app.log_in("dash", "password-1").await;
         let base = app.base_url();
 
-        browser.goto(&format!("{base}/")).await;
-        browser.wait_for("!document.getElementById('login').hidden").await;
-        browser.screenshot("1-login.png").await;
-        browser.type_into("#username", "dash").await;
-        browser.type_into("#password", "password-1").await;
-        browser.click("#login-submit").await;
+        browser.log_in(&base, "dash", "password-1", Some("1-login.png")).await;
 
         // The meters table shows /data and /interval.
         browser

@@ -578,49 +578,23 @@ async fn methods_paths_and_credentials_that_do_not_fit_are_refused() {
 
         // A rotated key, a logged-out session, a deleted user's session and key.
         let old_key = Auth::key(&app.api_key(&world.alice).await);
-        let rotated = app
-            .send(
-                "POST",
-                "/key",
-                &[world.alice.headers()[0], ("sec-fetch-site", "same-origin")],
-                "",
-            )
-            .await;
+        let rotated = app.send("POST", "/key", &world.alice.headers(), "").await;
         assert_eq!(rotated.status, 200, "{}", rotated.text());
         let fresh = app.log_in("alice", "password-1").await;
-        let gone = app
-            .send(
-                "DELETE",
-                "/session",
-                &[fresh.headers()[0], ("sec-fetch-site", "same-origin")],
-                "",
-            )
-            .await;
+        let gone = app.send("DELETE", "/session", &fresh.headers(), "").await;
         assert_eq!(gone.status, 200, "{}", gone.text());
         let created = app
-            .send(
+            .json(
                 "PUT",
                 "/user",
-                &[
-                    world.alice.headers()[0],
-                    ("sec-fetch-site", "same-origin"),
-                    ("content-type", "application/json"),
-                ],
-                &json!({"username": "temp", "email": "temp@example.com", "password": "password-9"})
-                    .to_string(),
+                &world.alice,
+                json!({"username": "temp", "email": "temp@example.com", "password": "password-9"}),
             )
             .await;
         assert_eq!(created.status, 200, "{}", created.text());
         let temp = app.log_in("temp", "password-9").await;
         let temp_key = Auth::key(&app.api_key(&temp).await);
-        let deleted = app
-            .send(
-                "DELETE",
-                "/user",
-                &[temp.headers()[0], ("sec-fetch-site", "same-origin")],
-                "",
-            )
-            .await;
+        let deleted = app.send("DELETE", "/user", &temp.headers(), "").await;
         assert_eq!(deleted.status, 200, "{}", deleted.text());
         for (label, stale) in [
             ("a rotated key", &old_key),
@@ -646,15 +620,11 @@ async fn methods_paths_and_credentials_that_do_not_fit_are_refused() {
                 assert_refused(&response, false, &format!("{path} with {label}"));
             }
             let rename = app
-                .send(
+                .json(
                     "POST",
                     "/point",
-                    &[
-                        stale.headers()[0],
-                        ("sec-fetch-site", "same-origin"),
-                        ("content-type", "application/json"),
-                    ],
-                    &json!({"name": "meter00", "new": "stolen"}).to_string(),
+                    stale,
+                    json!({"name": "meter00", "new": "stolen"}),
                 )
                 .await;
             assert_refused(&rename, false, &format!("a rename with {label}"));

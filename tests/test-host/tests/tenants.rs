@@ -59,25 +59,15 @@ impl Tenants {
         let bob_ingest = b["ingest_token"].as_str().unwrap().to_owned();
         let bob = app.log_in("bob-beta", "password-1").await;
         let email = app
-            .send(
+            .json(
                 "POST",
                 "/user",
-                &[
-                    bob.headers()[0],
-                    ("sec-fetch-site", "same-origin"),
-                    ("content-type", "application/json"),
-                ],
-                &json!({"email": "robert@beta.example"}).to_string(),
+                &bob,
+                json!({"email": "robert@beta.example"}),
             )
             .await;
         assert_eq!(email.status, 200, "{}", email.text());
-        let helper = app
-            .send(
-                "PUT",
-                "/user",
-                &[bob.headers()[0], ("sec-fetch-site", "same-origin"), ("content-type", "application/json")],
-                &json!({"username": "bobs-helper", "email": "helper@beta.example", "password": "password-2"}).to_string(),
-            )
+        let helper = app.json("PUT", "/user", &bob, json!({"username": "bobs-helper", "email": "helper@beta.example", "password": "password-2"}))
             .await;
         assert_eq!(helper.status, 200, "{}", helper.text());
         let readings: Vec<Json> = (0..288)
@@ -286,20 +276,18 @@ async fn no_route_gives_one_project_anything_of_another() {
             let (_, guess) = t.guesses.iter().find(|(kind, _)| *kind == what).unwrap();
             let username = format!("doomed-{}", what.replace(' ', "-"));
             let made = app
-                .send(
+                .json(
                     "PUT",
                     "/user",
-                    &[("cookie", cookie.as_str()), ("sec-fetch-site", "same-origin"), ("content-type", "application/json")],
-                    &json!({"username": username, "email": format!("{username}@alpha.example"), "password": "password-4"}).to_string(),
+                    &t.alice,
+                    json!({"username": username, "email": format!("{username}@alpha.example"), "password": "password-4"}),
                 )
                 .await;
             assert!(made.status == 200 || made.status == 409, "{}", made.text());
             let doomed = app.log_in(&username, "password-4").await;
             for slot in slots(what) {
-                let body = json!({ *slot: guess, "everywhere": "true" }).to_string();
-                let response = app
-                    .send("DELETE", route, &[doomed.headers()[0], ("sec-fetch-site", "same-origin"), ("content-type", "application/json")], &body)
-                    .await;
+                let body = json!({ *slot: guess, "everywhere": "true" });
+                let response = app.json("DELETE", route, &doomed, body).await;
                 assert!(response.status < 500, "DELETE {route} {slot}: {}", response.text());
                 assert_nothing_of_b(&response.text(), guess, B_UNCLAIMABLE, &format!("DELETE {route} with B's {what} in {slot}"));
             }

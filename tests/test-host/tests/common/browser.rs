@@ -186,6 +186,26 @@ impl Browser {
         .await;
     }
 
+    /// Opens the dashboard at `base` and logs in through its form,
+    /// screenshotting the form as `screenshot` when given.
+    pub async fn log_in(
+        &self,
+        base: &str,
+        username: &str,
+        password: &str,
+        screenshot: Option<&str>,
+    ) {
+        self.goto(&format!("{base}/")).await;
+        self.wait_for("!document.getElementById('login').hidden")
+            .await;
+        if let Some(name) = screenshot {
+            self.screenshot(name).await;
+        }
+        self.type_into("#username", username).await;
+        self.type_into("#password", password).await;
+        self.click("#login-submit").await;
+    }
+
     /// Presses and releases each key in turn, as a keyboard does (WebDriver
     /// key codes: [`TAB`], [`ENTER`], [`SPACE`], or plain characters).
     pub async fn press(&self, keys: &[&str]) {
