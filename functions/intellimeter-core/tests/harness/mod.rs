@@ -485,22 +485,22 @@ pub fn request(c: &mut Choices, credentials: &Credentials) -> Generated {
     let authorization = match c.below(12) {
         0 | 1 => None,
         2..=5 => Some(format!("Bearer {own}")),
-        4 => Some(format!(
+        6 => Some(format!(
             "Bearer {}",
             c.pick(&[
                 credentials.api_key.as_str(),
                 credentials.ingest_token.as_str()
             ])
         )),
-        5 => Some(format!("Bearer {ADMIN_TOKEN}")),
-        6 => Some(format!(
+        7 => Some(format!("Bearer {ADMIN_TOKEN}")),
+        8 => Some(format!(
             "bearer  {}",
             c.pick(&[
                 credentials.other_api_key.as_str(),
                 credentials.other_ingest_token.as_str()
             ])
         )),
-        7 => Some(
+        9 => Some(
             c.pick(&[
                 "Bearer",
                 "Basic b3duZXI6cGFzc3dvcmQx",
