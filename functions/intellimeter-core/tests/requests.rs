@@ -22,7 +22,7 @@ fn cases(default: u32) -> u32 {
 }
 
 fn runner_cases() -> u32 {
-    cases(600)
+    cases(1000)
 }
 
 #[test]
@@ -78,4 +78,61 @@ fn the_template_site_answers_plain_requests() {
         harness::check_request(&template, &with_key).unwrap().status,
         200
     );
+}
+
+/// Refuses after deleting a reading.
+fn deletes_then_refuses(
+    ctx: &intellimeter_core::context::Ctx,
+    _: &intellimeter_core::ApiRequest,
+) -> Result<intellimeter_core::Reply, intellimeter_core::ApiError> {
+    ctx.db()?.execute(
+        "DELETE FROM readings WHERE ts = (SELECT MAX(ts) FROM readings)",
+        &[],
+    )?;
+    Err(intellimeter_core::ApiError::bad_request("no"))
+}
+
+/// Refuses after storing a session.
+fn logs_in_then_refuses(
+    ctx: &intellimeter_core::context::Ctx,
+    _: &intellimeter_core::ApiRequest,
+) -> Result<intellimeter_core::Reply, intellimeter_core::ApiError> {
+    ctx.kv().set("session:x", b"{}")?;
+    Err(intellimeter_core::ApiError::not_found("no"))
+}
+
+/// Fails as a fault of ours.
+fn fails(
+    _: &intellimeter_core::context::Ctx,
+    _: &intellimeter_core::ApiRequest,
+) -> Result<intellimeter_core::Reply, intellimeter_core::ApiError> {
+    Err(intellimeter_core::ApiError::internal("broken"))
+}
+
+#[test]
+fn the_checks_catch_what_they_look_for() {
+    static BROKEN: [intellimeter_core::Route; 3] = [
+        intellimeter_core::Route::new(deletes_then_refuses),
+        intellimeter_core::Route::new(logs_in_then_refuses),
+        intellimeter_core::Route::new(fails),
+    ];
+    let template = Template::new();
+    let mut says = Vec::new();
+    for (route, format) in BROKEN.iter().zip(["json", "xml", "json"]) {
+        let mut generated = harness::generate(&[], &template.credentials);
+        generated.route = route;
+        generated.request.query = format!("format={format}");
+        says.push(harness::check_request(&template, &generated).unwrap_err());
+    }
+    assert!(
+        says[0].contains("status 400, but table readings changed"),
+        "{}",
+        says[0]
+    );
+    assert!(
+        says[1].contains("status 404, but the key-value store changed"),
+        "{}",
+        says[1]
+    );
+    assert!(says[2].starts_with("status 500"), "{}", says[2]);
 }
