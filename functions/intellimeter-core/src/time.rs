@@ -298,7 +298,7 @@ mod properties {
             let local = jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", &text).unwrap();
             let ambiguous = tz.to_ambiguous_timestamp(local);
             let candidates = [
-                ambiguous.clone().earlier().unwrap(),
+                ambiguous.earlier().unwrap(),
                 ambiguous.later().unwrap(),
             ];
             prop_assert!(candidates.contains(&instant), "{} {:?}", text, candidates);

@@ -219,7 +219,7 @@ const VALUES: &[&str] = &[
 /// A parameter value.
 fn value(c: &mut Choices, credentials: &Credentials) -> String {
     match c.below(8) {
-        0 | 1 | 2 => c.pick(VALUES).to_owned(),
+        0..=2 => c.pick(VALUES).to_owned(),
         3 => String::new(),
         4 => c.text(24),
         5 => match c.below(4) {
@@ -956,7 +956,7 @@ pub fn check_request(template: &Template, generated: &Generated) -> Result<Outco
             }
         }
     }
-    if status >= 500 || status < 200 {
+    if !(200..500).contains(&status) {
         return Err(format!(
             "status {status}: {}",
             String::from_utf8_lossy(&response.body)
