@@ -441,7 +441,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             .map(|q| i64::from(q.registers().end))
             .max()
             .unwrap_or(0);
-        if start < 0 || start + highest > 65_536 {
+        // Not `start + highest`, which overflows for the largest numbers.
+        if start < 0 || start > 65_536 - highest {
             let span = m.startAddress.as_ref().map_or(meter.span(), |s| s.span());
             errors.push(at(
                 span,

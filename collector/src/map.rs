@@ -370,14 +370,16 @@ pub fn parse(file: &str, name: &str, text: &str) -> Result<RegisterMap, FileErro
             })?,
         };
         let address = *q.address.get_ref();
-        if address < 0 || address + i64::from(ty.registers()) > 65_536 {
+        let registers = i64::from(ty.registers());
+        // Not `address + registers`, which overflows for the largest ids.
+        if address < 0 || address > 65_536 - registers {
             return Err(at(
                 q.address.span(),
                 field("address"),
                 format!(
                     "{address} is out of range: a {} needs registers {address} to {} of 0 to 65535",
                     ty.name(),
-                    address + i64::from(ty.registers()) - 1
+                    i128::from(address) + i128::from(registers) - 1
                 ),
             ));
         }

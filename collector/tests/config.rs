@@ -230,3 +230,25 @@ fn map_errors_name_file_line_and_field() {
         "maps/bad.toml:8: unknown field `colour`",
     );
 }
+
+#[test]
+fn addresses_far_beyond_the_registers_are_refused_not_wrapped() {
+    // `address + registers` overflowed i64: a panic in a debug build, and in
+    // a release build a negative sum that passed the range check, so the
+    // address was cut to 16 bits and the meter read at the wrong register.
+    let far = "9223372036854775807";
+    map_refused(
+        &format!(
+            "meter = \"x\"\nvalue = \"a\"\n[[quantity]]\nname = \"a\"\nkind = \"input\"\naddress = {far}\ntype = \"f32\"\n"
+        ),
+        &format!(
+            "maps/bad.toml:6: quantity[0].address: {far} is out of range: a f32 needs registers {far} to 9223372036854775808 of 0 to 65535"
+        ),
+    );
+    refused(
+        &example().replace("startAddress = 0", &format!("startAddress = {far}")),
+        &[&format!(
+            "site.toml:56: meter[0].startAddress: {far} puts registers of eastron-sdm630.toml beyond 65535"
+        )],
+    );
+}

@@ -114,4 +114,23 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn reading_values_cross_the_wire_exactly() {
+        // serde_json's default float parser can be one unit in the last
+        // place off: the API stored 414938.386712869 for a reading the
+        // collector sent as 414938.38671286893.
+        for value in [414938.38671286893, 28540.24, 0.1 + 0.2, 1e15, -1234.5678e-9] {
+            let batch = Batch {
+                readings: vec![Reading::at("m", 0, value)],
+                ..Batch::default()
+            };
+            let parsed = parse(&serde_json::to_vec(&batch).unwrap()).unwrap();
+            assert_eq!(
+                parsed.readings[0].value.to_bits(),
+                value.to_bits(),
+                "{value}"
+            );
+        }
+    }
 }

@@ -6,15 +6,22 @@
 /// An RFC 3339 time with an offset (`2019-10-30T17:15:00Z`), as whole
 /// seconds since the epoch (fractions are dropped), from 1970 on.
 pub fn parse_time(text: &str) -> Result<i64, String> {
+    let before_1970 = || format!("{text:?} is before 1970");
     let seconds = match parse_utc_seconds(text) {
         Some(seconds) => seconds,
-        None => text
-            .parse::<jiff::Timestamp>()
-            .map_err(|_| format!("{text:?} is not an RFC 3339 time such as 2019-10-30T17:15:00Z"))?
-            .as_second(),
+        None => {
+            let instant = text.parse::<jiff::Timestamp>().map_err(|_| {
+                format!("{text:?} is not an RFC 3339 time such as 2019-10-30T17:15:00Z")
+            })?;
+            // Before dropping the fraction, which rounds toward zero.
+            if instant < jiff::Timestamp::UNIX_EPOCH {
+                return Err(before_1970());
+            }
+            instant.as_second()
+        }
     };
     if seconds < 0 {
-        return Err(format!("{text:?} is before 1970"));
+        return Err(before_1970());
     }
     Ok(seconds)
 }
@@ -137,5 +144,13 @@ mod tests {
         assert!(parse_time("2019-10-30T17:15:00").is_err(), "no offset");
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("1969-12-31T23:59:59Z").is_err());
+    }
+
+    #[test]
+    fn a_fraction_of_a_second_before_1970_is_before_1970() {
+        // Dropping the fraction rounds toward zero: this was read as 0.
+        assert!(parse_time("1969-12-31T23:59:59.5Z").is_err());
+        assert!(parse_time("1970-01-01T00:59:59.5+01:00").is_err());
+        assert_eq!(parse_time("1970-01-01T00:00:00.5Z"), Ok(0));
     }
 }

@@ -528,3 +528,207 @@ mod tests {
         assert_eq!(at("not an address"), "not an address");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
+
+    /// Text made of what matters to these parsers, any text, and long text.
+    fn parser_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "([a-z]|=|&|;|\\+| |%[0-9a-fA-FzZ]{0,2}){0,24}",
+            any::<String>(),
+            Just("x".repeat(10_000)),
+            Just("%ff%fe=%c3&%=%%".to_owned()),
+        ]
+    }
+
+    fn content_type() -> impl Strategy<Value = Option<String>> {
+        prop::option::of(prop_oneof![
+            Just("application/json".to_owned()),
+            Just("application/x-www-form-urlencoded".to_owned()),
+            Just("Application/JSON; charset=utf-8".to_owned()),
+            any::<String>(),
+        ])
+    }
+
+    fn request(query: &str, content_type: Option<&str>, body: &[u8]) -> ApiRequest {
+        let mut request = ApiRequest::new("POST", "/x");
+        request.query = query.to_owned();
+        if let Some(content_type) = content_type {
+            request = request.with_header("content-type", content_type);
+        }
+        request.with_body(body)
+    }
+
+    fn form(pairs: &[(String, String)]) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_config(512))]
+
+        #[test]
+        fn parameters_are_parsed_or_refused_with_400_or_415(
+            query in parser_text(),
+            content_type in content_type(),
+            body in prop_oneof![vec(any::<u8>(), 0..64), parser_text().prop_map(String::into_bytes)],
+        ) {
+            let request = request(&query, content_type.as_deref(), &body);
+            if let Err(error) = Params::parse(&request) {
+                prop_assert!(matches!(error.status(), 400 | 415), "{error:?}");
+                prop_assert!(!error.message.is_empty());
+            }
+            if let Err(error) = requested_format(&request) {
+                prop_assert_eq!(error.status(), 400);
+            }
+        }
+
+        #[test]
+        fn form_parameters_round_trip_and_the_body_has_the_last_word(
+            query in vec(("[a-z%&=+ é]{0,4}", any::<String>()), 0..6),
+            body in vec(("[a-z%&=+ é]{0,4}", any::<String>()), 0..6),
+        ) {
+            let mut expected = BTreeMap::new();
+            for (name, value) in query.iter().chain(&body) {
+                expected.insert(name.clone(), value.clone());
+            }
+            let request = request(
+                &form(&query),
+                Some("application/x-www-form-urlencoded"),
+                form(&body).as_bytes(),
+            );
+            prop_assert_eq!(Params::parse(&request).unwrap(), Params(expected));
+        }
+
+        #[test]
+        fn json_parameters_are_strings_numbers_or_booleans(
+            object in btree_map("[a-z]{0,3}", prop_oneof![
+                any::<String>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<bool>().prop_map(serde_json::Value::from),
+                Just(serde_json::Value::Null),
+                Just(serde_json::json!([1])),
+                Just(serde_json::json!({"a": 1})),
+            ], 1..5),
+        ) {
+            let body = serde_json::to_vec(&object).unwrap();
+            let parsed = Params::parse(&request("", Some("application/json"), &body));
+            let nested = object.values().any(|v| v.is_array() || v.is_object());
+            match parsed {
+                Err(error) => prop_assert!(nested && error.status() == 400, "{error:?}"),
+                Ok(params) => {
+                    prop_assert!(!nested);
+                    for (name, value) in &object {
+                        let expected = match value {
+                            serde_json::Value::String(text) => Some(text.clone()),
+                            serde_json::Value::Null => None,
+                            other => Some(other.to_string()),
+                        };
+                        prop_assert_eq!(params.get(name), expected.as_deref());
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn format_parameter_decides_before_accept(
+            value in prop_oneof![Just("json"), Just("XML"), Just("xMl"), Just(""), Just("yaml"), Just("%ff")],
+            accept in prop::option::of(any::<String>()),
+        ) {
+            let mut request = ApiRequest::new("GET", &format!("/x?a=1&format={value}&format=json"));
+            if let Some(accept) = &accept {
+                request = request.with_header("accept", accept);
+            }
+            let format = requested_format(&request);
+            match value.to_ascii_lowercase().as_str() {
+                "json" => prop_assert_eq!(format, Ok(Some(Format::Json))),
+                "xml" => prop_assert_eq!(format, Ok(Some(Format::Xml))),
+                _ => prop_assert_eq!(format.unwrap_err().status(), 400),
+            }
+        }
+
+        #[test]
+        fn xml_only_when_accept_ranks_it_above_json(
+            xml in 0u16..=1000,
+            json in 0u16..=1000,
+            xml_first in any::<bool>(),
+            text_xml in any::<bool>(),
+        ) {
+            let xml_range = format!(
+                "{};q={}",
+                if text_xml { "text/xml" } else { "application/xml" },
+                f32::from(xml) / 1000.0
+            );
+            let json_range = format!("application/json;q={}", f32::from(json) / 1000.0);
+            let accept = if xml_first {
+                format!("{xml_range}, image/png, {json_range}")
+            } else {
+                format!("{json_range},{xml_range}")
+            };
+            let expected = if xml > json {
+                Some(Format::Xml)
+            } else if json > 0 {
+                Some(Format::Json)
+            } else {
+                None
+            };
+            prop_assert_eq!(format_from_accept(&accept), expected, "{}", accept);
+        }
+
+        #[test]
+        fn cookies_come_back_in_order(
+            pairs in vec(("[a-z_-]{1,6}", "[a-zA-Z0-9=]{0,8}"), 0..8),
+            split_headers in any::<bool>(),
+        ) {
+            let mut request = ApiRequest::new("GET", "/");
+            if split_headers {
+                for (name, value) in &pairs {
+                    request = request.with_header("Cookie", &format!("{name}={value}"));
+                }
+            } else {
+                let header: Vec<String> = pairs.iter().map(|(n, v)| format!(" {n}={v}")).collect();
+                request = request.with_header("cookie", &header.join(";"));
+            }
+            for (name, _) in &pairs {
+                let expected: Vec<&str> = pairs
+                    .iter()
+                    .filter(|(n, _)| n == name)
+                    .map(|(_, v)| v.as_str())
+                    .collect();
+                prop_assert_eq!(request.cookies(name).collect::<Vec<_>>(), expected);
+            }
+        }
+
+        #[test]
+        fn any_cookie_and_authorization_header_is_read_without_panic(
+            cookie in parser_text(),
+            authorization in parser_text(),
+        ) {
+            let request = ApiRequest::new("GET", "/")
+                .with_header("cookie", &cookie)
+                .with_header("authorization", &authorization);
+            let _ = request.cookies("session").count();
+            if let Some(token) = request.bearer_token() {
+                prop_assert_eq!(token, token.trim());
+            }
+        }
+
+        #[test]
+        fn client_addresses_are_short_whatever_is_sent(
+            peer in parser_text(),
+            forwarded in parser_text(),
+            trusted in prop::option::of(prop_oneof![Just("x-forwarded-for"), Just(""), Just("x-real-ip")]),
+        ) {
+            let request = ApiRequest::new("PUT", "/session")
+                .with_header("x-forwarded-for", &forwarded)
+                .with_header("spin-client-addr", &peer);
+            let address = request.client_address(trusted);
+            prop_assert!(address.chars().count() <= 64, "{}", address);
+        }
+    }
+}

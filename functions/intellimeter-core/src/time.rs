@@ -235,3 +235,107 @@ mod tests {
         assert_eq!(clock.format(61), "1970-01-01 00:01:01");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Zones with odd days: DST at midnight (Havana, Santiago, Sao Paulo
+    /// until 2019), a skipped day (Apia, Kwajalein), half-hour DST (Lord
+    /// Howe), odd offsets (Kathmandu, St Johns).
+    const ZONES: &[&str] = &[
+        "UTC",
+        "America/Toronto",
+        "America/Havana",
+        "America/Santiago",
+        "America/Sao_Paulo",
+        "Pacific/Apia",
+        "Pacific/Kwajalein",
+        "Australia/Lord_Howe",
+        "Asia/Kathmandu",
+        "America/St_Johns",
+        "Asia/Gaza",
+        "Europe/London",
+    ];
+
+    /// Up to the last second of 9999-12-31 UTC.
+    const LAST_SECOND: i64 = 253_402_300_799;
+
+    fn date() -> impl Strategy<Value = Date> {
+        (1970i16..=9999, 1i8..=12, 1i8..=31).prop_map(|(y, m, d)| {
+            Date::new(
+                y,
+                m,
+                d.min(jiff::civil::Date::new(y, m, 1).unwrap().days_in_month()),
+            )
+            .unwrap()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_config(512))]
+
+        #[test]
+        fn formatted_times_name_the_instant(
+            zone in prop::sample::select(ZONES),
+            seconds in prop_oneof![0..=LAST_SECOND, 1_500_000_000i64..1_700_000_000, any::<i64>()],
+        ) {
+            let mut clock = LocalClock::new(zone);
+            let text = clock.format(seconds).to_owned();
+            prop_assert!(clock.format_minutes(seconds).len() <= 16);
+            let Ok(instant) = jiff::Timestamp::from_second(seconds) else {
+                prop_assert_eq!(text, "0000-00-00 00:00:00");
+                return Ok(());
+            };
+            let tz = TimeZone::get(zone).unwrap();
+            if tz.to_datetime(instant).year() < 0 {
+                return Ok(());
+            }
+            prop_assert_eq!(text.len(), 19);
+            // Back from the text: the instant is one of the (one or two, in
+            // a fold) instants the local time names.
+            let local = jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", &text).unwrap();
+            let ambiguous = tz.to_ambiguous_timestamp(local);
+            let candidates = [
+                ambiguous.earlier().unwrap(),
+                ambiguous.later().unwrap(),
+            ];
+            prop_assert!(candidates.contains(&instant), "{} {:?}", text, candidates);
+        }
+
+        #[test]
+        fn a_day_starts_at_its_first_instant(zone in prop::sample::select(ZONES), day in date()) {
+            let mut clock = LocalClock::new(zone);
+            let Ok(start) = clock.start_of_day(day) else {
+                // Only at the end of time.
+                prop_assert!(day.year() == 9999);
+                return Ok(());
+            };
+            let name = day.to_string();
+            // Every instant before it is on an earlier local day, and it is
+            // on this day (or, for a day the zone skipped, a later one).
+            prop_assert!(clock.format(start)[..10] >= *name, "{}", clock.format(start));
+            prop_assert!(clock.format(start - 1)[..10] < *name, "{}", clock.format(start - 1));
+            if let Ok(next) = day.tomorrow()
+                && let Ok(next_start) = clock.start_of_day(next)
+            {
+                prop_assert!(next_start >= start && next_start - start <= 26 * 3600);
+            }
+        }
+
+        #[test]
+        fn ticks_are_in_the_window_in_order(
+            zone in prop::sample::select(ZONES),
+            from in prop_oneof![0..=LAST_SECOND, any::<i64>()],
+            length in prop_oneof![0i64..=4 * 86_400, 0i64..=20 * 366 * 86_400, any::<i64>()],
+        ) {
+            let clock = LocalClock::new(zone);
+            let to = from.saturating_add(length);
+            let ticks = clock.ticks(from, to);
+            prop_assert!(ticks.len() <= 500);
+            prop_assert!(ticks.iter().all(|(at, label)| (from..to).contains(at) && !label.is_empty()));
+            prop_assert!(ticks.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        }
+    }
+}

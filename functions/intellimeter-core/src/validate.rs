@@ -136,3 +136,57 @@ mod tests {
         assert!(boolean("xml", "maybe").is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[ a-z@.\\t\\né]{0,8}",
+            any::<String>(),
+            Just("x".repeat(10_000)),
+            Just("é".repeat(65)),
+        ]
+    }
+
+    fn accepted_text(value: &str, max: usize) -> bool {
+        let chars = value.chars().count();
+        (1..=max).contains(&chars) && !value.chars().any(char::is_control) && value.trim() == value
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_config(512))]
+
+        #[test]
+        fn account_fields_are_accepted_only_within_their_bounds(value in text()) {
+            for (result, max) in [
+                (username(&value), MAX_USERNAME_CHARS),
+                (project_name(&value), MAX_PROJECT_NAME_CHARS),
+                (point_name(&value), ingest_wire::MAX_ID_CHARS),
+            ] {
+                match result {
+                    Ok(()) => prop_assert!(accepted_text(&value, max)),
+                    Err(error) => {
+                        prop_assert_eq!(error.status(), 400);
+                        prop_assert!(!accepted_text(&value, max));
+                    }
+                }
+            }
+            if email(&value).is_ok() {
+                prop_assert!(accepted_text(&value, MAX_EMAIL_CHARS));
+                prop_assert_eq!(value.matches('@').count(), 1);
+                prop_assert!(!value.starts_with('@') && !value.ends_with('@'));
+            }
+            match password(&value) {
+                Ok(()) => prop_assert!(value.chars().count() >= MIN_PASSWORD_CHARS && value.len() <= MAX_PASSWORD_BYTES),
+                Err(error) => prop_assert_eq!(error.status(), 400),
+            }
+            match boolean("xml", &value) {
+                Ok(flag) => prop_assert_eq!(flag, ["true", "1", "yes"].contains(&value.to_ascii_lowercase().as_str())),
+                Err(error) => prop_assert_eq!(error.status(), 400),
+            }
+        }
+    }
+}

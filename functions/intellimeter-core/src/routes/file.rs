@@ -266,3 +266,78 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_date() -> impl Strategy<Value = Date> {
+        (-9999i16..=9999, 1i8..=12, 1i8..=28).prop_map(|(y, m, d)| Date::new(y, m, d).unwrap())
+    }
+
+    fn stored_date() -> impl Strategy<Value = Date> {
+        (1970i16..=9999, 1i8..=12, 1i8..=31).prop_map(|(y, m, d)| {
+            Date::new(y, m, 1)
+                .unwrap()
+                .with()
+                .day(d.min(Date::new(y, m, 1).unwrap().days_in_month()))
+                .build()
+                .unwrap()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_config(1000))]
+
+        #[test]
+        fn a_day_is_parsed_only_from_its_own_text(
+            text in prop_oneof!["[0-9]{4}-[0-9]{2}-[0-9]{2}", "[0-9-]{8,12}", any::<String>()],
+        ) {
+            match parse_day("start", &text) {
+                Ok(day) => prop_assert!(day.to_string() == text && day.year() >= 1970),
+                Err(error) => {
+                    prop_assert_eq!(error.status(), 400);
+                    prop_assert!(error.message.starts_with("start must be a day"));
+                }
+            }
+        }
+
+        #[test]
+        fn every_day_since_1970_round_trips(day in stored_date()) {
+            prop_assert_eq!(parse_day("end", &day.to_string()).unwrap(), day);
+        }
+
+        #[test]
+        fn ranges_take_either_order_and_are_bounded(a in prop_oneof![stored_date(), any_date()], b in prop_oneof![stored_date(), any_date()]) {
+            let days = ((b - a).get_days().abs()) + 1;
+            match day_range(a, b) {
+                Ok((first, last)) => {
+                    prop_assert!(first <= last);
+                    prop_assert!((first, last) == (a, b) || (first, last) == (b, a));
+                    prop_assert!(days <= MAX_RANGE_DAYS);
+                    prop_assert_eq!(day_range(b, a).unwrap(), (first, last));
+                }
+                Err(error) => {
+                    prop_assert_eq!(error.status(), 400);
+                    prop_assert!(days > MAX_RANGE_DAYS);
+                }
+            }
+        }
+
+        #[test]
+        fn a_range_of_days_is_a_span_of_instants(
+            zone in prop::sample::select(&["UTC", "America/Toronto", "Pacific/Apia", "Australia/Lord_Howe"][..]),
+            a in stored_date(),
+            length in 0i32..MAX_RANGE_DAYS,
+        ) {
+            let clock = LocalClock::new(zone);
+            let b = a.checked_add(jiff::Span::new().days(length)).unwrap_or(a);
+            let (first, last) = day_range(a, b).unwrap();
+            match instants(&clock, first, last) {
+                Ok((start, end)) => prop_assert!(start < end && end - start <= (i64::from(length) + 2) * 86_400),
+                Err(error) => prop_assert!(error.status() == 400 && last.year() == 9999),
+            }
+        }
+    }
+}
