@@ -589,20 +589,31 @@ mod properties {
         }
 
         #[test]
-        fn form_parameters_round_trip_and_the_body_has_the_last_word(
+        fn form_parameters_round_trip_or_a_repeated_name_is_refused(
             query in vec(("[a-z%&=+ é]{0,4}", any::<String>()), 0..6),
             body in vec(("[a-z%&=+ é]{0,4}", any::<String>()), 0..6),
         ) {
             let mut expected = BTreeMap::new();
+            let mut repeated = false;
             for (name, value) in query.iter().chain(&body) {
-                expected.insert(name.clone(), value.clone());
+                repeated |= expected.insert(name.clone(), value.clone()).is_some();
             }
             let request = request(
                 &form(&query),
                 Some("application/x-www-form-urlencoded"),
                 form(&body).as_bytes(),
             );
-            prop_assert_eq!(Params::parse(&request).unwrap(), Params(expected));
+            match Params::parse(&request) {
+                Ok(params) => {
+                    prop_assert!(!repeated, "a repeated name was accepted");
+                    prop_assert_eq!(params, Params(expected));
+                }
+                Err(error) => {
+                    prop_assert!(repeated, "{error:?}");
+                    prop_assert_eq!(error.status(), 400);
+                    prop_assert!(error.message.contains("more than once"), "{error:?}");
+                }
+            }
         }
 
         #[test]
