@@ -14,7 +14,8 @@ mod validate;
 pub use limits::*;
 pub use time::{format_utc, parse_time};
 pub use validate::{
-    CheckedBatch, CheckedReading, WireError, WireErrorKind, check, check_point_name, parse,
+    CheckedBatch, CheckedReading, WireError, WireErrorKind, check, check_point_name,
+    forbidden_in_names, parse,
 };
 
 use serde::{Deserialize, Serialize};

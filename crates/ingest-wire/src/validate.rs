@@ -80,6 +80,13 @@ pub fn parse(body: &[u8]) -> Result<Batch, WireError> {
     })
 }
 
+/// What no name may hold: control characters, and the two characters XML
+/// 1.0 cannot carry at all (U+FFFE, U+FFFF), so that every name can be
+/// written in every format the API answers in.
+pub fn forbidden_in_names(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+}
+
 /// The rule for a metering point's name, the same for a `MeterId` a
 /// collector sends and for the name `POST /point` gives: 1 to 64
 /// characters, no control characters, no spaces at either end. The error
@@ -89,8 +96,8 @@ pub fn check_point_name(name: &str) -> Result<(), String> {
     if chars == 0 || chars > MAX_ID_CHARS {
         return Err(format!("must have 1 to {MAX_ID_CHARS} characters"));
     }
-    if name.chars().any(char::is_control) {
-        return Err("must not contain control characters".to_owned());
+    if name.chars().any(forbidden_in_names) {
+        return Err("must not contain control characters, U+FFFE or U+FFFF".to_owned());
     }
     if name.trim() != name {
         return Err("must not start or end with spaces".to_owned());
@@ -103,7 +110,7 @@ fn check_id(at: &str, id: &str) -> Result<(), WireError> {
 }
 
 fn check_text(at: &str, text: &str) -> Result<(), WireError> {
-    if text.chars().count() > MAX_ID_CHARS || text.chars().any(char::is_control) {
+    if text.chars().count() > MAX_ID_CHARS || text.chars().any(forbidden_in_names) {
         return Err(WireError::invalid(format!(
             "{at}: at most {MAX_ID_CHARS} characters, no control characters"
         )));
@@ -282,6 +289,11 @@ mod tests {
 
     #[test]
     fn point_names_have_one_rule() {
+        // XML 1.0 cannot carry these at all, escaped or not.
+        for name in ["a\u{FFFE}", "\u{FFFF}b", "a\u{0}b", "a\u{85}"] {
+            assert!(check_point_name(name).is_err(), "{name:?}");
+        }
+        assert!(check_point_name("a\u{FFFD}\u{FDD0}😀").is_ok());
         assert!(check_point_name("meter1").is_ok());
         assert!(check_point_name("Main panel é").is_ok());
         assert!(check_point_name(&"é".repeat(64)).is_ok());

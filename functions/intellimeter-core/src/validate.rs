@@ -20,9 +20,9 @@ fn text(field: &str, value: &str, max_chars: usize) -> Result<(), ApiError> {
             "{field} is longer than {max_chars} characters"
         )));
     }
-    if value.chars().any(char::is_control) {
+    if value.chars().any(ingest_wire::forbidden_in_names) {
         return Err(ApiError::bad_request(format!(
-            "{field} must not contain control characters"
+            "{field} must not contain control characters, U+FFFE or U+FFFF"
         )));
     }
     if value.trim() != value {
@@ -103,6 +103,7 @@ mod tests {
         assert!(username("").is_err());
         assert!(username(" test").is_err());
         assert!(username("te\nst").is_err());
+        assert!(username("te\u{FFFF}st").is_err(), "not writable in XML");
         assert!(username(&"x".repeat(65)).is_err());
         assert!(username(&"é".repeat(64)).is_ok());
     }
