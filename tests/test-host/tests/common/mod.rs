@@ -8,6 +8,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod openapi;
+
 use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -115,7 +117,7 @@ impl App {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Response {
-        request(
+        let response = request(
             &self.base_url(),
             method,
             path,
@@ -123,7 +125,10 @@ impl App {
             body.as_bytes().to_vec(),
         )
         .await
-        .unwrap()
+        .unwrap();
+        // Every answer a test gets is one the OpenAPI document describes.
+        openapi::check(method, path, &response);
+        response
     }
 
     pub async fn get(&self, path: &str, auth: &Auth) -> Response {
