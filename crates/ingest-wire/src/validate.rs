@@ -57,6 +57,12 @@ pub struct CheckedReading<'a> {
 
 /// Parses a JSON body; a type error names the entry (`readings[3].value`).
 pub fn parse(body: &[u8]) -> Result<Batch, WireError> {
+    // serde reads a struct from an array too (`[]` would be an empty batch).
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(WireError::invalid(
+            "the batch must be a JSON object such as {\"readings\": [...]}".to_owned(),
+        ));
+    }
     // The fast path; only a refused batch pays for tracking the path.
     if let Ok(batch) = serde_json::from_slice(body) {
         return Ok(batch);
@@ -190,6 +196,9 @@ mod tests {
     #[test]
     fn the_failing_entry_is_named() {
         for (json, says) in [
+            ("[]", "must be a JSON object"),
+            (" [[], []]", "must be a JSON object"),
+            ("", "must be a JSON object"),
             (r#"{"readings": 3}"#, "readings: invalid type"),
             (
                 r#"{"readings": [{"MeterId": "m", "TimeStamping": "2019-10-30T17:15:00Z", "value": "x"}]}"#,
