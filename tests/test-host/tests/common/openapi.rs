@@ -103,7 +103,7 @@ fn path_parameter_schema<'a>(item: &'a Json, name: &str) -> Option<&'a Json> {
         .values()
         .filter_map(|operation| operation.get("parameters")?.as_array())
         .flatten()
-        .map(|parameter| resolve(parameter))
+        .map(resolve)
         .find(|parameter| parameter["in"] == "path" && parameter["name"] == name)
         .map(|parameter| &parameter["schema"])
 }
