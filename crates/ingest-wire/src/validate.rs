@@ -213,6 +213,9 @@ mod tests {
     #[test]
     fn the_failing_entry_is_named() {
         for (json, says) in [
+            ("[]", "must be a JSON object"),
+            (" [[], []]", "must be a JSON object"),
+            ("", "must be a JSON object"),
             (r#"{"readings": 3}"#, "readings: invalid type"),
             (
                 r#"{"readings": [{"MeterId": "m", "TimeStamping": "2019-10-30T17:15:00Z", "value": "x"}]}"#,

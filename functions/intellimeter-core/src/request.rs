@@ -180,7 +180,7 @@ impl Params {
                 for (key, value) in object {
                     let text = match value {
                         serde_json::Value::String(text) => text,
-                        serde_json::Value::Number(n) => n.to_string(),
+                        serde_json::Value::Number(n) => number_text(&n),
                         serde_json::Value::Bool(flag) => flag.to_string(),
                         serde_json::Value::Null => continue,
                         serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
@@ -269,6 +269,18 @@ fn insert_once(
     Ok(())
 }
 
+/// A JSON number as parameter text: as written, except that an integral
+/// float (`7.0`, which JSON counts as the integer 7) is written as that
+/// integer, so that it reads back as one.
+fn number_text(n: &serde_json::Number) -> String {
+    match n.as_f64() {
+        Some(x) if n.is_f64() && x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 => {
+            (x as i64).to_string()
+        }
+        _ => n.to_string(),
+    }
+}
+
 /// The format the request asks for explicitly, before any stored account
 /// preference: `?format=` first, then the `Accept` header. `Ok(None)` means
 /// the client did not say.
@@ -339,6 +351,16 @@ mod tests {
         assert_eq!(params.get("id"), Some("7"));
         assert_eq!(params.get("xml"), Some("true"));
         assert_eq!(params.get("skip"), None);
+
+        // JSON counts 7.0 as the integer 7: it reads as one.
+        let request = ApiRequest::new("POST", "/point")
+            .with_header("content-type", "application/json")
+            .with_body(r#"{"id": 7.0, "project": -138637.0, "width": 7.5, "big": 1e300}"#);
+        let params = Params::parse(&request).unwrap();
+        assert_eq!(params.get("id"), Some("7"));
+        assert_eq!(params.get("project"), Some("-138637"));
+        assert_eq!(params.get("width"), Some("7.5"));
+        assert_eq!(params.get("big"), Some("1e+300"));
     }
 
     #[test]

@@ -7,6 +7,24 @@ mod common;
 use common::*;
 use serde_json::json;
 
+/// `/health` serves GET and HEAD only, like every route refusing the
+/// others with 405 and `Allow` (it used to answer 200 to any method).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_refuses_methods_it_does_not_serve() {
+    within(async {
+        let app = App::start().await;
+        let head = app.send("HEAD", "/health", &[], "").await;
+        assert_eq!(head.status, 200);
+        assert!(head.body.is_empty());
+        for method in ["PUT", "POST", "DELETE", "PATCH", "OPTIONS"] {
+            let response = app.send(method, "/health", &[], "").await;
+            assert_error(&response, 405, &format!("method {method} is not allowed"));
+            assert_eq!(response.header("allow"), Some("GET, HEAD"), "{method}");
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_unknown_routes() {
     within(async {
@@ -24,7 +42,7 @@ async fn health_and_unknown_routes() {
         assert_eq!(xml.status, 404);
         assert_eq!(
             xml.text(),
-            format!(r#"{PROLOG}<Response><error type="str">no route /nope; the routes are /session, /key, /user, /data, /interval, /point, /file, /graphics, /series, /ingest, /admin/projects, /admin/ingest-token, /health, /, /dashboard/...</error></Response>"#)
+            format!(r#"{PROLOG}<Response><error type="str">no route /nope; the routes are /session, /key, /user, /data, /interval, /point, /file, /graphics, /series, /ingest, /admin/projects, /admin/ingest-token, /health, /openapi.json, /, /dashboard/...</error></Response>"#)
         );
     })
     .await

@@ -22,6 +22,7 @@ pub const ROUTES: &[&str] = &[
     "/admin/projects",
     "/admin/ingest-token",
     "/health",
+    "/openapi.json",
     "/",
     "/dashboard/...",
 ];

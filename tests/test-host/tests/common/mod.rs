@@ -8,6 +8,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod openapi;
 pub mod well_formed;
 
 use serde_json::{Value as Json, json};
@@ -132,6 +133,8 @@ impl App {
         {
             well_formed::assert_well_formed(&response.body, &format!("{method} {path}"));
         }
+        // Every answer a test gets is one the OpenAPI document describes.
+        openapi::check(method, path, &response);
         response
     }
 
