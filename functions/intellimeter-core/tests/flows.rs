@@ -5,20 +5,19 @@
 
 mod common;
 
-use common::Sqlite;
+use common::{MemoryKv, Sqlite, Xorshift};
 use intellimeter_core::env::Env;
 use intellimeter_core::migrations;
 use intellimeter_core::routes;
-use intellimeter_core::storage::{KeyValue, Rows, Sql, SqlValue, StorageError};
+use intellimeter_core::storage::{Rows, Sql, SqlValue, StorageError};
 use intellimeter_core::{ApiRequest, ApiResponse, Route, Services, respond};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 
 struct World {
     db: Sqlite,
-    kv: RefCell<HashMap<String, Vec<u8>>>,
+    kv: MemoryKv,
     now: Cell<i64>,
-    random: Cell<u64>,
+    random: Xorshift,
     admin_token: String,
     /// The address Spin reports for the next requests (`spin-client-addr`).
     client: RefCell<String>,
@@ -30,34 +29,12 @@ impl Sql for World {
     }
 }
 
-impl KeyValue for World {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.kv.borrow().get(key).cloned())
-    }
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.kv.borrow_mut().insert(key.to_owned(), value.to_vec());
-        Ok(())
-    }
-    fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.kv.borrow_mut().remove(key);
-        Ok(())
-    }
-}
-
 impl Env for World {
     fn now(&self) -> i64 {
         self.now.get()
     }
     fn fill_random(&self, buf: &mut [u8]) {
-        for byte in buf {
-            // xorshift: distinct, repeatable values.
-            let mut x = self.random.get();
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.random.set(x);
-            *byte = x as u8;
-        }
+        self.random.fill(buf);
     }
     fn variable(&self, name: &str) -> Option<String> {
         (name == "admin_token").then(|| self.admin_token.clone())
@@ -69,9 +46,9 @@ impl World {
     fn new() -> Self {
         World {
             db: Sqlite::in_memory(),
-            kv: RefCell::new(HashMap::new()),
+            kv: MemoryKv::default(),
             now: Cell::new(1_572_379_637),
-            random: Cell::new(0x2545_f491_4f6c_dd1d),
+            random: Xorshift::default(),
             admin_token: "admin-secret-0123456789abcdef0123456789".to_owned(),
             client: RefCell::new("192.0.2.7:4000".to_owned()),
         }
@@ -84,7 +61,7 @@ impl World {
             &request,
             Services {
                 db: self,
-                kv: self,
+                kv: &self.kv,
                 env: self,
             },
         )

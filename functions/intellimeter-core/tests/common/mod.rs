@@ -1,7 +1,14 @@
 //! A real SQLite (rusqlite) behind the core's `Sql` trait, one statement
-//! per call as Spin's interface, for the integration tests of the core.
+//! per call as Spin's interface, for the integration tests of the core;
+//! and the in-memory key-value store and repeatable randomness their fake
+//! hosts share (flows.rs, the request harness and its fuzz target).
 
-use intellimeter_core::storage::{Rows, Sql, SqlValue, StorageError};
+#![allow(dead_code)] // each test binary uses a different subset
+
+use intellimeter_core::storage::{KeyValue, Rows, Sql, SqlValue, StorageError};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ops::Deref;
 
 pub struct Sqlite(pub rusqlite::Connection);
 
@@ -44,5 +51,53 @@ impl Sql for Sqlite {
             out.push(values);
         }
         Ok(Rows { columns, rows: out })
+    }
+}
+
+/// Spin's key-value interface over a map (its entries read through `Deref`).
+#[derive(Default)]
+pub struct MemoryKv(pub RefCell<HashMap<String, Vec<u8>>>);
+
+impl Deref for MemoryKv {
+    type Target = RefCell<HashMap<String, Vec<u8>>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl KeyValue for MemoryKv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.borrow().get(key).cloned())
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.borrow_mut().insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.borrow_mut().remove(key);
+        Ok(())
+    }
+}
+
+/// Randomness for a fake host: xorshift, distinct and repeatable values.
+pub struct Xorshift(pub Cell<u64>);
+
+impl Default for Xorshift {
+    fn default() -> Self {
+        Xorshift(Cell::new(0x2545_f491_4f6c_dd1d))
+    }
+}
+
+impl Xorshift {
+    pub fn fill(&self, buf: &mut [u8]) {
+        for byte in buf {
+            let mut x = self.0.get();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0.set(x);
+            *byte = x as u8;
+        }
     }
 }

@@ -16,15 +16,15 @@
 //! grammar serves both, and a shrunk input is a few simple choices. Choice
 //! 0 is always the plainest option, and input that runs out reads as 0s.
 
-use crate::common::Sqlite;
+use crate::common::{MemoryKv, Sqlite, Xorshift};
 use intellimeter_core::env::Env;
 use intellimeter_core::format::Format;
 use intellimeter_core::request::requested_format;
 use intellimeter_core::routes;
-use intellimeter_core::storage::{KeyValue, Rows, Sql, SqlValue, StorageError};
+use intellimeter_core::storage::{Rows, Sql, SqlValue, StorageError};
 use intellimeter_core::{ApiRequest, ApiResponse, Route, Services, respond};
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 pub const ADMIN_TOKEN: &str = "admin-secret-0123456789abcdef0123456789";
 /// The site's clock: 2019-10-30 20:00:00 UTC.
@@ -633,8 +633,8 @@ pub fn generate(input: &[u8], credentials: &Credentials) -> Generated {
 /// repeatable randomness and the variables of a deployment.
 pub struct World {
     pub db: Sqlite,
-    pub kv: RefCell<HashMap<String, Vec<u8>>>,
-    pub random: Cell<u64>,
+    pub kv: MemoryKv,
+    pub random: Xorshift,
     pub variables: RefCell<Variables>,
 }
 
@@ -644,33 +644,12 @@ impl Sql for World {
     }
 }
 
-impl KeyValue for World {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.kv.borrow().get(key).cloned())
-    }
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.kv.borrow_mut().insert(key.to_owned(), value.to_vec());
-        Ok(())
-    }
-    fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.kv.borrow_mut().remove(key);
-        Ok(())
-    }
-}
-
 impl Env for World {
     fn now(&self) -> i64 {
         NOW
     }
     fn fill_random(&self, buf: &mut [u8]) {
-        for byte in buf {
-            let mut x = self.random.get();
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.random.set(x);
-            *byte = x as u8;
-        }
+        self.random.fill(buf);
     }
     fn variable(&self, name: &str) -> Option<String> {
         let variables = self.variables.borrow();
@@ -688,8 +667,8 @@ impl World {
     fn new() -> Self {
         World {
             db: Sqlite::in_memory(),
-            kv: RefCell::new(HashMap::new()),
-            random: Cell::new(0x2545_f491_4f6c_dd1d),
+            kv: MemoryKv::default(),
+            random: Xorshift::default(),
             variables: RefCell::new(Variables::default()),
         }
     }
@@ -703,7 +682,7 @@ impl World {
             &request,
             Services {
                 db: self,
-                kv: self,
+                kv: &self.kv,
                 env: self,
             },
         )
@@ -904,8 +883,8 @@ impl Template {
             .expect("a copy of the database");
         World {
             db,
-            kv: RefCell::new(self.world.kv.borrow().clone()),
-            random: Cell::new(self.world.random.get()),
+            kv: MemoryKv(RefCell::new(self.world.kv.borrow().clone())),
+            random: Xorshift(Cell::new(self.world.random.0.get())),
             variables: RefCell::new(Variables::default()),
         }
     }
