@@ -10,7 +10,7 @@ use intellimeter_core::env::Env;
 use intellimeter_core::error::{ApiError, ErrorKind};
 use intellimeter_core::format::Format;
 use intellimeter_core::request::requested_format;
-use intellimeter_core::storage::{KeyValue, Rows, Sql, SqlValue, StorageError};
+use intellimeter_core::storage::{KeyValue, Rows, Sql, SqlValue, StorageError, Transient};
 use intellimeter_core::{ApiRequest, ApiResponse, Route, Services, context};
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use spin_sdk::{key_value, sqlite, variables};
@@ -244,7 +244,7 @@ impl Sql for SpinSql {
                 Err(error)
                     if retryable
                         && attempt < STATEMENT_ATTEMPTS
-                        && is_busy(&error.message, keyword == "COMMIT") =>
+                        && is_busy(&error, keyword == "COMMIT") =>
                 {
                     attempt += 1;
                     self.back_off(attempt);
@@ -271,11 +271,11 @@ impl Sql for SpinSql {
 
 /// Whether the lock refused the statement (it did not happen). For a
 /// COMMIT, only a busy lock counts: an interrupted one was rolled back.
-fn is_busy(message: &str, commit: bool) -> bool {
+fn is_busy(error: &StorageError, commit: bool) -> bool {
     if commit {
-        message.contains("database is locked") || message.contains("SQLITE_BUSY")
+        error.message.contains("database is locked") || error.message.contains("SQLITE_BUSY")
     } else {
-        intellimeter_core::storage::Transient::is_transient(&StorageError::new(message))
+        error.is_transient()
     }
 }
 
