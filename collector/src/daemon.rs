@@ -9,7 +9,7 @@ use crate::schedule::{last_boundary, next_cycle, unix_now};
 use crate::spool::Spool;
 use crate::upload::{Delivery, Uploader, announcement_body, readings_body};
 use anyhow::Context as _;
-use ingest_wire::PointAnnouncement;
+use ingest_wire::{Entry, PointAnnouncement};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -357,9 +357,11 @@ impl Outbox {
         // sinking a whole batch on the server.
         let body = readings_body(&batch);
         if let Err(error) = ingest_wire::check(&body, unix_now()) {
-            let bad = refused_index(&error.message)
-                .and_then(|i| batch.get(i).cloned())
-                .map_or(batch.clone(), |r| vec![r]);
+            let bad = match error.entry {
+                Some(Entry::Reading(i)) => batch.get(i).cloned(),
+                _ => None,
+            }
+            .map_or(batch.clone(), |r| vec![r]);
             tracing::error!("a reading cannot be sent ({error}); moved to quarantine");
             let reason = format!("refused by the collector: {error}");
             let count = bad.len();
@@ -403,12 +405,6 @@ impl Outbox {
             }
         }
     }
-}
-
-/// `readings[17].value: …` → 17.
-fn refused_index(message: &str) -> Option<usize> {
-    let rest = message.strip_prefix("readings[")?;
-    rest[..rest.find(']')?].parse().ok()
 }
 
 /// What one cycle of `--once` did.
@@ -519,20 +515,4 @@ pub fn table(config: &Config, reads: &[MeterRead]) -> String {
         out.push('\n');
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_refused_entry_is_found_in_the_message() {
-        assert_eq!(
-            super::refused_index("readings[17].value: must be a number"),
-            Some(17)
-        );
-        assert_eq!(super::refused_index("points[0].MeterId: x"), None);
-        assert_eq!(
-            super::refused_index("at most 50000 readings per batch"),
-            None
-        );
-    }
 }

@@ -6,7 +6,8 @@
 //! `main.rs` parses the command line and calls [`daemon::run`],
 //! [`daemon::run_once`] or [`daemon::read_all`]; everything else is here,
 //! so that tests drive the same code with in-process Modbus servers
-//! ([`simulator`]) and an in-process ingest endpoint.
+//! (`simulator`, behind the `simulator` feature, which the shipped binary
+//! does not enable) and an in-process ingest endpoint.
 
 pub mod backoff;
 pub mod bus;
@@ -15,6 +16,7 @@ pub mod daemon;
 pub mod map;
 pub mod plan;
 pub mod schedule;
+#[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod spool;
 pub mod upload;

@@ -1,4 +1,4 @@
-//! Embeds `openapi.json` as an `intellimeter_core::static_files::Asset`,
+//! Embeds `openapi.json` as an `intellimeter_core::http::static_files::Asset`,
 //! with a gzip copy and an ETag from its SHA-256, as the dashboard's
 //! files are.
 

@@ -1,5 +1,5 @@
 //! The wire format of `POST /ingest`, shared by the ingest component
-//! (`functions/intellimeter-core`) and the site collector (`collector/`):
+//! (`crates/intellimeter-core`) and the site collector (`collector/`):
 //! the batch, its point announcements and readings with their JSON names,
 //! the limits, the validation that names the failing entry, and RFC 3339
 //! times.
@@ -14,7 +14,7 @@ mod validate;
 pub use limits::*;
 pub use time::{format_utc, parse_time};
 pub use validate::{
-    CheckedBatch, CheckedReading, WireError, WireErrorKind, check, check_point_name,
+    CheckedBatch, CheckedReading, Entry, WireError, WireErrorKind, check, check_point_name,
     forbidden_in_names, parse,
 };
 

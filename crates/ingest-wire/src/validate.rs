@@ -1,6 +1,7 @@
 //! Parsing and checking a batch before anything is stored: the first bad
 //! entry is named (`readings[17].TimeStamping: …`), and the whole batch is
-//! refused with it.
+//! refused with it. The entry is also given as data ([`WireError::entry`]),
+//! so that a caller branches on the index, never on the text.
 
 use crate::limits::*;
 use crate::time::parse_time;
@@ -12,6 +13,12 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireError {
     pub kind: WireErrorKind,
+    /// The entry the message names (`readings[17].value: …` →
+    /// `Some(Entry::Reading(17))`); `None` when the error is about the
+    /// batch as a whole (not an object, too many entries, a list that is
+    /// not a list, broken JSON outside any entry).
+    pub entry: Option<Entry>,
+    /// What the server answers; it names the entry, when there is one.
     pub message: String,
 }
 
@@ -23,11 +30,40 @@ pub enum WireErrorKind {
     TooLarge,
 }
 
+/// One entry of a batch, by its index in its list. Displayed as the
+/// message names it: `points[3]`, `readings[17]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Entry {
+    /// `points[i]`: a point announcement.
+    Point(usize),
+    /// `readings[i]`: a reading.
+    Reading(usize),
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Entry::Point(index) => write!(f, "points[{index}]"),
+            Entry::Reading(index) => write!(f, "readings[{index}]"),
+        }
+    }
+}
+
 impl WireError {
     fn invalid(message: String) -> Self {
         WireError {
             kind: WireErrorKind::Invalid,
+            entry: None,
             message,
+        }
+    }
+
+    /// `{entry}.{field}: {why}`, about `entry`.
+    fn at(entry: Entry, field: &str, why: impl fmt::Display) -> Self {
+        WireError {
+            kind: WireErrorKind::Invalid,
+            entry: Some(entry),
+            message: format!("{entry}.{field}: {why}"),
         }
     }
 }
@@ -70,14 +106,33 @@ pub fn parse(body: &[u8]) -> Result<Batch, WireError> {
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let entry = entry_of(error.path());
         let path = error.path().to_string();
         let inner = error.into_inner();
-        WireError::invalid(match inner.classify() {
-            serde_json::error::Category::Data if path != "." => format!("{path}: {inner}"),
-            _ if path != "." => format!("the batch is not valid JSON at {path}: {inner}"),
-            _ => format!("the batch is not valid JSON: {inner}"),
-        })
+        WireError {
+            entry,
+            ..WireError::invalid(match inner.classify() {
+                serde_json::error::Category::Data if path != "." => format!("{path}: {inner}"),
+                _ if path != "." => format!("the batch is not valid JSON at {path}: {inner}"),
+                _ => format!("the batch is not valid JSON: {inner}"),
+            })
+        }
     })
+}
+
+/// The entry a path names: `readings[3].value` → `Reading(3)`.
+fn entry_of(path: &serde_path_to_error::Path) -> Option<Entry> {
+    use serde_path_to_error::Segment;
+    let mut segments = path.iter();
+    let list = match segments.next()? {
+        Segment::Map { key } if key == "points" => Entry::Point,
+        Segment::Map { key } if key == "readings" => Entry::Reading,
+        _ => return None,
+    };
+    match segments.next()? {
+        Segment::Seq { index } => Some(list(*index)),
+        _ => None,
+    }
 }
 
 /// What no name may hold: control characters, and the two characters XML
@@ -105,15 +160,17 @@ pub fn check_point_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_id(at: &str, id: &str) -> Result<(), WireError> {
-    check_point_name(id).map_err(|why| WireError::invalid(format!("{at}: {why}")))
+fn check_id(entry: Entry, field: &str, id: &str) -> Result<(), WireError> {
+    check_point_name(id).map_err(|why| WireError::at(entry, field, why))
 }
 
-fn check_text(at: &str, text: &str) -> Result<(), WireError> {
+fn check_text(entry: Entry, field: &str, text: &str) -> Result<(), WireError> {
     if text.chars().count() > MAX_ID_CHARS || text.chars().any(forbidden_in_names) {
-        return Err(WireError::invalid(format!(
-            "{at}: at most {MAX_ID_CHARS} characters, no control characters"
-        )));
+        return Err(WireError::at(
+            entry,
+            field,
+            format_args!("at most {MAX_ID_CHARS} characters, no control characters"),
+        ));
     }
     Ok(())
 }
@@ -124,20 +181,22 @@ pub fn check(batch: &Batch, now: i64) -> Result<CheckedBatch<'_>, WireError> {
     if batch.points.len() > MAX_POINTS_PER_BATCH {
         return Err(WireError {
             kind: WireErrorKind::TooLarge,
+            entry: None,
             message: format!("at most {MAX_POINTS_PER_BATCH} points per batch"),
         });
     }
     if batch.readings.len() > MAX_READINGS_PER_BATCH {
         return Err(WireError {
             kind: WireErrorKind::TooLarge,
+            entry: None,
             message: format!("at most {MAX_READINGS_PER_BATCH} readings per batch"),
         });
     }
     let mut announced = HashSet::with_capacity(batch.points.len());
     let mut points = Vec::with_capacity(batch.points.len());
     for (index, point) in batch.points.iter().enumerate() {
-        let at = |field: &str| format!("points[{index}].{field}");
-        check_id(&at("MeterId"), &point.meter_id)?;
+        let entry = Entry::Point(index);
+        check_id(entry, "MeterId", &point.meter_id)?;
         for (field, text) in [
             ("Port", &point.port),
             ("NoPhases", &point.no_phases),
@@ -145,37 +204,38 @@ pub fn check(batch: &Batch, now: i64) -> Result<CheckedBatch<'_>, WireError> {
             ("ModbusMap", &point.modbus_map),
         ] {
             if let Some(text) = text {
-                check_text(&at(field), text)?;
+                check_text(entry, field, text)?;
             }
         }
         if !announced.insert(point.meter_id.as_str()) {
-            return Err(WireError::invalid(format!(
-                "{}: {:?} is announced twice in this batch",
-                at("MeterId"),
-                point.meter_id
-            )));
+            return Err(WireError::at(
+                entry,
+                "MeterId",
+                format_args!("{:?} is announced twice in this batch", point.meter_id),
+            ));
         }
         points.push(point);
     }
     let latest_allowed = now + MAX_FUTURE_SECONDS;
     let mut readings = Vec::with_capacity(batch.readings.len());
     for (index, reading) in batch.readings.iter().enumerate() {
-        let at = |field: &str| format!("readings[{index}].{field}");
-        check_id(&at("MeterId"), &reading.meter_id)?;
+        let entry = Entry::Reading(index);
+        check_id(entry, "MeterId", &reading.meter_id)?;
         let ts = parse_time(&reading.time_stamping)
-            .map_err(|why| WireError::invalid(format!("{}: {why}", at("TimeStamping"))))?;
+            .map_err(|why| WireError::at(entry, "TimeStamping", why))?;
         if ts > latest_allowed {
-            return Err(WireError::invalid(format!(
-                "{}: {:?} is in the future",
-                at("TimeStamping"),
-                reading.time_stamping
-            )));
+            return Err(WireError::at(
+                entry,
+                "TimeStamping",
+                format_args!("{:?} is in the future", reading.time_stamping),
+            ));
         }
         if !reading.value.is_finite() || reading.value.abs() > MAX_READING_MAGNITUDE {
-            return Err(WireError::invalid(format!(
-                "{}: must be a number from -1e15 to 1e15",
-                at("value")
-            )));
+            return Err(WireError::at(
+                entry,
+                "value",
+                "must be a number from -1e15 to 1e15",
+            ));
         }
         readings.push(CheckedReading {
             meter_id: &reading.meter_id,
@@ -256,6 +316,95 @@ mod tests {
                 error.message
             );
         }
+    }
+
+    #[test]
+    fn the_failing_entry_is_given_by_its_index() {
+        const GOOD: &str =
+            r#"{"MeterId": "m", "TimeStamping": "2019-10-30T17:15:00Z", "value": 1}"#;
+        for (json, entry) in [
+            // Type errors found while parsing, by their path.
+            (
+                format!(
+                    r#"{{"readings": [{GOOD}, {GOOD}, {GOOD}, {{"MeterId": "m", "TimeStamping": "2019-10-30T17:15:00Z", "value": "x"}}]}}"#
+                ),
+                Some(Entry::Reading(3)),
+            ),
+            (
+                r#"{"points": [{"MeterId": "a"}, {"MeterId": 7}]}"#.to_owned(),
+                Some(Entry::Point(1)),
+            ),
+            // Broken JSON inside an entry names it too.
+            (
+                format!(r#"{{"readings": [{GOOD}, {{"MeterId": "m"#),
+                Some(Entry::Reading(1)),
+            ),
+            // Found by the checks.
+            (
+                format!(
+                    r#"{{"readings": [{GOOD}, {GOOD}, {{"MeterId": "m", "TimeStamping": "2019-10-30", "value": 1}}, {{"MeterId": "", "TimeStamping": "2019-10-30T17:15:00Z", "value": 1}}]}}"#
+                ),
+                Some(Entry::Reading(2)),
+            ),
+            (
+                format!(
+                    r#"{{"readings": [{GOOD}, {{"MeterId": "m", "TimeStamping": "2019-11-01T17:15:00Z", "value": 1}}]}}"#
+                ),
+                Some(Entry::Reading(1)),
+            ),
+            (
+                format!(
+                    r#"{{"readings": [{GOOD}, {GOOD}, {GOOD}, {GOOD}, {GOOD}, {{"MeterId": "m", "TimeStamping": "2019-10-30T17:15:00Z", "value": 1e16}}]}}"#
+                ),
+                Some(Entry::Reading(5)),
+            ),
+            (
+                r#"{"points": [{"MeterId": "a"}, {"MeterId": "b"}, {"MeterId": "a"}], "readings": [{"MeterId": "", "TimeStamping": "2019-10-30T17:15:00Z", "value": 1}]}"#
+                    .to_string(),
+                Some(Entry::Point(2)),
+            ),
+            (
+                r#"{"points": [{"MeterId": "a", "Port": "US
+B0"}]}"#
+                    .to_owned(),
+                Some(Entry::Point(0)),
+            ),
+            // About the batch as a whole.
+            ("[]".to_owned(), None),
+            (r#"{"readings": 3}"#.to_owned(), None),
+            (
+                r#"{"readings": [{"MeterId"#.to_owned(),
+                Some(Entry::Reading(0)),
+            ),
+            (r#"{"readings": "#.to_owned(), None),
+        ] {
+            let error = refused(&json);
+            assert_eq!(error.entry, entry, "{json}: {}", error.message);
+            // The text names the same entry.
+            if let Some(entry) = entry {
+                let named = error
+                    .message
+                    .strip_prefix("the batch is not valid JSON at ")
+                    .unwrap_or(&error.message);
+                assert!(
+                    named.starts_with(&format!("{entry}."))
+                        || named.starts_with(&format!("{entry}:")),
+                    "{:?} does not name {entry}",
+                    error.message
+                );
+            }
+        }
+        let batch = Batch {
+            readings: vec![Reading::at("m", NOW, 1.0); MAX_READINGS_PER_BATCH + 1],
+            ..Batch::default()
+        };
+        assert_eq!(check(&batch, NOW).unwrap_err().entry, None);
+    }
+
+    #[test]
+    fn an_entry_is_shown_as_the_message_names_it() {
+        assert_eq!(Entry::Point(0).to_string(), "points[0]");
+        assert_eq!(Entry::Reading(17).to_string(), "readings[17]");
     }
 
     #[test]

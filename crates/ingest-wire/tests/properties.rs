@@ -93,6 +93,23 @@ fn batch() -> impl Strategy<Value = Batch> {
     (vec(point, 0..4), vec(reading, 0..8)).prop_map(|(points, readings)| Batch { points, readings })
 }
 
+/// A refusal's typed entry is the one its text names first.
+fn names_its_entry(error: &WireError) -> Result<(), TestCaseError> {
+    if let Some(entry) = error.entry {
+        let text = error
+            .message
+            .strip_prefix("the batch is not valid JSON at ")
+            .unwrap_or(&error.message);
+        prop_assert!(
+            text.starts_with(&format!("{entry}.")) || text.starts_with(&format!("{entry}:")),
+            "{:?} does not name {}",
+            error.message,
+            entry
+        );
+    }
+    Ok(())
+}
+
 /// What an accepted batch must be, whatever `check` looked at.
 fn within_limits(batch: &Batch, checked: &CheckedBatch, now: i64) -> Result<(), TestCaseError> {
     prop_assert!(checked.points.len() <= MAX_POINTS_PER_BATCH);
@@ -152,11 +169,15 @@ proptest! {
         match parse(&body) {
             Ok(batch) => match check(&batch, NOW) {
                 Ok(checked) => within_limits(&batch, &checked, NOW)?,
-                Err(error) => prop_assert!(!error.message.is_empty()),
+                Err(error) => {
+                    prop_assert!(!error.message.is_empty());
+                    names_its_entry(&error)?;
+                }
             },
             Err(error) => {
                 prop_assert_eq!(error.kind, WireErrorKind::Invalid);
                 prop_assert!(!error.message.is_empty());
+                names_its_entry(&error)?;
             }
         }
     }
@@ -182,6 +203,12 @@ proptest! {
                 // passes, and it fails alone.
                 let (list, rest) = error.message.split_once('[').unwrap();
                 let index: usize = rest.split(']').next().unwrap().parse().unwrap();
+                // The typed entry is the one the text names.
+                prop_assert_eq!(
+                    error.entry,
+                    Some(if list == "points" { Entry::Point(index) } else { Entry::Reading(index) }),
+                    "{}", error.message
+                );
                 let mut before = parsed.clone();
                 let mut alone = Batch::default();
                 match list {

@@ -1,10 +1,11 @@
 //! `/` and `/dashboard/...`: the browser dashboard's files, embedded at
-//! build time (build.rs), served by `intellimeter_core::static_files`.
+//! build time (build.rs), served by `intellimeter_core::http::static_files`.
 
-use intellimeter_core::context::{Ctx, Reply, Route};
+use intellimeter_core::context::Ctx;
 use intellimeter_core::error::ApiError;
-use intellimeter_core::request::ApiRequest;
-use intellimeter_core::static_files::{self, Asset};
+use intellimeter_core::http::request::ApiRequest;
+use intellimeter_core::http::static_files::{self, Asset};
+use intellimeter_core::http::{Reply, Route};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 

@@ -1,12 +1,13 @@
 //! `GET /openapi.json`: the API's OpenAPI 3.1 description (`openapi.json`
 //! beside this crate's manifest, embedded at build time by build.rs),
-//! served by `intellimeter_core::static_files` with the dashboard's
+//! served by `intellimeter_core::http::static_files` with the dashboard's
 //! caching rules (ETag, 304, gzip, `Cache-Control: no-cache`).
 
-use intellimeter_core::context::{Ctx, Reply, Route};
+use intellimeter_core::context::Ctx;
 use intellimeter_core::error::ApiError;
-use intellimeter_core::request::ApiRequest;
-use intellimeter_core::static_files::{self, Asset};
+use intellimeter_core::http::request::ApiRequest;
+use intellimeter_core::http::static_files::{self, Asset};
+use intellimeter_core::http::{Reply, Route};
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 

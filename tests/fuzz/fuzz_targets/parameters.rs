@@ -5,8 +5,8 @@
 
 #![no_main]
 
-use intellimeter_core::request::{Params, requested_format};
-use intellimeter_core::time::LocalClock;
+use intellimeter_core::http::request::{Params, requested_format};
+use intellimeter_core::domain::time::LocalClock;
 use intellimeter_core::{ApiRequest, validate};
 use libfuzzer_sys::fuzz_target;
 

@@ -4,9 +4,9 @@
 
 #![no_main]
 
-#[path = "../../../functions/intellimeter-core/tests/common/mod.rs"]
+#[path = "../../../crates/intellimeter-core/tests/common/mod.rs"]
 mod common;
-#[path = "../../../functions/intellimeter-core/tests/harness/mod.rs"]
+#[path = "../../../crates/intellimeter-core/tests/harness/mod.rs"]
 #[allow(dead_code)]
 mod harness;
 

@@ -1,0 +1,10 @@
+//! The HTTP edge of the core: requests in ([`request`]), replies out
+//! ([`reply`], [`respond`]), and embedded static files ([`static_files`]).
+
+pub mod reply;
+pub mod request;
+pub mod respond;
+pub mod static_files;
+
+pub use reply::{ChunkStream, Payload, Reply};
+pub use respond::{ApiResponse, Handler, Route, error_response, method_not_allowed, respond};

@@ -1,0 +1,409 @@
+//! Read models: what every authenticated read needs, kept in the key-value
+//! store so that a hot read runs no SQL at all (ARCHITECTURE.md, "Read
+//! models").
+//!
+//! | key | holds | read by |
+//! |---|---|---|
+//! | `rm1:key:<sha256 of an API key>` | the [`Account`] whose current key it is | bearer authentication |
+//! | `rm1:account:<user id>` | the [`Account`] | session authentication |
+//! | `rm1:latest:<project id>` | the bodies of `/data` and `/interval`, rendered in JSON and XML | `/data`, `/interval` |
+//! | `rm1:points:<project id>` | `/point`'s list, likewise, and the points | `/point` |
+//!
+//! An [`Account`] holds no password hash: only a login reads that, from SQL.
+//!
+//! **Invariant:** an entry is written only by a writer that holds SQLite's
+//! write lock (inside `BEGIN IMMEDIATE … COMMIT`), from what SQL holds at
+//! that moment, before it commits. Writers hold the lock one at a time, so
+//! entries are written in commit order and the last write reflects the
+//! last commit. A missing entry is rebuilt the same way, under the lock. A
+//! write whose commit then fails deletes the entries it wrote ([`write`]),
+//! so the next read rebuilds them. The key prefix carries the layout
+//! version: a build with another layout never reads an old entry.
+
+use crate::context::Ctx;
+use crate::domain::accounts::{self, Account};
+use crate::domain::points::{self, Point};
+use crate::domain::readings;
+use crate::domain::time::LocalClock;
+use crate::error::ApiError;
+use crate::format::Rendered;
+use crate::storage::{Sql, in_transaction};
+use crate::value::Value;
+use std::collections::HashMap;
+
+fn account_key(user_id: i64) -> String {
+    format!("rm1:account:{user_id}")
+}
+
+fn api_key_key(key_hash: &str) -> String {
+    format!("rm1:key:{key_hash}")
+}
+
+fn latest_key(project_id: i64) -> String {
+    format!("rm1:latest:{project_id}")
+}
+
+fn points_key(project_id: i64) -> String {
+    format!("rm1:points:{project_id}")
+}
+
+/// The project-wide answers kept rendered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Listing {
+    /// `/data`: the latest reading of each point.
+    Data,
+    /// `/interval`: the latest interval of each point.
+    Interval,
+    /// `/point`: every point.
+    Points,
+}
+
+/// A listing as read: its rendered bodies, and for [`Listing::Points`]
+/// the points themselves (JSON), for lookups by id or name.
+pub struct StoredListing {
+    pub rendered: Rendered,
+    points_json: Vec<u8>,
+}
+
+impl StoredListing {
+    pub fn points(&self) -> Result<Vec<Point>, ApiError> {
+        serde_json::from_slice(&self.points_json)
+            .map_err(|error| ApiError::internal(format!("stored points: {error}")))
+    }
+}
+
+/// Several byte strings in one value: their count and lengths (u32, little
+/// endian), then the bytes.
+fn pack(parts: &[&[u8]]) -> Vec<u8> {
+    let total: usize = parts.iter().map(|part| part.len()).sum();
+    let mut bytes = Vec::with_capacity(4 + 4 * parts.len() + total);
+    bytes.extend_from_slice(&(parts.len() as u32).to_le_bytes());
+    for part in parts {
+        bytes.extend_from_slice(&(part.len() as u32).to_le_bytes());
+    }
+    for part in parts {
+        bytes.extend_from_slice(part);
+    }
+    bytes
+}
+
+/// The parts of a [`pack`]ed value, borrowed from it, when it has `count`
+/// of them and is whole.
+fn unpack(bytes: &[u8], count: usize) -> Option<Vec<&[u8]>> {
+    let number = |at: usize| -> Option<usize> {
+        Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize)
+    };
+    if number(0)? != count {
+        return None;
+    }
+    let lengths: Vec<usize> = (0..count)
+        .map(|i| number(4 + 4 * i))
+        .collect::<Option<_>>()?;
+    let mut rest = bytes.get(4 + 4 * count..)?;
+    if rest.len() != lengths.iter().sum::<usize>() {
+        return None;
+    }
+    let mut parts = Vec::with_capacity(count);
+    for length in lengths {
+        let (part, tail) = rest.split_at(length);
+        parts.push(part);
+        rest = tail;
+    }
+    Some(parts)
+}
+
+/// The account whose current API key has digest `key_hash`, from its read
+/// model, rebuilt from SQL when missing. `None` when no user has that key.
+pub fn account_by_api_key_hash(ctx: &Ctx, key_hash: &str) -> Result<Option<Account>, ApiError> {
+    if let Some(account) = stored_account(ctx, &api_key_key(key_hash))? {
+        // Written only for the key the account had at that moment; a
+        // rotation deletes it under the same lock.
+        if account.api_key_hash == key_hash {
+            return Ok(Some(account));
+        }
+    }
+    // Not under the write lock: a stream of made-up keys must not queue
+    // every writer behind it. Only a real key's account is rebuilt (under
+    // the lock, then re-read there).
+    let Some(account) = accounts::by_api_key_hash(ctx.db()?, key_hash)? else {
+        return Ok(None);
+    };
+    let account = in_transaction(ctx.db()?, |db| {
+        refresh_account(ctx, db, account.user_id, None)
+    })?;
+    Ok(account.filter(|account| account.api_key_hash == key_hash))
+}
+
+/// The account of `user_id`, from its read model, rebuilt from SQL when
+/// missing. `None` when there is no such user.
+pub fn account(ctx: &Ctx, user_id: i64) -> Result<Option<Account>, ApiError> {
+    if let Some(account) = stored_account(ctx, &account_key(user_id))? {
+        return Ok(Some(account));
+    }
+    // A deleted user's sessions end here, without the write lock.
+    if accounts::by_id(ctx.db()?, user_id)?.is_none() {
+        return Ok(None);
+    }
+    in_transaction(ctx.db()?, |db| refresh_account(ctx, db, user_id, None))
+}
+
+fn stored_account(ctx: &Ctx, key: &str) -> Result<Option<Account>, ApiError> {
+    Ok(ctx
+        .kv()
+        .get(key)?
+        .and_then(|bytes| serde_json::from_slice::<Account>(&bytes).ok()))
+}
+
+/// Rewrites the account's read models from SQL, or removes them when the
+/// user is gone; `stale_key_hash` names a key the user may have had before
+/// this write (a rotation, a deletion), whose entry goes too. Call inside
+/// the write transaction that changed the user.
+pub fn refresh_account(
+    ctx: &Ctx,
+    db: &dyn Sql,
+    user_id: i64,
+    stale_key_hash: Option<&str>,
+) -> Result<Option<Account>, ApiError> {
+    let account = accounts::by_id(db, user_id)?;
+    let kv = ctx.kv();
+    match &account {
+        Some(account) => {
+            let bytes = serde_json::to_vec(account)
+                .map_err(|error| ApiError::internal(error.to_string()))?;
+            kv.set(&account_key(user_id), &bytes)?;
+            kv.set(&api_key_key(&account.api_key_hash), &bytes)?;
+        }
+        None => kv.delete(&account_key(user_id))?,
+    }
+    if let Some(stale) = stale_key_hash
+        && account
+            .as_ref()
+            .is_none_or(|account| account.api_key_hash != stale)
+    {
+        kv.delete(&api_key_key(stale))?;
+    }
+    Ok(account)
+}
+
+/// One of the project's listings, from its read model, rebuilt from SQL
+/// (all of them) when missing.
+pub fn listing(ctx: &Ctx, project_id: i64, listing: Listing) -> Result<StoredListing, ApiError> {
+    let key = match listing {
+        Listing::Data | Listing::Interval => latest_key(project_id),
+        Listing::Points => points_key(project_id),
+    };
+    let count = if listing == Listing::Points { 3 } else { 4 };
+    if let Some(bytes) = ctx.kv().get(&key)?
+        && let Some(parts) = unpack(&bytes, count)
+    {
+        // Only the parts this listing answers with are copied out.
+        let first = if listing == Listing::Interval { 2 } else { 0 };
+        return Ok(StoredListing {
+            rendered: Rendered {
+                json: parts[first].to_vec(),
+                xml: parts[first + 1].to_vec(),
+            },
+            points_json: if listing == Listing::Points {
+                parts[2].to_vec()
+            } else {
+                Vec::new()
+            },
+        });
+    }
+    let listings = in_transaction(ctx.db()?, |db| {
+        refresh_project(ctx, db, project_id, None, Changed::Points)
+    })?;
+    Ok(listings.take(listing))
+}
+
+/// A project's listings, as just stored.
+pub struct Listings {
+    data: Rendered,
+    interval: Rendered,
+    points: Option<StoredListing>,
+}
+
+impl Listings {
+    pub fn take(self, listing: Listing) -> StoredListing {
+        let rendered = |rendered| StoredListing {
+            rendered,
+            points_json: Vec::new(),
+        };
+        match listing {
+            Listing::Data => rendered(self.data),
+            Listing::Interval => rendered(self.interval),
+            Listing::Points => self.points.expect("refreshed with Changed::Points"),
+        }
+    }
+
+    pub fn points(&self) -> Result<Vec<Point>, ApiError> {
+        match &self.points {
+            Some(points) => points.points(),
+            None => Err(ApiError::internal("the point list was not refreshed")),
+        }
+    }
+}
+
+/// What a write changed in a project.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Changed {
+    /// Readings only: the point list stays as it is. The writer knows the
+    /// points' names (id → name), read under the same lock.
+    Readings { names: HashMap<i64, String> },
+    /// Points (names, configuration, new points), perhaps readings too.
+    Points,
+}
+
+/// Rewrites the project's listings from SQL, in the project's time zone
+/// (read when `None`). Readings only: one statement; points changed: two.
+/// Call inside the write transaction that changed its points or readings.
+pub fn refresh_project(
+    ctx: &Ctx,
+    db: &dyn Sql,
+    project_id: i64,
+    timezone: Option<&str>,
+    changed: Changed,
+) -> Result<Listings, ApiError> {
+    let timezone = match timezone {
+        Some(timezone) => timezone.to_owned(),
+        None => db
+            .execute(
+                "SELECT timezone FROM projects WHERE id = ?",
+                &[project_id.into()],
+            )?
+            .first()
+            .map(|row| row.text(0))
+            .transpose()?
+            .unwrap_or_else(|| "UTC".to_owned()),
+    };
+    let mut clock = LocalClock::new(&timezone);
+    let (names, points) = match changed {
+        Changed::Readings { names } => (names, None),
+        Changed::Points => {
+            let points = points::all(db, project_id)?;
+            let names = points.iter().map(|p| (p.id, p.name.clone())).collect();
+            (names, Some(points))
+        }
+    };
+    let latest = readings::latest(db, project_id)?;
+    let mut rows = |latest: Vec<(i64, i64, f64)>| -> Rendered {
+        Rendered::of(&Value::List(
+            latest
+                .into_iter()
+                .filter_map(|(point_id, ts, value)| {
+                    let name = names.get(&point_id)?;
+                    Some(reading_value(name, clock.format(ts), value))
+                })
+                .collect(),
+        ))
+    };
+    let data = rows(latest.readings);
+    let interval = rows(latest.intervals);
+    let kv = ctx.kv();
+    kv.set(
+        &latest_key(project_id),
+        &pack(&[&data.json, &data.xml, &interval.json, &interval.xml]),
+    )?;
+    let points = match points {
+        Some(points) => {
+            let listing = StoredListing {
+                rendered: Rendered::of(&Value::List(points.iter().map(Point::to_value).collect())),
+                points_json: serde_json::to_vec(&points)
+                    .map_err(|error| ApiError::internal(error.to_string()))?,
+            };
+            // A collector announces the same configuration batch after
+            // batch: an unchanged point list is not written again (a write
+            // syncs the store, a read does not).
+            let packed = pack(&[
+                &listing.rendered.json,
+                &listing.rendered.xml,
+                &listing.points_json,
+            ]);
+            if kv
+                .get(&points_key(project_id))?
+                .is_none_or(|old| old != packed)
+            {
+                kv.set(&points_key(project_id), &packed)?;
+            }
+            Some(listing)
+        }
+        None => None,
+    };
+    Ok(Listings {
+        data,
+        interval,
+        points,
+    })
+}
+
+/// The page's `/data` and `/interval` row: `MeterParam`, `TimeStamping`,
+/// `value`.
+pub fn reading_value(meter: &str, local_time: &str, value: f64) -> Value {
+    Value::dict([
+        ("MeterParam", Value::str(meter)),
+        ("TimeStamping", Value::LocalDateTime(local_time.to_owned())),
+        ("value", Value::Float(value)),
+    ])
+}
+
+/// What a write transaction's read models are about, so that a failed
+/// commit can take back what it wrote.
+#[derive(Clone, Copy)]
+pub enum Touched<'a> {
+    /// A user, and the API key it had before the write.
+    Account(i64, &'a str),
+    Project(i64),
+}
+
+/// Runs `body` in a `BEGIN IMMEDIATE` transaction (see
+/// [`in_transaction`]); when it fails, commit included, the read models of
+/// `touched` are deleted (best effort), so the next read rebuilds them from
+/// what SQL really holds.
+pub fn write<T>(
+    ctx: &Ctx,
+    touched: &[Touched],
+    body: impl FnMut(&dyn Sql) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let result = in_transaction(ctx.db()?, body);
+    if result.is_err() {
+        let mut keys = Vec::new();
+        for touched in touched {
+            match *touched {
+                Touched::Account(id, key_hash) => {
+                    keys.push(account_key(id));
+                    keys.push(api_key_key(key_hash));
+                }
+                Touched::Project(id) => {
+                    keys.push(latest_key(id));
+                    keys.push(points_key(id));
+                }
+            }
+        }
+        for key in keys {
+            if let Err(error) = ctx.kv().delete(&key) {
+                ctx.env().log(&format!(
+                    "could not drop read model {key} after a failed write: {error}"
+                ));
+            }
+        }
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_values_round_trip_and_refuse_damage() {
+        let bytes = pack(&[b"[1]", b"<x/>", b""]);
+        assert_eq!(
+            unpack(&bytes, 3).unwrap(),
+            [&b"[1]"[..], &b"<x/>"[..], &b""[..]]
+        );
+        assert!(unpack(&bytes, 4).is_none(), "another layout");
+        assert!(unpack(&bytes[..bytes.len() - 1], 3).is_none());
+        assert!(unpack(&[1, 2, 3], 3).is_none());
+        assert!(unpack(b"{\"points\": []}", 3).is_none());
+    }
+}

@@ -1,0 +1,76 @@
+//! `POST /ingest`: the site collector's door. Authenticated by the
+//! project's ingest token (and nothing else opens it; the token opens
+//! nothing else). The batch's wire format, limits and checks live in the
+//! `ingest-wire` crate (shared with the collector); storing it in
+//! [`crate::domain::ingest`]. This module speaks HTTP only.
+
+use crate::context::Ctx;
+use crate::domain::ingest;
+use crate::error::{ApiError, ErrorKind};
+use crate::http::request::ApiRequest;
+use crate::http::{Reply, Route, method_not_allowed};
+use crate::security::secrets;
+use crate::value::Value;
+use ingest_wire::{MAX_INGEST_BODY_BYTES, WireError, WireErrorKind};
+
+/// The route, for the component.
+pub const ROUTE: Route = Route {
+    handler: handle,
+    max_body_bytes: MAX_INGEST_BODY_BYTES,
+};
+
+fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
+    if request.method != "POST" {
+        return Err(method_not_allowed(request, &["POST"]));
+    }
+    let (project_id, timezone) = authenticate(ctx, request)?;
+    let content_type = request.header("content-type").unwrap_or("");
+    if !content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/json")
+    {
+        return Err(ApiError::new(
+            ErrorKind::UnsupportedMediaType,
+            "send the batch as Content-Type: application/json",
+        ));
+    }
+    let batch = ingest_wire::parse(&request.body).map_err(refused)?;
+    let checked = ingest_wire::check(&batch, ctx.now()).map_err(refused)?;
+    let stored = ingest::store(ctx, project_id, &timezone, &checked)?;
+    Ok(Reply::ok(Value::dict([
+        ("readings", Value::Int(stored.readings as i64)),
+        ("new", Value::Int(stored.new as i64)),
+        (
+            "duplicates",
+            Value::Int((stored.readings - stored.new) as i64),
+        ),
+        ("points_created", Value::Int(stored.points_created as i64)),
+    ])))
+}
+
+fn refused(error: WireError) -> ApiError {
+    let kind = match error.kind {
+        WireErrorKind::Invalid => ErrorKind::BadRequest,
+        WireErrorKind::TooLarge => ErrorKind::PayloadTooLarge,
+    };
+    ApiError::new(kind, error.message)
+}
+
+/// The project (id and time zone) whose ingest token the request bears;
+/// 401 otherwise (user API keys and sessions included).
+fn authenticate(ctx: &Ctx, request: &ApiRequest) -> Result<(i64, String), ApiError> {
+    let token = request.bearer_token().ok_or_else(|| {
+        ApiError::unauthorized("send Authorization: Bearer <the project's ingest token>")
+    })?;
+    let rows = ctx.db()?.execute(
+        "SELECT id, timezone FROM projects WHERE ingest_token_hash = ?",
+        &[secrets::digest_hex(token).into()],
+    )?;
+    match rows.first() {
+        Some(row) => Ok((row.int(0)?, row.text(1)?)),
+        None => Err(ApiError::unauthorized("the ingest token is not valid")),
+    }
+}

@@ -1,0 +1,69 @@
+//! `/point`: GET one metering point by `id` or `name` (id wins), or all of
+//! them; POST renames one (`new`).
+
+use crate::context::Ctx;
+use crate::domain::points::{self, Point};
+use crate::domain::validate;
+use crate::error::ApiError;
+use crate::http::request::{ApiRequest, Params};
+use crate::http::{Reply, Route, method_not_allowed};
+use crate::readmodel::{self, Changed, Listing, Touched};
+use crate::security::auth;
+
+/// The route, for the component.
+pub const ROUTE: Route = Route::new(handle);
+
+fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
+    match request.method.as_str() {
+        "GET" => {
+            let caller = auth::authenticate(ctx, request)?;
+            let params = Params::parse(request)?;
+            let stored = readmodel::listing(ctx, caller.account.project_id, Listing::Points)?;
+            if params.get("id").is_none() && params.get("name").is_none() {
+                return Ok(Reply::rendered(stored.rendered));
+            }
+            let point = find(stored.points()?, &params)?;
+            Ok(Reply::ok(point.to_value()))
+        }
+        "POST" => {
+            let caller = auth::authenticate(ctx, request)?;
+            let project_id = caller.account.project_id;
+            let params = Params::parse(request)?;
+            let new_name = params.required("new")?;
+            validate::point_name(new_name)?;
+            let stored = readmodel::listing(ctx, project_id, Listing::Points)?;
+            let point = find(stored.points()?, &params)?;
+            let listings = readmodel::write(ctx, &[Touched::Project(project_id)], |db| {
+                points::rename(db, project_id, point.id, new_name)?;
+                readmodel::refresh_project(ctx, db, project_id, None, Changed::Points)
+            })?;
+            let renamed = listings
+                .points()?
+                .into_iter()
+                .find(|p| p.id == point.id)
+                .ok_or_else(|| ApiError::not_found("the metering point was deleted meanwhile"))?;
+            Ok(Reply::ok(renamed.to_value()))
+        }
+        _ => Err(method_not_allowed(request, &["GET", "POST"])),
+    }
+}
+
+/// The point named by `id` (which wins) or `name` among the caller's
+/// project's points: another project's point is as unknown as a missing
+/// one (404).
+fn find(points: Vec<Point>, params: &Params) -> Result<Point, ApiError> {
+    let mut points = points.into_iter();
+    if let Some(id) = params.get("id") {
+        let id: i64 = id
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("id must be an integer, not {id:?}")))?;
+        return points
+            .find(|point| point.id == id)
+            .ok_or_else(|| ApiError::not_found(format!("no metering point with id {id}")));
+    }
+    let name = params.required("name")?;
+    points
+        .find(|point| point.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("no metering point named {name:?}")))
+}

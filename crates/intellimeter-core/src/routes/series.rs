@@ -1,0 +1,27 @@
+//! `/series` GET: the chart `/graphics` would draw, as JSON instead of a
+//! PNG, for the browser dashboard to draw on a canvas with the same chart
+//! crate. Same parameters, same reduction (about one bucket per pixel
+//! column of `width`), same caching. The body is a `charts::Figure`
+//! (serde): `{"title", "subtitle", "chart": {"type": "line" | "bar" |
+//! "pie" | "empty", "data": …}}`. Always JSON (it is the chart's own
+//! format, as the PNG is `/graphics`'s); errors are negotiated as on every
+//! route.
+
+use crate::context::Ctx;
+use crate::error::ApiError;
+use crate::http::request::ApiRequest;
+use crate::http::{Reply, Route, method_not_allowed};
+use crate::routes::graphics;
+
+/// The route, for the component.
+pub const ROUTE: Route = Route::new(handle);
+
+fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
+    if request.method != "GET" {
+        return Err(method_not_allowed(request, &["GET"]));
+    }
+    let drawn = graphics::figure(ctx, request)?;
+    let body =
+        serde_json::to_vec(&drawn.figure).map_err(|error| ApiError::internal(error.to_string()))?;
+    Ok(Reply::bytes("application/json", drawn.cache_control, body))
+}

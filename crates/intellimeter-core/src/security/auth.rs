@@ -1,0 +1,326 @@
+//! Who is calling: sessions (cookie) and API keys (bearer), the session
+//! cookie itself, the same-origin rule for cookie-authenticated writes,
+//! and the key that seals stored API keys.
+
+use crate::context::Ctx;
+use crate::domain::accounts::{self, Account};
+use crate::domain::validate;
+use crate::error::ApiError;
+use crate::http::request::ApiRequest;
+use crate::readmodel::{self, Touched};
+use crate::security::secrets::{self, SealingKey};
+use crate::storage::in_transaction;
+use serde::{Deserialize, Serialize};
+
+/// The session cookie's name: the `__Host-` prefix makes browsers refuse it
+/// unless it is `Secure`, has `Path=/` and no `Domain`, so no other site of
+/// the domain can plant or overwrite it.
+pub const SESSION_COOKIE: &str = "__Host-session";
+/// The name used before `__Host-session`, and on a site served over plain
+/// http (where a `__Host-` cookie cannot be set): still read.
+pub const PLAIN_SESSION_COOKIE: &str = "session";
+/// How long a session lives after login.
+pub const SESSION_SECONDS: i64 = 24 * 60 * 60;
+
+/// The Spin variable that, when set, seals API keys; otherwise a random
+/// secret is kept in the key-value store (never in the SQL database).
+pub const SEALING_SECRET_VARIABLE: &str = "key_seal_secret";
+const SEALING_SECRET_KV_KEY: &str = "secret:api-key-seal";
+/// The Spin variable that, when `true`, says the site is served over plain
+/// http on a non-loopback address: the session cookie is then sent without
+/// `Secure` (and so without the `__Host-` prefix).
+pub const PLAIN_HTTP_VARIABLE: &str = "plain_http";
+/// The Spin variable naming the header a trusted reverse proxy sets to the
+/// client's address (e.g. `x-forwarded-for`); empty when Spin faces the
+/// clients itself.
+pub const CLIENT_ADDRESS_HEADER_VARIABLE: &str = "client_ip_header";
+
+fn session_kv_key(token: &str) -> String {
+    format!("session:{}", secrets::digest_hex(token))
+}
+
+/// A session in the key-value store, under the SHA-256 of its token. It is
+/// valid only while `stamp` is the user's current session stamp, so a
+/// password change, "log out everywhere" or the user's deletion ends it.
+#[derive(Serialize, Deserialize)]
+struct SessionRecord {
+    user: i64,
+    stamp: String,
+    expires: i64,
+}
+
+/// The client's address as the login throttle counts it (see
+/// [`ApiRequest::client_address`]).
+pub fn client_address(ctx: &Ctx, request: &ApiRequest) -> String {
+    let trusted = ctx.env().variable(CLIENT_ADDRESS_HEADER_VARIABLE);
+    request.client_address(trusted.as_deref())
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Credential {
+    ApiKey,
+    /// A session cookie, with its token.
+    Session(String),
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub account: Account,
+    pub credential: Credential,
+}
+
+impl Caller {
+    pub fn session_token(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Session(token) => Some(token),
+            Credential::ApiKey => None,
+        }
+    }
+}
+
+/// Authenticates by `Authorization: Bearer <api key>` or the session
+/// cookie; 401 otherwise. A state-changing request made with the cookie
+/// must come from the site itself ([`refuse_cross_site`]). Records the
+/// caller's XML preference.
+pub fn authenticate(ctx: &Ctx, request: &ApiRequest) -> Result<Caller, ApiError> {
+    let caller = if let Some(key) = request.bearer_token() {
+        let account = account_by_api_key(ctx, key)?
+            .ok_or_else(|| ApiError::unauthorized("the API key is not valid"))?;
+        Caller {
+            account,
+            credential: Credential::ApiKey,
+        }
+    } else if let Some(token) = session_token(request)? {
+        refuse_cross_site(request)?;
+        let account = account_by_session(ctx, token)?.ok_or_else(|| {
+            ApiError::unauthorized(
+                "the session has expired or was logged out; log in with PUT /session",
+            )
+        })?;
+        Caller {
+            account,
+            credential: Credential::Session(token.to_owned()),
+        }
+    } else {
+        return Err(ApiError::unauthorized(
+            "not logged in: log in with PUT /session, or send Authorization: Bearer <api key>",
+        ));
+    };
+    ctx.prefers_xml.set(Some(caller.account.prefers_xml));
+    Ok(caller)
+}
+
+/// The session token the request carries: the `__Host-session` cookie, or
+/// else the plain `session` cookie. A name sent twice is refused rather than
+/// guessed at: the second copy can only come from another site of the
+/// domain planting its own.
+fn session_token(request: &ApiRequest) -> Result<Option<&str>, ApiError> {
+    for name in [SESSION_COOKIE, PLAIN_SESSION_COOKIE] {
+        let mut values = request.cookies(name).filter(|value| !value.is_empty());
+        if let Some(first) = values.next() {
+            if values.next().is_some() {
+                return Err(ApiError::unauthorized(format!(
+                    "several {name} cookies were sent; clear this site's cookies and log in again"
+                )));
+            }
+            return Ok(Some(first));
+        }
+    }
+    Ok(None)
+}
+
+/// Refuses a state-changing request that a browser says comes from another
+/// site (`Sec-Fetch-Site`), or whose `Origin` is not the address the request
+/// was sent to. Requests without either header (scripts, curl) pass: they
+/// are not a browser acting for another site. `SameSite=Strict` already
+/// keeps the cookie off cross-site requests; this is the second lock.
+pub fn refuse_cross_site(request: &ApiRequest) -> Result<(), ApiError> {
+    if !request.is_unsafe_method() {
+        return Ok(());
+    }
+    let refused = || {
+        ApiError::forbidden(
+            "cross-site request refused: a request that changes something with the session \
+             cookie must come from this site",
+        )
+    };
+    if let Some(site) = request.header("sec-fetch-site")
+        && !matches!(site.trim(), "same-origin" | "none")
+    {
+        return Err(refused());
+    }
+    if let Some(origin) = request.header("origin") {
+        let origin_authority = origin
+            .trim()
+            .split_once("://")
+            .map(|(_, authority)| authority);
+        match (origin_authority, request.authority()) {
+            (Some(origin), Some(own)) if origin.eq_ignore_ascii_case(own) => {}
+            _ => return Err(refused()),
+        }
+    }
+    Ok(())
+}
+
+/// The account an API key belongs to, from the key's read model
+/// (`readmodel.rs`): one key-value read when hot.
+pub fn account_by_api_key(ctx: &Ctx, key: &str) -> Result<Option<Account>, ApiError> {
+    if !secrets::looks_like_api_key(key) {
+        return Ok(None);
+    }
+    readmodel::account_by_api_key_hash(ctx, &secrets::digest_hex(key))
+}
+
+fn account_by_session(ctx: &Ctx, token: &str) -> Result<Option<Account>, ApiError> {
+    let kv_key = session_kv_key(token);
+    let Some(bytes) = ctx.kv().get(&kv_key)? else {
+        return Ok(None);
+    };
+    let record = match serde_json::from_slice::<SessionRecord>(&bytes) {
+        Ok(record) if record.expires > ctx.now() => record,
+        _ => {
+            ctx.kv().delete(&kv_key)?;
+            return Ok(None);
+        }
+    };
+    match readmodel::account(ctx, record.user)? {
+        Some(account) if secrets::constant_time_eq(&account.session_stamp, &record.stamp) => {
+            Ok(Some(account))
+        }
+        _ => {
+            // The user was deleted, changed the password or logged out
+            // everywhere: the session died with that.
+            ctx.kv().delete(&kv_key)?;
+            Ok(None)
+        }
+    }
+}
+
+/// A fresh session stamp: 128 random bits as hex.
+pub fn new_session_stamp(ctx: &Ctx) -> String {
+    secrets::hex(&crate::env::random_bytes::<16>(ctx.env()))
+}
+
+/// Starts a session of `account` (bound to its current session stamp);
+/// returns the token for the cookie.
+pub fn start_session(ctx: &Ctx, account: &Account) -> Result<String, ApiError> {
+    let token = secrets::new_token(ctx.env());
+    let record = SessionRecord {
+        user: account.user_id,
+        stamp: account.session_stamp.clone(),
+        expires: ctx.now() + SESSION_SECONDS,
+    };
+    let bytes =
+        serde_json::to_vec(&record).map_err(|error| ApiError::internal(error.to_string()))?;
+    ctx.kv().set(&session_kv_key(&token), &bytes)?;
+    Ok(token)
+}
+
+pub fn end_session(ctx: &Ctx, token: &str) -> Result<(), ApiError> {
+    ctx.kv().delete(&session_kv_key(token))?;
+    Ok(())
+}
+
+/// How the session cookie is written on this site.
+pub struct CookiePolicy {
+    plain_http: bool,
+}
+
+impl CookiePolicy {
+    /// `Secure` with the `__Host-` prefix, unless the `plain_http` variable
+    /// is `true`. Browsers and curl treat `localhost`/`127.0.0.1` as
+    /// secure, so a local `spin up` works with the default.
+    pub fn of(ctx: &Ctx) -> Self {
+        let plain_http = ctx
+            .env()
+            .variable(PLAIN_HTTP_VARIABLE)
+            .is_some_and(|value| validate::boolean(PLAIN_HTTP_VARIABLE, value.trim()) == Ok(true));
+        CookiePolicy { plain_http }
+    }
+
+    /// `Set-Cookie` for a new session.
+    pub fn session(&self, token: &str) -> String {
+        self.cookie(self.name(), token, SESSION_SECONDS)
+    }
+
+    /// `Set-Cookie` headers that remove the session cookie under both names.
+    pub fn expired(&self) -> [String; 2] {
+        [
+            self.cookie(self.name(), "", 0),
+            self.cookie(self.other_name(), "", 0),
+        ]
+    }
+
+    fn name(&self) -> &'static str {
+        if self.plain_http {
+            PLAIN_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
+    }
+
+    fn other_name(&self) -> &'static str {
+        if self.plain_http {
+            SESSION_COOKIE
+        } else {
+            PLAIN_SESSION_COOKIE
+        }
+    }
+
+    fn cookie(&self, name: &str, value: &str, max_age: i64) -> String {
+        // A `__Host-` cookie is only accepted with `Secure`.
+        let secure = if self.plain_http && name == PLAIN_SESSION_COOKIE {
+            ""
+        } else {
+            "; Secure"
+        };
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
+    }
+}
+
+/// The key that seals API keys: from the `key_seal_secret` variable when
+/// set, else a random secret kept in the key-value store, created on first
+/// use. Neither is in the SQL database, so a copy of it alone reveals no key.
+pub fn sealing_key(ctx: &Ctx) -> Result<SealingKey, ApiError> {
+    if let Some(secret) = ctx
+        .env()
+        .variable(SEALING_SECRET_VARIABLE)
+        .filter(|s| !s.is_empty())
+    {
+        return Ok(SealingKey::from_secret(secret.as_bytes()));
+    }
+    let kv = ctx.kv();
+    if let Some(secret) = kv.get(SEALING_SECRET_KV_KEY)? {
+        return Ok(SealingKey::from_secret(&secret));
+    }
+    // Created under the database's write lock: two first requests at once
+    // would otherwise each store their own secret, and keys sealed under
+    // the loser's would never open again. The second waits for the lock,
+    // then finds the first's secret.
+    let secret = in_transaction(ctx.db()?, |_| {
+        if let Some(secret) = kv.get(SEALING_SECRET_KV_KEY)? {
+            return Ok::<_, ApiError>(secret);
+        }
+        let fresh = crate::env::random_bytes::<32>(ctx.env());
+        kv.set(SEALING_SECRET_KV_KEY, &fresh)?;
+        Ok(fresh.to_vec())
+    })?;
+    Ok(SealingKey::from_secret(&secret))
+}
+
+/// A fresh API key for `account`, stored hashed and sealed; the previous
+/// key stops at once. Returns the key.
+pub fn issue_api_key(ctx: &Ctx, account: &Account) -> Result<String, ApiError> {
+    let user_id = account.user_id;
+    let key = secrets::new_api_key(ctx.env());
+    let key_hash = secrets::digest_hex(&key);
+    let sealed = sealing_key(ctx)?.seal(ctx.env(), &Account::seal_owner(user_id), &key);
+    let old_hash = account.api_key_hash.as_str();
+    readmodel::write(ctx, &[Touched::Account(user_id, old_hash)], |db| {
+        accounts::set_api_key(db, user_id, &key_hash, sealed.clone())?;
+        readmodel::refresh_account(ctx, db, user_id, Some(old_hash))
+    })?;
+    Ok(key)
+}
