@@ -1,7 +1,7 @@
 //! The one place that decides HTTP status codes: every failure is an
 //! [`ApiError`] whose [`ErrorKind`] maps to exactly one status.
 
-use crate::storage::StorageError;
+use crate::storage::{StorageError, Transient};
 
 /// What went wrong, as a client can branch on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +48,9 @@ pub struct ApiError {
     /// Extra response headers (`Allow` on 405, `Retry-After` on 429,
     /// `WWW-Authenticate` on 401).
     pub headers: Vec<(&'static str, String)>,
+    /// The storage failure behind an internal error, kept whole: whether
+    /// it may be retried is asked of it, not read from the message.
+    pub source: Option<StorageError>,
 }
 
 impl ApiError {
@@ -56,6 +59,7 @@ impl ApiError {
             kind,
             message: message.into(),
             headers: Vec::new(),
+            source: None,
         }
     }
 
@@ -116,15 +120,19 @@ impl ApiError {
     }
 }
 
-impl crate::storage::Transient for ApiError {
+impl Transient for ApiError {
     fn is_transient(&self) -> bool {
-        self.kind == ErrorKind::Internal && crate::storage::is_transient_message(&self.message)
+        self.source
+            .as_ref()
+            .is_some_and(|source| source.is_transient())
     }
 }
 
 impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> Self {
-        ApiError::internal(format!("storage: {error}"))
+        let mut api_error = ApiError::internal(format!("storage: {error}"));
+        api_error.source = Some(error);
+        api_error
     }
 }
 

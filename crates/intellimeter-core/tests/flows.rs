@@ -78,7 +78,7 @@ impl World {
             r#"{{"name": "site", "timezone": "America/Toronto", "username": "{username}", "password": "password1", "email": "a@example.com"}}"#
         );
         let (status, body) = self.json(
-            &routes::admin::ROUTE,
+            &routes::admin::PROJECTS,
             json_request("POST", "/admin/projects", &body).with_header(
                 "authorization",
                 "Bearer admin-secret-0123456789abcdef0123456789",

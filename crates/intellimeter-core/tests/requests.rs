@@ -8,6 +8,7 @@ mod common;
 mod harness;
 
 use harness::{Template, check};
+use intellimeter_core::routes;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -112,9 +113,9 @@ fn fails(
 #[test]
 fn the_checks_catch_what_they_look_for() {
     static BROKEN: [intellimeter_core::Route; 3] = [
-        intellimeter_core::Route::new(deletes_then_refuses),
-        intellimeter_core::Route::new(logs_in_then_refuses),
-        intellimeter_core::Route::new(fails),
+        intellimeter_core::Route::new(&routes::session::SPEC, deletes_then_refuses),
+        intellimeter_core::Route::new(&routes::session::SPEC, logs_in_then_refuses),
+        intellimeter_core::Route::new(&routes::session::SPEC, fails),
     ];
     let template = Template::new();
     let mut says = Vec::new();

@@ -10,22 +10,25 @@ use intellimeter_core::env::Env;
 use intellimeter_core::error::{ApiError, ErrorKind};
 use intellimeter_core::format::Format;
 use intellimeter_core::http::request::requested_format;
-use intellimeter_core::storage::{KeyValue, Rows, Sql, SqlValue, StorageError, Transient};
+use intellimeter_core::storage::{
+    KeyValue, Rows, Sql, SqlValue, StorageError, StorageErrorKind, Transient,
+};
 use intellimeter_core::{ApiRequest, ApiResponse, Route, Services, http};
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use spin_sdk::{key_value, sqlite, variables};
 use std::cell::{Cell, OnceCell};
 use wasi::io::streams::{OutputStream, StreamError};
 
-/// Serves one request with a core route. The response says how much
-/// storage work it took in a `Server-Timing` header (SQL statements and
-/// key-value operations, before any streamed body), for benchmarks and
-/// browser developer tools.
-pub async fn serve(request: IncomingRequest, out: ResponseOutparam, route: &Route) {
+/// Serves one request with the component's core route that serves its
+/// path (a component behind a wildcard trigger has several). The response
+/// says how much storage work it took in a `Server-Timing` header (SQL
+/// statements and key-value operations, before any streamed body), for
+/// benchmarks and browser developer tools.
+pub async fn serve(request: IncomingRequest, out: ResponseOutparam, routes: &[&Route]) {
     let db = SpinSql::default();
     let kv = SpinKeyValue::default();
-    let mut response = match read_request(request, route.max_body_bytes).await {
-        Ok(api_request) => {
+    let mut response = match read_request(request, routes).await {
+        Ok((route, api_request)) => {
             let env = SpinEnv;
             http::respond(
                 route,
@@ -50,12 +53,14 @@ pub async fn serve(request: IncomingRequest, out: ResponseOutparam, route: &Rout
     send(out, response, &db);
 }
 
-/// Reads method, path, headers and a body of at most `max_body_bytes`; a
-/// larger body is refused with 413 before it is read in full.
-async fn read_request(
+/// Reads method, path and headers, finds the route among `routes` that
+/// serves the path (404 otherwise), and reads a body of at most the
+/// route's limit; a larger body is refused with 413 before it is read in
+/// full.
+async fn read_request<'a>(
     request: IncomingRequest,
-    max_body_bytes: usize,
-) -> Result<ApiRequest, ApiResponse> {
+    routes: &[&'a Route],
+) -> Result<(&'a Route, ApiRequest), ApiResponse> {
     let method = request.method().to_string();
     let path_and_query = request.path_with_query().unwrap_or_else(|| "/".to_owned());
     let mut api_request = ApiRequest::new(&method, &path_and_query);
@@ -69,6 +74,9 @@ async fn read_request(
         .ok()
         .flatten()
         .unwrap_or(Format::Json);
+    let route = http::route_for(routes, &api_request.path)
+        .map_err(|error| http::error_response(format, &error))?;
+    let max_body_bytes = route.max_body_bytes;
     let too_large = || {
         http::error_response(
             format,
@@ -99,7 +107,7 @@ async fn read_request(
         body.extend_from_slice(&chunk);
     }
     api_request.body = body;
-    Ok(api_request)
+    Ok((route, api_request))
 }
 
 /// Sends the response; a streamed body goes out chunk by chunk, each sent
@@ -206,13 +214,13 @@ impl SpinSql {
             .connection
             .get_or_init(|| {
                 sqlite::Connection::open_default()
-                    .map_err(|error| StorageError::new(format!("opening sqlite: {error}")))
+                    .map_err(|error| StorageError::other(format!("opening sqlite: {error}")))
             })
             .as_ref()
             .map_err(Clone::clone)?;
         let result = connection
             .execute(statement, params)
-            .map_err(|error| StorageError::new(error.to_string()))?;
+            .map_err(|error| sql_error(error.to_string()))?;
         Ok(Rows {
             columns: result.columns,
             rows: result
@@ -273,10 +281,27 @@ impl Sql for SpinSql {
 /// COMMIT, only a busy lock counts: an interrupted one was rolled back.
 fn is_busy(error: &StorageError, commit: bool) -> bool {
     if commit {
-        error.message.contains("database is locked") || error.message.contains("SQLITE_BUSY")
+        error.kind == StorageErrorKind::Busy
     } else {
         error.is_transient()
     }
+}
+
+/// A failed statement as the core's typed error. Spin's sqlite interface
+/// reports every failure of a statement as text (`error::io(string)`), so
+/// this is the one place that reads it: SQLite, and libSQL behind Spin's
+/// runtime config, word these kinds as below.
+fn sql_error(message: String) -> StorageError {
+    let kind = if message.contains("database is locked") || message.contains("SQLITE_BUSY") {
+        StorageErrorKind::Busy
+    } else if message.contains("SQLITE_INTERRUPT") || message.contains("interrupted") {
+        StorageErrorKind::Interrupted
+    } else if message.contains("UNIQUE constraint failed") {
+        StorageErrorKind::Unique
+    } else {
+        StorageErrorKind::Other
+    };
+    StorageError::new(kind, message)
 }
 
 fn to_spin_value(value: &SqlValue) -> sqlite::Value {
@@ -312,7 +337,7 @@ impl SpinKeyValue {
         self.store
             .get_or_init(|| {
                 key_value::Store::open_default()
-                    .map_err(|error| StorageError::new(format!("opening key-value: {error}")))
+                    .map_err(|error| StorageError::other(format!("opening key-value: {error}")))
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -323,19 +348,19 @@ impl KeyValue for SpinKeyValue {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         self.store()?
             .get(key)
-            .map_err(|error| StorageError::new(error.to_string()))
+            .map_err(|error| StorageError::other(error.to_string()))
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
         self.store()?
             .set(key, value)
-            .map_err(|error| StorageError::new(error.to_string()))
+            .map_err(|error| StorageError::other(error.to_string()))
     }
 
     fn delete(&self, key: &str) -> Result<(), StorageError> {
         self.store()?
             .delete(key)
-            .map_err(|error| StorageError::new(error.to_string()))
+            .map_err(|error| StorageError::other(error.to_string()))
     }
 }
 

@@ -8,7 +8,7 @@ async fn handle_data(request: IncomingRequest, response: ResponseOutparam) {
     intellimeter_spin::serve(
         request,
         response,
-        &intellimeter_core::routes::data::DATA_ROUTE,
+        &[&intellimeter_core::routes::data::DATA_ROUTE],
     )
     .await
 }

@@ -8,7 +8,7 @@ async fn handle_graphics(request: IncomingRequest, response: ResponseOutparam) {
     intellimeter_spin::serve(
         request,
         response,
-        &intellimeter_core::routes::graphics::ROUTE,
+        &[&intellimeter_core::routes::graphics::ROUTE],
     )
     .await
 }

@@ -8,7 +8,7 @@ async fn handle_interval(request: IncomingRequest, response: ResponseOutparam) {
     intellimeter_spin::serve(
         request,
         response,
-        &intellimeter_core::routes::data::INTERVAL_ROUTE,
+        &[&intellimeter_core::routes::data::INTERVAL_ROUTE],
     )
     .await
 }

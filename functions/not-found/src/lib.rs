@@ -8,7 +8,7 @@ async fn handle_not_found(request: IncomingRequest, response: ResponseOutparam) 
     intellimeter_spin::serve(
         request,
         response,
-        &intellimeter_core::routes::not_found::ROUTE,
+        &[&intellimeter_core::routes::not_found::ROUTE],
     )
     .await
 }

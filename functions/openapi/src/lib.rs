@@ -8,12 +8,13 @@ use intellimeter_core::error::ApiError;
 use intellimeter_core::http::request::ApiRequest;
 use intellimeter_core::http::static_files::{self, Asset};
 use intellimeter_core::http::{Reply, Route};
+use intellimeter_core::routes;
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::http_component;
 
 const DOCUMENT: Asset = include!(concat!(env!("OUT_DIR"), "/asset.rs"));
 
-const ROUTE: Route = Route::new(handle);
+const ROUTE: Route = Route::new(&routes::OPENAPI, handle);
 
 fn handle(_ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     // Spin routes `/openapi.json/` and `//openapi.json` here too.
@@ -26,5 +27,5 @@ fn handle(_ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
 
 #[http_component]
 async fn handle_openapi(request: IncomingRequest, response: ResponseOutparam) {
-    intellimeter_spin::serve(request, response, &ROUTE).await
+    intellimeter_spin::serve(request, response, &[&ROUTE]).await
 }

@@ -1,7 +1,9 @@
 //! `openapi.json` is a valid OpenAPI 3.1 document (against the official
 //! schema, vendored in `oas-3.1/`), its schemas are valid JSON Schema, its
-//! examples match them, its references resolve, and it describes every
-//! route of spin.toml. That it agrees with what the app answers is checked
+//! examples match them, and its references resolve. That it describes
+//! exactly the routes of the route table is checked by
+//! crates/intellimeter-core/tests/route_table.rs; that it agrees with what
+//! the app answers is checked
 //! end to end in tests/test-host (`tests/openapi.rs` and the response hook
 //! of `tests/common/openapi.rs`) and by schemathesis in tests/run.
 
@@ -226,63 +228,10 @@ fn operations_are_named_once_and_answer_success() {
     }
 }
 
-/// The routes of spin.toml, from the repository's manifest.
+/// The repository's manifest.
 fn manifest() -> toml::Table {
     let path = here().join("../../spin.toml");
     std::fs::read_to_string(&path).unwrap().parse().unwrap()
-}
-
-/// Every route of spin.toml but the catch-all is described (a wildcard
-/// route by at least one path under it), and every described path is
-/// served by a route of its own. Which methods each path takes is checked
-/// against the running app (tests/test-host/tests/openapi.rs).
-#[test]
-fn describes_every_route_of_the_manifest() {
-    let doc = document();
-    let paths: Vec<&str> = doc["paths"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    let manifest = manifest();
-    let routes: Vec<&str> = manifest["trigger"]["http"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|trigger| trigger["route"].as_str().unwrap())
-        .filter(|route| *route != "/...")
-        .collect();
-    assert!(routes.len() > 10, "{routes:?}");
-    let served_by = |path: &str| {
-        routes
-            .iter()
-            .copied()
-            .find(|route| match route.strip_suffix("/...") {
-                Some(prefix) => path.starts_with(&format!("{prefix}/")),
-                None => *route == path,
-            })
-    };
-    for route in &routes {
-        match route.strip_suffix("/...") {
-            Some(prefix) => assert!(
-                paths
-                    .iter()
-                    .any(|path| path.starts_with(&format!("{prefix}/"))),
-                "no path under {prefix}/ is described"
-            ),
-            None => assert!(
-                paths.contains(route),
-                "{route} of spin.toml is not described"
-            ),
-        }
-    }
-    for path in paths {
-        assert!(
-            served_by(path).is_some(),
-            "{path} is described but no route of spin.toml serves it"
-        );
-    }
 }
 
 #[test]

@@ -8,7 +8,7 @@ async fn handle_session(request: IncomingRequest, response: ResponseOutparam) {
     intellimeter_spin::serve(
         request,
         response,
-        &intellimeter_core::routes::session::ROUTE,
+        &[&intellimeter_core::routes::session::ROUTE],
     )
     .await
 }

@@ -5,5 +5,10 @@ use spin_sdk::http_component;
 
 #[http_component]
 async fn handle_user(request: IncomingRequest, response: ResponseOutparam) {
-    intellimeter_spin::serve(request, response, &intellimeter_core::routes::user::ROUTE).await
+    intellimeter_spin::serve(
+        request,
+        response,
+        &[&intellimeter_core::routes::user::ROUTE],
+    )
+    .await
 }

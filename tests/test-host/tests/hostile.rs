@@ -9,6 +9,7 @@
 mod common;
 
 use common::*;
+use intellimeter_core::routes::ROUTES;
 use serde_json::json;
 use test_host::client::request;
 
@@ -469,22 +470,12 @@ async fn methods_paths_and_credentials_that_do_not_fit_are_refused() {
         let app = &world.app;
         let before = world.snapshots().await;
 
-        // Methods a route does not take: 405 with Allow.
-        for (path, taken) in [
-            ("/session", &["GET", "PUT", "DELETE"][..]),
-            ("/key", &["GET", "POST"]),
-            ("/user", &["GET", "POST", "PUT", "DELETE"]),
-            ("/data", &["GET"]),
-            ("/interval", &["GET"]),
-            ("/point", &["GET", "POST"]),
-            ("/file", &["GET"]),
-            ("/graphics", &["GET"]),
-            ("/series", &["GET"]),
-            ("/ingest", &["POST"]),
-            ("/admin/projects", &["POST"]),
-            ("/admin/ingest-token", &["POST"]),
-            ("/health", &["GET"]),
-        ] {
+        // Methods a route does not take: 405 with Allow, for every route of
+        // the route table (the catch-all answers every method with 404).
+        for spec in ROUTES.iter().filter(|spec| !spec.is_catch_all()) {
+            let path = spec.path.replace("/...", "/app.js");
+            let path = path.as_str();
+            let taken = spec.methods;
             for method in ["GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "TRACE"] {
                 if taken.contains(&method) {
                     continue;

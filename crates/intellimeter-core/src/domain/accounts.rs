@@ -271,7 +271,9 @@ fn optional(value: Option<SqlValue>) -> SqlValue {
 }
 
 fn username_conflict(error: StorageError, username: &str) -> ApiError {
-    if error.is_unique_violation() && error.message.contains("users.username") {
+    // The only other unique column a user write sets is the digest of a
+    // freshly drawn 256-bit API key.
+    if error.is_unique_violation() {
         ApiError::conflict(format!("username {username:?} is already taken"))
     } else {
         error.into()

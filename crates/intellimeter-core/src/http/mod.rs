@@ -7,4 +7,7 @@ pub mod respond;
 pub mod static_files;
 
 pub use reply::{ChunkStream, Payload, Reply};
-pub use respond::{ApiResponse, Handler, Route, error_response, method_not_allowed, respond};
+pub use respond::{
+    ApiResponse, Handler, Route, error_response, method_not_allowed, respond, respond_among,
+    route_for,
+};

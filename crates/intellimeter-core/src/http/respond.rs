@@ -6,6 +6,7 @@ use crate::error::{ApiError, ErrorKind};
 use crate::format::Format;
 use crate::http::reply::{Payload, Reply};
 use crate::http::request::{ApiRequest, MAX_BODY_BYTES, requested_format};
+use crate::routes::RouteSpec;
 use crate::value::Value;
 
 pub use crate::http::reply::ChunkStream;
@@ -28,24 +29,56 @@ impl ApiResponse {
     }
 }
 
-/// A route as a component serves it: its handler and how large a request
-/// body it accepts.
+/// A route as a component serves it: its entry in the route table, its
+/// handler, and how large a request body it accepts.
 pub struct Route {
+    pub spec: &'static RouteSpec,
     pub handler: Handler,
     pub max_body_bytes: usize,
 }
 
 impl Route {
     /// A route with the default body limit ([`MAX_BODY_BYTES`]).
-    pub const fn new(handler: Handler) -> Self {
+    pub const fn new(spec: &'static RouteSpec, handler: Handler) -> Self {
         Route {
+            spec,
             handler,
             max_body_bytes: MAX_BODY_BYTES,
         }
     }
 }
 
+/// The route among a component's `routes` that serves `path` (a component
+/// behind a wildcard such as `/admin/...` serves several); a path none of
+/// them serves is a 404 that lists theirs.
+pub fn route_for<'a>(routes: &[&'a Route], path: &str) -> Result<&'a Route, ApiError> {
+    if let Some(route) = routes.iter().find(|route| route.spec.serves(path)) {
+        return Ok(route);
+    }
+    let component = routes.first().map_or("", |route| route.spec.component);
+    let paths: Vec<&str> = routes.iter().map(|route| route.spec.path).collect();
+    Err(ApiError::not_found(format!(
+        "no route {path}; the {component} routes are {}",
+        paths.join(", ")
+    )))
+}
+
 pub type Handler = fn(&Ctx, &ApiRequest) -> Result<Reply, ApiError>;
+
+/// Answers `request` with whichever of a component's `routes` serves its
+/// path (404 when none does), as a host does that has read the whole body.
+pub fn respond_among(routes: &[&Route], request: &ApiRequest, services: Services) -> ApiResponse {
+    match route_for(routes, &request.path) {
+        Ok(route) => respond(route, request, services),
+        Err(error) => {
+            let format = requested_format(request)
+                .ok()
+                .flatten()
+                .unwrap_or(Format::Json);
+            error_response(format, &error)
+        }
+    }
+}
 
 /// Runs the route's handler and renders its outcome in the negotiated format. Never
 /// panics on bad input; internal errors are logged and answered with a
@@ -57,7 +90,12 @@ pub fn respond(route: &Route, request: &ApiRequest, services: Services) -> ApiRe
         Err(error) => return error_response(Format::Json, &error),
     };
     let ctx = Ctx::new(services);
-    let outcome = (route.handler)(&ctx, request);
+    let spec = route.spec;
+    let outcome = if spec.is_catch_all() || spec.methods.contains(&request.method.as_str()) {
+        (route.handler)(&ctx, request)
+    } else {
+        Err(ApiError::method_not_allowed(&request.method, spec.methods))
+    };
     let format = explicit.unwrap_or(match ctx.prefers_xml.get() {
         Some(true) => Format::Xml,
         _ => Format::Json,

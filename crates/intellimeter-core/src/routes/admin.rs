@@ -13,7 +13,8 @@ use crate::domain::time::is_known_time_zone;
 use crate::domain::validate;
 use crate::error::ApiError;
 use crate::http::request::{ApiRequest, Params};
-use crate::http::{Handler, Reply, Route, method_not_allowed};
+use crate::http::{Reply, Route};
+use crate::routes::{Grants, RouteSpec};
 use crate::security::auth;
 use crate::security::secrets;
 use crate::security::throttle::Throttle;
@@ -23,35 +24,36 @@ use crate::value::Value;
 pub const ADMIN_TOKEN_VARIABLE: &str = "admin_token";
 /// An admin token shorter than this counts as unset.
 pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
-/// The paths this component serves (`/admin/...` in spin.toml).
-pub const PATHS: &[&str] = &["/admin/projects", "/admin/ingest-token"];
+/// What the admin component is granted (both of its routes).
+const GRANTS: Grants = Grants::stores(&[
+    ADMIN_TOKEN_VARIABLE,
+    auth::SEALING_SECRET_VARIABLE,
+    auth::CLIENT_ADDRESS_HEADER_VARIABLE,
+]);
 
-/// The route, for the component.
-pub const ROUTE: Route = Route::new(handle);
+pub const PROJECTS_SPEC: RouteSpec = RouteSpec {
+    path: "/admin/projects",
+    methods: &["POST"],
+    trigger: "/admin/...",
+    component: "admin",
+    grants: GRANTS,
+};
 
-fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
-    // Spin ignores empty path segments (`/admin//projects/` is served here
-    // too), and so does this match.
-    let segments: Vec<&str> = request.path.split('/').filter(|s| !s.is_empty()).collect();
-    let action: Handler = match segments.as_slice() {
-        ["admin", "projects"] => provision,
-        ["admin", "ingest-token"] => rotate_ingest_token,
-        _ => {
-            return Err(ApiError::not_found(format!(
-                "no route {}; the admin routes are {}",
-                request.path,
-                PATHS.join(", ")
-            )));
-        }
-    };
-    if request.method != "POST" {
-        return Err(method_not_allowed(request, &["POST"]));
-    }
-    check_admin_token(ctx, request)?;
-    action(ctx, request)
-}
+pub const INGEST_TOKEN_SPEC: RouteSpec = RouteSpec {
+    path: "/admin/ingest-token",
+    methods: &["POST"],
+    trigger: "/admin/...",
+    component: "admin",
+    grants: GRANTS,
+};
+
+/// `POST /admin/projects`, for the component.
+pub const PROJECTS: Route = Route::new(&PROJECTS_SPEC, provision);
+/// `POST /admin/ingest-token`, for the component.
+pub const INGEST_TOKEN: Route = Route::new(&INGEST_TOKEN_SPEC, rotate_ingest_token);
 
 fn provision(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
+    check_admin_token(ctx, request)?;
     let params = Params::parse(request)?;
     let name = params.required("name")?;
     validate::project_name(name)?;
@@ -92,6 +94,7 @@ fn provision(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
 }
 
 fn rotate_ingest_token(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
+    check_admin_token(ctx, request)?;
     let params = Params::parse(request)?;
     let project = params.required("project")?;
     let project_id: i64 = project.parse().map_err(|_| {

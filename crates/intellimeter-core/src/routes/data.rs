@@ -4,14 +4,31 @@
 use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::http::request::ApiRequest;
-use crate::http::{Reply, Route, method_not_allowed};
+use crate::http::{Reply, Route};
 use crate::readmodel::{self, Listing};
+use crate::routes::{Grants, RouteSpec};
 use crate::security::auth;
 
+pub const DATA_SPEC: RouteSpec = RouteSpec {
+    path: "/data",
+    methods: &["GET"],
+    trigger: "/data",
+    component: "data",
+    grants: Grants::stores(&[]),
+};
+
+pub const INTERVAL_SPEC: RouteSpec = RouteSpec {
+    path: "/interval",
+    methods: &["GET"],
+    trigger: "/interval",
+    component: "interval",
+    grants: Grants::stores(&[]),
+};
+
 /// `/data`, for its component.
-pub const DATA_ROUTE: Route = Route::new(handle_data);
+pub const DATA_ROUTE: Route = Route::new(&DATA_SPEC, handle_data);
 /// `/interval`, for its component.
-pub const INTERVAL_ROUTE: Route = Route::new(handle_interval);
+pub const INTERVAL_ROUTE: Route = Route::new(&INTERVAL_SPEC, handle_interval);
 
 fn handle_data(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     latest(ctx, request, Listing::Data)
@@ -23,9 +40,6 @@ fn handle_interval(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
 
 /// The listing, rendered when the readings were stored (`readmodel.rs`).
 fn latest(ctx: &Ctx, request: &ApiRequest, listing: Listing) -> Result<Reply, ApiError> {
-    if request.method != "GET" {
-        return Err(method_not_allowed(request, &["GET"]));
-    }
     let caller = auth::authenticate(ctx, request)?;
     let stored = readmodel::listing(ctx, caller.account.project_id, listing)?;
     Ok(Reply::rendered(stored.rendered))

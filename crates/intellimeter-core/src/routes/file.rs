@@ -8,14 +8,23 @@ use crate::domain::time::LocalClock;
 use crate::error::ApiError;
 use crate::format::export::{ExportFormat, ExportRow, ExportWriter};
 use crate::http::request::{ApiRequest, Params};
-use crate::http::{ChunkStream, Reply, Route, method_not_allowed};
+use crate::http::{ChunkStream, Reply, Route};
+use crate::routes::{Grants, RouteSpec};
 use crate::security::auth;
 use crate::storage::{Sql, SqlValue};
 use jiff::civil::Date;
 use std::collections::HashMap;
 
+pub const SPEC: RouteSpec = RouteSpec {
+    path: "/file",
+    methods: &["GET"],
+    trigger: "/file",
+    component: "file",
+    grants: Grants::stores(&[]),
+};
+
 /// The route, for the component.
-pub const ROUTE: Route = Route::new(handle);
+pub const ROUTE: Route = Route::new(&SPEC, handle);
 
 /// Rows read per page: enough to amortise a host call, small enough that a
 /// page is a few hundred kilobytes.
@@ -24,9 +33,6 @@ pub const PAGE_ROWS: i64 = 5_000;
 pub const MAX_RANGE_DAYS: i32 = 3_660;
 
 fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
-    if request.method != "GET" {
-        return Err(method_not_allowed(request, &["GET"]));
-    }
     let caller = auth::authenticate(ctx, request)?;
     let account = &caller.account;
     let params = Params::parse(request)?;

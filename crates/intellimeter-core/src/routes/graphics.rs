@@ -12,13 +12,22 @@ use crate::domain::readings::{self, Scope};
 use crate::domain::time::LocalClock;
 use crate::error::ApiError;
 use crate::http::request::{ApiRequest, Params};
-use crate::http::{Reply, Route, method_not_allowed};
+use crate::http::{Reply, Route};
 use crate::routes::file::{day_range, instants, parse_day};
+use crate::routes::{Grants, RouteSpec};
 use crate::security::auth;
 use charts::{Chart, Figure, LineChart, Series, Share, Tick};
 
+pub const SPEC: RouteSpec = RouteSpec {
+    path: "/graphics",
+    methods: &["GET"],
+    trigger: "/graphics",
+    component: "graphics",
+    grants: Grants::stores(&[]),
+};
+
 /// The route, for the component.
-pub const ROUTE: Route = Route::new(handle);
+pub const ROUTE: Route = Route::new(&SPEC, handle);
 
 /// Figure sizes are in hundreds of pixels, as the published page has it.
 const PIXELS_PER_UNIT: f64 = 100.0;
@@ -39,9 +48,6 @@ enum Kind {
 }
 
 fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
-    if request.method != "GET" {
-        return Err(method_not_allowed(request, &["GET"]));
-    }
     let drawn = figure(ctx, request)?;
     let png = charts::bitmap::render_png(&drawn.figure, drawn.width, drawn.height)
         .map_err(|error| ApiError::internal(error.to_string()))?;

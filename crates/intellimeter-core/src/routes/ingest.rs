@@ -8,21 +8,28 @@ use crate::context::Ctx;
 use crate::domain::ingest;
 use crate::error::{ApiError, ErrorKind};
 use crate::http::request::ApiRequest;
-use crate::http::{Reply, Route, method_not_allowed};
+use crate::http::{Reply, Route};
+use crate::routes::{Grants, RouteSpec};
 use crate::security::secrets;
 use crate::value::Value;
 use ingest_wire::{MAX_INGEST_BODY_BYTES, WireError, WireErrorKind};
 
+pub const SPEC: RouteSpec = RouteSpec {
+    path: "/ingest",
+    methods: &["POST"],
+    trigger: "/ingest",
+    component: "ingest",
+    grants: Grants::stores(&[]),
+};
+
 /// The route, for the component.
 pub const ROUTE: Route = Route {
+    spec: &SPEC,
     handler: handle,
     max_body_bytes: MAX_INGEST_BODY_BYTES,
 };
 
 fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
-    if request.method != "POST" {
-        return Err(method_not_allowed(request, &["POST"]));
-    }
     let (project_id, timezone) = authenticate(ctx, request)?;
     let content_type = request.header("content-type").unwrap_or("");
     if !content_type

@@ -6,11 +6,20 @@ use crate::domain::accounts::{self, Account};
 use crate::error::ApiError;
 use crate::http::request::ApiRequest;
 use crate::http::{Reply, Route, method_not_allowed};
+use crate::routes::{Grants, RouteSpec};
 use crate::security::auth;
 use crate::value::Value;
 
+pub const SPEC: RouteSpec = RouteSpec {
+    path: "/key",
+    methods: &["GET", "POST"],
+    trigger: "/key",
+    component: "key",
+    grants: Grants::stores(&[auth::SEALING_SECRET_VARIABLE]),
+};
+
 /// The route, for the component.
-pub const ROUTE: Route = Route::new(handle);
+pub const ROUTE: Route = Route::new(&SPEC, handle);
 
 fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     match request.method.as_str() {
@@ -33,7 +42,7 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
             let key = auth::issue_api_key(ctx, &caller.account)?;
             Ok(Reply::ok(key_body(key)))
         }
-        _ => Err(method_not_allowed(request, &["GET", "POST"])),
+        _ => Err(method_not_allowed(request, SPEC.methods)),
     }
 }
 

@@ -1,40 +1,34 @@
-//! Every path no other component serves (`/...` in spin.toml): a 404 in
-//! the negotiated format that lists the routes.
+//! Every path no other component serves (`/...` in spin.toml), whatever
+//! the method: a 404 in the negotiated format that lists the routes of
+//! [`ROUTES`].
 
 use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::http::request::ApiRequest;
 use crate::http::{Reply, Route};
+use crate::routes::{Grants, ROUTES, RouteSpec};
 
-/// The routes of the API, for the 404 message: every route of spin.toml
-/// but this catch-all (a test in tests/test-host keeps the two in step),
-/// the dashboard's page (`/`) and files last.
-pub const ROUTES: &[&str] = &[
-    "/session",
-    "/key",
-    "/user",
-    "/data",
-    "/interval",
-    "/point",
-    "/file",
-    "/graphics",
-    "/series",
-    "/ingest",
-    "/admin/projects",
-    "/admin/ingest-token",
-    "/health",
-    "/openapi.json",
-    "/",
-    "/dashboard/...",
-];
+/// The catch-all answers every method (with 404), so it lists none.
+pub const SPEC: RouteSpec = RouteSpec {
+    path: "/...",
+    methods: &[],
+    trigger: "/...",
+    component: "not-found",
+    grants: Grants::NONE,
+};
 
 /// The route, for the component.
-pub const ROUTE: Route = Route::new(handle);
+pub const ROUTE: Route = Route::new(&SPEC, handle);
 
 fn handle(_ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
+    let paths: Vec<&str> = ROUTES
+        .iter()
+        .filter(|route| !route.is_catch_all())
+        .map(|route| route.path)
+        .collect();
     Err(ApiError::not_found(format!(
         "no route {}; the routes are {}",
         request.path,
-        ROUTES.join(", ")
+        paths.join(", ")
     )))
 }

@@ -8,10 +8,19 @@ use crate::error::ApiError;
 use crate::http::request::{ApiRequest, Params};
 use crate::http::{Reply, Route, method_not_allowed};
 use crate::readmodel::{self, Changed, Listing, Touched};
+use crate::routes::{Grants, RouteSpec};
 use crate::security::auth;
 
+pub const SPEC: RouteSpec = RouteSpec {
+    path: "/point",
+    methods: &["GET", "POST"],
+    trigger: "/point",
+    component: "point",
+    grants: Grants::stores(&[]),
+};
+
 /// The route, for the component.
-pub const ROUTE: Route = Route::new(handle);
+pub const ROUTE: Route = Route::new(&SPEC, handle);
 
 fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     match request.method.as_str() {
@@ -44,7 +53,7 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
                 .ok_or_else(|| ApiError::not_found("the metering point was deleted meanwhile"))?;
             Ok(Reply::ok(renamed.to_value()))
         }
-        _ => Err(method_not_allowed(request, &["GET", "POST"])),
+        _ => Err(method_not_allowed(request, SPEC.methods)),
     }
 }
 

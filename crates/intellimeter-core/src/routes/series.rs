@@ -10,16 +10,21 @@
 use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::http::request::ApiRequest;
-use crate::http::{Reply, Route, method_not_allowed};
-use crate::routes::graphics;
+use crate::http::{Reply, Route};
+use crate::routes::{Grants, RouteSpec, graphics};
+
+pub const SPEC: RouteSpec = RouteSpec {
+    path: "/series",
+    methods: &["GET"],
+    trigger: "/series",
+    component: "series",
+    grants: Grants::stores(&[]),
+};
 
 /// The route, for the component.
-pub const ROUTE: Route = Route::new(handle);
+pub const ROUTE: Route = Route::new(&SPEC, handle);
 
 fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
-    if request.method != "GET" {
-        return Err(method_not_allowed(request, &["GET"]));
-    }
     let drawn = graphics::figure(ctx, request)?;
     let body =
         serde_json::to_vec(&drawn.figure).map_err(|error| ApiError::internal(error.to_string()))?;

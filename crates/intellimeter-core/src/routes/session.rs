@@ -9,13 +9,25 @@ use crate::error::ApiError;
 use crate::http::request::{ApiRequest, Params};
 use crate::http::{Reply, Route, method_not_allowed};
 use crate::readmodel::{self, Touched};
+use crate::routes::{Grants, RouteSpec};
 use crate::security::auth::{self, CookiePolicy};
 use crate::security::secrets;
 use crate::security::throttle::Throttle;
 use crate::value::Value;
 
+pub const SPEC: RouteSpec = RouteSpec {
+    path: "/session",
+    methods: &["GET", "PUT", "DELETE"],
+    trigger: "/session",
+    component: "session",
+    grants: Grants::stores(&[
+        auth::CLIENT_ADDRESS_HEADER_VARIABLE,
+        auth::PLAIN_HTTP_VARIABLE,
+    ]),
+};
+
 /// The route, for the component.
-pub const ROUTE: Route = Route::new(handle);
+pub const ROUTE: Route = Route::new(&SPEC, handle);
 
 fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     match request.method.as_str() {
@@ -25,7 +37,7 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         }
         "PUT" => log_in(ctx, request),
         "DELETE" => log_out(ctx, request),
-        _ => Err(method_not_allowed(request, &["GET", "PUT", "DELETE"])),
+        _ => Err(method_not_allowed(request, SPEC.methods)),
     }
 }
 

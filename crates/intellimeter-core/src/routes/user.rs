@@ -9,13 +9,26 @@ use crate::error::ApiError;
 use crate::http::request::{ApiRequest, Params};
 use crate::http::{Reply, Route, method_not_allowed};
 use crate::readmodel::{self, Touched};
+use crate::routes::{Grants, RouteSpec};
 use crate::security::auth::{self, CookiePolicy, Credential};
 use crate::security::secrets;
 use crate::security::throttle::Throttle;
 use crate::value::Value;
 
+pub const SPEC: RouteSpec = RouteSpec {
+    path: "/user",
+    methods: &["GET", "POST", "PUT", "DELETE"],
+    trigger: "/user",
+    component: "user",
+    grants: Grants::stores(&[
+        auth::SEALING_SECRET_VARIABLE,
+        auth::CLIENT_ADDRESS_HEADER_VARIABLE,
+        auth::PLAIN_HTTP_VARIABLE,
+    ]),
+};
+
 /// The route, for the component.
-pub const ROUTE: Route = Route::new(handle);
+pub const ROUTE: Route = Route::new(&SPEC, handle);
 
 fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     match request.method.as_str() {
@@ -28,10 +41,7 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         "POST" => update_own(ctx, request),
         "PUT" => create_in_project(ctx, request),
         "DELETE" => delete_own(ctx, request),
-        _ => Err(method_not_allowed(
-            request,
-            &["GET", "POST", "PUT", "DELETE"],
-        )),
+        _ => Err(method_not_allowed(request, SPEC.methods)),
     }
 }
 

@@ -20,7 +20,7 @@ pub fn latest_version() -> i64 {
 pub fn current_version(db: &dyn Sql) -> Result<i64, StorageError> {
     db.execute("PRAGMA user_version", &[])?
         .first()
-        .ok_or_else(|| StorageError::new("PRAGMA user_version returned no row"))?
+        .ok_or_else(|| StorageError::other("PRAGMA user_version returned no row"))?
         .int(0)
 }
 
@@ -35,7 +35,7 @@ pub fn apply_up_to(db: &dyn Sql, target: i64) -> Result<(), StorageError> {
     let latest = latest_version();
     let version = current_version(db)?;
     if version > latest {
-        return Err(StorageError::new(format!(
+        return Err(StorageError::other(format!(
             "database schema version {version} is newer than this build ({latest})"
         )));
     }

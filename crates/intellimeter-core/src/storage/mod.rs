@@ -53,24 +53,47 @@ pub struct Rows {
     pub rows: Vec<Vec<SqlValue>>,
 }
 
-/// A storage failure. SQLite's own message is kept for the logs and for
-/// recognising constraint violations.
+/// What kind of storage failure, as the host that met it says: callers
+/// branch on this, never on the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageErrorKind {
+    /// The write lock was not to be had (`SQLITE_BUSY` after the busy
+    /// timeout): the statement did not happen and may be run again.
+    Busy,
+    /// The database interrupted the statement (a libSQL server ending a
+    /// transaction that waited for or held the lock too long): the
+    /// transaction was rolled back and may be run again from its start.
+    Interrupted,
+    /// A UNIQUE constraint refused the write.
+    Unique,
+    /// Anything else: a fault to log.
+    Other,
+}
+
+/// A storage failure: its kind, and the store's own message for the logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageError {
+    pub kind: StorageErrorKind,
     pub message: String,
 }
 
 impl StorageError {
-    pub fn new(message: impl Into<String>) -> Self {
+    pub fn new(kind: StorageErrorKind, message: impl Into<String>) -> Self {
         StorageError {
+            kind,
             message: message.into(),
         }
     }
 
-    /// True when a UNIQUE constraint refused the write (SQLite and libSQL
-    /// both say `UNIQUE constraint failed: table.column`).
+    /// A failure of no particular kind (a row of the wrong shape, a store
+    /// that does not open).
+    pub fn other(message: impl Into<String>) -> Self {
+        Self::new(StorageErrorKind::Other, message)
+    }
+
+    /// True when a UNIQUE constraint refused the write.
     pub fn is_unique_violation(&self) -> bool {
-        self.message.contains("UNIQUE constraint failed")
+        self.kind == StorageErrorKind::Unique
     }
 }
 
@@ -128,7 +151,7 @@ impl Row<'_> {
 }
 
 fn unexpected(index: usize, wanted: &str, found: Option<&SqlValue>) -> StorageError {
-    StorageError::new(format!(
+    StorageError::other(format!(
         "column {index}: expected {wanted}, found {found:?}"
     ))
 }
@@ -153,19 +176,11 @@ pub trait Transient {
 
 impl Transient for StorageError {
     fn is_transient(&self) -> bool {
-        is_transient_message(&self.message)
+        matches!(
+            self.kind,
+            StorageErrorKind::Busy | StorageErrorKind::Interrupted
+        )
     }
-}
-
-pub(crate) fn is_transient_message(message: &str) -> bool {
-    [
-        "database is locked",
-        "SQLITE_BUSY",
-        "SQLITE_INTERRUPT",
-        "interrupted",
-    ]
-    .iter()
-    .any(|sign| message.contains(sign))
 }
 
 /// How often [`in_transaction`] runs a body whose transaction was refused
@@ -227,11 +242,11 @@ mod tests {
     struct Script {
         log: RefCell<Vec<String>>,
         waits: RefCell<Vec<u32>>,
-        failing: RefCell<Vec<(&'static str, &'static str)>>,
+        failing: RefCell<Vec<(&'static str, StorageErrorKind)>>,
     }
 
     impl Script {
-        fn new(failing: &[(&'static str, &'static str)]) -> Self {
+        fn new(failing: &[(&'static str, StorageErrorKind)]) -> Self {
             Script {
                 log: RefCell::new(Vec::new()),
                 waits: RefCell::new(Vec::new()),
@@ -245,8 +260,8 @@ mod tests {
             self.log.borrow_mut().push(statement.to_owned());
             let mut failing = self.failing.borrow_mut();
             if let Some(at) = failing.iter().position(|(s, _)| *s == statement) {
-                let (_, message) = failing.remove(at);
-                return Err(StorageError::new(message));
+                let (_, kind) = failing.remove(at);
+                return Err(StorageError::new(kind, format!("{kind:?}")));
             }
             Ok(Rows::default())
         }
@@ -258,7 +273,7 @@ mod tests {
 
     #[test]
     fn an_interrupted_transaction_runs_again() {
-        let db = Script::new(&[("UPDATE x", "SQLite error: interrupted (SQLITE_INTERRUPT)")]);
+        let db = Script::new(&[("UPDATE x", StorageErrorKind::Interrupted)]);
         let runs = RefCell::new(0);
         let result = in_transaction(&db, |db| {
             *runs.borrow_mut() += 1;
@@ -281,10 +296,10 @@ mod tests {
 
     #[test]
     fn a_busy_lock_is_retried_a_bounded_number_of_times() {
-        let busy = "database is locked";
+        let busy = StorageErrorKind::Busy;
         let db = Script::new(&[("BEGIN IMMEDIATE", busy); TRANSACTION_ATTEMPTS as usize]);
         let result = in_transaction(&db, |db| db.execute("UPDATE x", &[]));
-        assert_eq!(result.unwrap_err().message, busy);
+        assert_eq!(result.unwrap_err().kind, busy);
         assert_eq!(db.log.borrow().len(), 6, "six attempts, no body run");
         assert_eq!(
             *db.waits.borrow(),
@@ -300,7 +315,7 @@ mod tests {
 
     #[test]
     fn other_errors_and_failed_commits_are_not_retried() {
-        let db = Script::new(&[("UPDATE x", "UNIQUE constraint failed: t.c")]);
+        let db = Script::new(&[("UPDATE x", StorageErrorKind::Unique)]);
         assert!(in_transaction(&db, |db| db.execute("UPDATE x", &[])).is_err());
         assert_eq!(
             *db.log.borrow(),
@@ -309,7 +324,7 @@ mod tests {
 
         // A COMMIT that failed may have landed: running the body again
         // could apply it twice.
-        let db = Script::new(&[("COMMIT", "SQLite error: interrupted")]);
+        let db = Script::new(&[("COMMIT", StorageErrorKind::Interrupted)]);
         assert!(in_transaction(&db, |db| db.execute("UPDATE x", &[])).is_err());
         assert_eq!(
             *db.log.borrow(),

@@ -5,7 +5,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use intellimeter_core::storage::{KeyValue, Rows, Sql, SqlValue, StorageError};
+use intellimeter_core::storage::{KeyValue, Rows, Sql, SqlValue, StorageError, StorageErrorKind};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -20,7 +20,7 @@ impl Sqlite {
 
 impl Sql for Sqlite {
     fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, StorageError> {
-        let error = |e: rusqlite::Error| StorageError::new(e.to_string());
+        let error = storage_error;
         let mut prepared = self.0.prepare(statement).map_err(error)?;
         let columns = prepared.column_names().map(|c| c.to_string()).collect();
         let count = prepared.column_count();
@@ -52,6 +52,26 @@ impl Sql for Sqlite {
         }
         Ok(Rows { columns, rows: out })
     }
+}
+
+/// rusqlite's error as the core's, its kind from SQLite's error code.
+pub fn storage_error(error: rusqlite::Error) -> StorageError {
+    use rusqlite::ffi::{ErrorCode, SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE};
+    let kind = match &error {
+        rusqlite::Error::SqliteFailure(failure, _) => match failure.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StorageErrorKind::Busy,
+            ErrorCode::OperationInterrupted => StorageErrorKind::Interrupted,
+            ErrorCode::ConstraintViolation
+                if [SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY]
+                    .contains(&failure.extended_code) =>
+            {
+                StorageErrorKind::Unique
+            }
+            _ => StorageErrorKind::Other,
+        },
+        _ => StorageErrorKind::Other,
+    };
+    StorageError::new(kind, error.to_string())
 }
 
 /// Spin's key-value interface over a map (its entries read through `Deref`).

@@ -20,9 +20,10 @@ use crate::common::{MemoryKv, Sqlite, Xorshift};
 use intellimeter_core::env::Env;
 use intellimeter_core::format::Format;
 use intellimeter_core::http::request::requested_format;
+use intellimeter_core::http::respond_among;
 use intellimeter_core::routes;
 use intellimeter_core::storage::{Rows, Sql, SqlValue, StorageError};
-use intellimeter_core::{ApiRequest, ApiResponse, Route, Services, respond};
+use intellimeter_core::{ApiRequest, ApiResponse, Route, Services};
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
@@ -107,31 +108,24 @@ pub struct Credentials {
     pub other_ingest_token: String,
 }
 
-/// The routes, as their components serve them, with their paths and the
-/// methods they serve.
-pub const ROUTES: &[(&str, Route, &[&str])] = &[
-    (
-        "/session",
-        routes::session::ROUTE,
-        &["GET", "PUT", "DELETE"],
-    ),
-    ("/key", routes::key::ROUTE, &["GET", "POST"]),
-    (
-        "/user",
-        routes::user::ROUTE,
-        &["GET", "POST", "PUT", "DELETE"],
-    ),
-    ("/data", routes::data::DATA_ROUTE, &["GET"]),
-    ("/interval", routes::data::INTERVAL_ROUTE, &["GET"]),
-    ("/point", routes::point::ROUTE, &["GET", "POST"]),
-    ("/file", routes::file::ROUTE, &["GET"]),
-    ("/graphics", routes::graphics::ROUTE, &["GET"]),
-    ("/series", routes::series::ROUTE, &["GET"]),
-    ("/ingest", routes::ingest::ROUTE, &["POST"]),
-    ("/admin/projects", routes::admin::ROUTE, &["POST"]),
-    ("/admin/ingest-token", routes::admin::ROUTE, &["POST"]),
-    ("/nowhere", routes::not_found::ROUTE, &["GET"]),
-];
+/// The routes the core serves ([`routes::HANDLED`], which a test keeps in
+/// step with the route table), each with a path to call it by and the
+/// methods it answers (the catch-all: any path, GET).
+pub static ROUTES: std::sync::LazyLock<
+    Vec<(&'static str, &'static Route, &'static [&'static str])>,
+> = std::sync::LazyLock::new(|| {
+    routes::HANDLED
+        .iter()
+        .map(|route| {
+            let spec = route.spec;
+            if spec.is_catch_all() {
+                ("/nowhere", *route, &["GET"][..])
+            } else {
+                (spec.path, *route, spec.methods)
+            }
+        })
+        .collect()
+});
 
 const PARAMETERS: &[&str] = &[
     "format",
@@ -677,8 +671,15 @@ impl World {
         let request = request
             .clone()
             .with_header("spin-client-addr", "192.0.2.7:4000");
-        respond(
-            route,
+        // As a host does: the component (all routes that share it) finds
+        // the route that serves the path.
+        let component: Vec<&Route> = std::iter::once(route)
+            .chain(routes::HANDLED.iter().copied().filter(|other| {
+                other.spec.component == route.spec.component && other.spec != route.spec
+            }))
+            .collect();
+        respond_among(
+            &component,
             &request,
             Services {
                 db: self,
@@ -754,7 +755,7 @@ fn json_request(method: &str, path: &str, body: &str) -> ApiRequest {
 }
 
 fn route(path: &str) -> &'static Route {
-    &ROUTES
+    ROUTES
         .iter()
         .find(|(p, _, _)| *p == path)
         .expect("a route")
