@@ -5,10 +5,12 @@
 
 mod common;
 
-use common::Sqlite;
+use common::{MemoryKv, Sqlite, StillEnv};
 use intellimeter_core::domain::readings::{self, BLOCK, HOUR, NewReading, Scope, Source};
+use intellimeter_core::readmodel;
 use intellimeter_core::storage::migrations;
 use intellimeter_core::storage::{Sql, SqlValue};
+use intellimeter_core::{Ctx, Services};
 use std::collections::BTreeMap;
 
 const START: i64 = 1_546_300_800; // 2019-01-01 00:00 UTC
@@ -169,17 +171,26 @@ fn assert_same(actual: &Rollups, expected: &Rollups) {
     }
 }
 
+/// Stores `batch` as ingest does: through the project's write handle, one
+/// transaction per project.
 fn insert(db: &Sqlite, batch: &[(i64, NewReading)]) {
-    db.execute("BEGIN", &[]).unwrap();
+    let (kv, env) = (MemoryKv::default(), StillEnv::default());
+    let ctx = Ctx::new(Services {
+        db,
+        kv: &kv,
+        env: &env,
+    });
     for project in [1, 2] {
         let rows: Vec<NewReading> = batch
             .iter()
             .filter(|(p, _)| *p == project)
             .map(|(_, r)| *r)
             .collect();
-        readings::insert(db, project, &rows).unwrap();
+        readmodel::write_project(&ctx, project, Some("UTC"), |write| {
+            readings::insert(write, &rows)
+        })
+        .unwrap();
     }
-    db.execute("COMMIT", &[]).unwrap();
 }
 
 #[test]

@@ -1,8 +1,13 @@
 //! Users and projects in the SQL database: the queries, always scoped by
 //! user or project id, and the shapes the page shows for them.
 
-use crate::domain::time::local_date_time;
+use crate::context::Ctx;
+use crate::domain::time::{is_known_time_zone, local_date_time};
+use crate::domain::validate;
 use crate::error::ApiError;
+use crate::readmodel::{self, AccountWrite};
+use crate::security::{auth, secrets};
+use crate::storage::in_transaction;
 use crate::storage::{Row, Sql, SqlValue, StorageError};
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
@@ -176,7 +181,15 @@ pub fn insert_user(db: &dyn Sql, user: &NewUser) -> Result<i64, ApiError> {
         .map_err(ApiError::from)
 }
 
-pub fn set_api_key(
+/// Replaces the user's API key (digest and sealed copy); the old key
+/// stops opening anything when the write commits.
+pub fn set_api_key(write: &AccountWrite, key_hash: &str, sealed: Vec<u8>) -> Result<(), ApiError> {
+    store_api_key(write.db(), write.user_id(), key_hash, sealed)
+}
+
+/// The key of a user created in this transaction (no read model yet), or
+/// of [`set_api_key`].
+fn store_api_key(
     db: &dyn Sql,
     user_id: i64,
     key_hash: &str,
@@ -200,21 +213,23 @@ pub struct AccountChanges<'a> {
     pub session_stamp: Option<String>,
 }
 
-pub fn update_user(db: &dyn Sql, user_id: i64, changes: &AccountChanges) -> Result<(), ApiError> {
-    db.execute(
-        "UPDATE users SET username = COALESCE(?, username), email = COALESCE(?, email), \
+pub fn update_user(write: &AccountWrite, changes: &AccountChanges) -> Result<(), ApiError> {
+    write
+        .db()
+        .execute(
+            "UPDATE users SET username = COALESCE(?, username), email = COALESCE(?, email), \
          password_hash = COALESCE(?, password_hash), prefers_xml = COALESCE(?, prefers_xml), \
          session_stamp = COALESCE(?, session_stamp) WHERE id = ?",
-        &[
-            optional(changes.username.map(SqlValue::from)),
-            optional(changes.email.map(SqlValue::from)),
-            optional(changes.password_hash.clone().map(SqlValue::from)),
-            optional(changes.prefers_xml.map(SqlValue::from)),
-            optional(changes.session_stamp.clone().map(SqlValue::from)),
-            user_id.into(),
-        ],
-    )
-    .map_err(|error| username_conflict(error, changes.username.unwrap_or("")))?;
+            &[
+                optional(changes.username.map(SqlValue::from)),
+                optional(changes.email.map(SqlValue::from)),
+                optional(changes.password_hash.clone().map(SqlValue::from)),
+                optional(changes.prefers_xml.map(SqlValue::from)),
+                optional(changes.session_stamp.clone().map(SqlValue::from)),
+                write.user_id().into(),
+            ],
+        )
+        .map_err(|error| username_conflict(error, changes.username.unwrap_or("")))?;
     Ok(())
 }
 
@@ -222,15 +237,11 @@ pub fn update_user(db: &dyn Sql, user_id: i64, changes: &AccountChanges) -> Resu
 /// SQLite runs a write statement under the database's write lock, so two
 /// users of a two-user project deleting themselves at once cannot both
 /// pass the count. Returns whether the user was deleted.
-pub fn delete_user_unless_last(
-    db: &dyn Sql,
-    user_id: i64,
-    project_id: i64,
-) -> Result<bool, ApiError> {
-    let rows = db.execute(
+pub fn delete_user_unless_last(write: &AccountWrite) -> Result<bool, ApiError> {
+    let rows = write.db().execute(
         "DELETE FROM users WHERE id = ?1 AND project_id = ?2 \
          AND (SELECT COUNT(*) FROM users WHERE project_id = ?2) > 1 RETURNING id",
-        &[user_id.into(), project_id.into()],
+        &[write.user_id().into(), write.project_id().into()],
     )?;
     Ok(!rows.rows.is_empty())
 }
@@ -264,6 +275,171 @@ pub fn set_ingest_token_hash(
         &[token_hash.into(), project_id.into()],
     )?;
     Ok(!rows.rows.is_empty())
+}
+
+/// What a new user is given at creation (by `PUT /user` or provisioning).
+pub struct NewAccount<'a> {
+    pub username: &'a str,
+    pub email: &'a str,
+    pub password: &'a str,
+}
+
+/// A validated new user with its password hashed and API key drawn: the
+/// slow work (argon2, sealing key) is done before the write lock is taken.
+pub struct PreparedAccount<'a> {
+    fields: NewAccount<'a>,
+    password_hash: String,
+    api_key: String,
+    sealing_key: secrets::SealingKey,
+}
+
+impl<'a> PreparedAccount<'a> {
+    pub fn prepare(ctx: &Ctx, fields: NewAccount<'a>) -> Result<Self, ApiError> {
+        validate::username(fields.username)?;
+        validate::email(fields.email)?;
+        validate::password(fields.password)?;
+        let password_hash =
+            secrets::hash_password(ctx.env(), fields.password).map_err(ApiError::internal)?;
+        Ok(PreparedAccount {
+            fields,
+            password_hash,
+            api_key: secrets::new_api_key(ctx.env()),
+            sealing_key: auth::sealing_key(ctx)?,
+        })
+    }
+
+    /// Inserts the user; returns its id. 409 when the username is taken.
+    pub fn insert(&self, ctx: &Ctx, db: &dyn Sql, project_id: i64) -> Result<i64, ApiError> {
+        let key_hash = secrets::digest_hex(&self.api_key);
+        let user_id = insert_user(
+            db,
+            &NewUser {
+                project_id,
+                username: self.fields.username,
+                email: self.fields.email,
+                password_hash: &self.password_hash,
+                joined_at: ctx.now(),
+                api_key_hash: &key_hash,
+                session_stamp: &auth::new_session_stamp(ctx),
+            },
+        )?;
+        let sealed = self
+            .sealing_key
+            .seal(ctx.env(), &Account::seal_owner(user_id), &self.api_key);
+        store_api_key(db, user_id, &key_hash, sealed)?;
+        Ok(user_id)
+    }
+}
+
+/// Creates one user of `project_id` in its own transaction.
+pub fn create_user(ctx: &Ctx, project_id: i64, fields: NewAccount) -> Result<i64, ApiError> {
+    let prepared = PreparedAccount::prepare(ctx, fields)?;
+    in_transaction(ctx.db()?, |db| prepared.insert(ctx, db, project_id))
+}
+
+/// A new project (site) as support provisions it.
+pub struct NewProject<'a> {
+    pub name: &'a str,
+    /// An IANA time zone: the site's local days and times.
+    pub timezone: &'a str,
+}
+
+/// What provisioning made: the ids, and the collector's ingest token
+/// (shown once; only its digest is stored).
+pub struct Provisioned {
+    pub project_id: i64,
+    pub user_id: i64,
+    pub ingest_token: String,
+}
+
+/// Creates a project, its first user and its ingest token, in one
+/// transaction (all or nothing).
+pub fn provision(
+    ctx: &Ctx,
+    project: NewProject,
+    first_user: NewAccount,
+) -> Result<Provisioned, ApiError> {
+    validate::project_name(project.name)?;
+    if !is_known_time_zone(project.timezone) {
+        return Err(ApiError::bad_request(format!(
+            "timezone {:?} is not an IANA time zone such as America/Toronto",
+            project.timezone
+        )));
+    }
+    let prepared = PreparedAccount::prepare(ctx, first_user)?;
+    let ingest_token = secrets::new_token(ctx.env());
+    let (project_id, user_id) = in_transaction(ctx.db()?, |db| {
+        let project_id = insert_project(
+            db,
+            project.name,
+            project.timezone,
+            &secrets::digest_hex(&ingest_token),
+            ctx.now(),
+        )?;
+        let user_id = prepared.insert(ctx, db, project_id)?;
+        Ok::<_, ApiError>((project_id, user_id))
+    })?;
+    ctx.env().log(&format!(
+        "provisioned project {project_id} ({:?}) with user {user_id}",
+        project.name
+    ));
+    Ok(Provisioned {
+        project_id,
+        user_id,
+        ingest_token,
+    })
+}
+
+/// The project (id, time zone) whose ingest token has digest `token_hash`.
+pub fn project_by_ingest_token_hash(
+    db: &dyn Sql,
+    token_hash: &str,
+) -> Result<Option<(i64, String)>, ApiError> {
+    let rows = db.execute(
+        "SELECT id, timezone FROM projects WHERE ingest_token_hash = ?",
+        &[token_hash.into()],
+    )?;
+    rows.first()
+        .map(|row| Ok((row.int(0)?, row.text(1)?)))
+        .transpose()
+}
+
+/// The caller's project's users, as `GET /user` shows them.
+pub fn users_of(ctx: &Ctx, account: &Account) -> Result<Value, ApiError> {
+    public_users(ctx.db()?, account.project_id, &account.timezone)
+}
+
+/// Applies `changes` to the caller's own account; returns it as stored.
+/// 401 when the user was deleted meanwhile, 409 for a taken username.
+pub fn update_own(
+    ctx: &Ctx,
+    account: &Account,
+    changes: &AccountChanges,
+) -> Result<Account, ApiError> {
+    let ((), stored) = readmodel::write_account(ctx, account, |write| update_user(write, changes))?;
+    stored.ok_or_else(|| ApiError::unauthorized("the account no longer exists"))
+}
+
+/// Ends every session of the account (a new session stamp).
+pub fn end_every_session(ctx: &Ctx, account: &Account) -> Result<(), ApiError> {
+    let changes = AccountChanges {
+        session_stamp: Some(auth::new_session_stamp(ctx)),
+        ..AccountChanges::default()
+    };
+    readmodel::write_account(ctx, account, |write| update_user(write, &changes))?;
+    Ok(())
+}
+
+/// Deletes the caller's own user; 409 when it is the last of its project.
+pub fn delete_own(ctx: &Ctx, account: &Account) -> Result<(), ApiError> {
+    let (deleted, _) = readmodel::write_account(ctx, account, delete_user_unless_last)?;
+    if deleted {
+        Ok(())
+    } else {
+        Err(ApiError::conflict(
+            "the last user of a project cannot delete itself; create another user first (PUT /user)",
+        ))
+    }
 }
 
 fn optional(value: Option<SqlValue>) -> SqlValue {

@@ -6,7 +6,7 @@ use crate::context::Ctx;
 use crate::domain::points::{self, PointConfig};
 use crate::domain::readings::{self, NewReading};
 use crate::error::{ApiError, ErrorKind};
-use crate::readmodel::{self, Changed, Touched};
+use crate::readmodel::{self, ProjectWrite};
 use crate::storage::Sql;
 use ingest_wire::{
     CheckedBatch, MAX_NEW_POINTS_PER_BATCH, MAX_POINTS_PER_PROJECT, PointAnnouncement,
@@ -48,13 +48,13 @@ pub fn store(
         .iter()
         .map(|point| (point.meter_id.as_str(), PointConfig::from(*point)))
         .collect();
-    let (created, new) = readmodel::write(ctx, &[Touched::Project(project_id)], |db| {
-        let mut known = KnownPoints::load(db, project_id)?;
+    let ((created, new), _) = readmodel::write_project(ctx, project_id, Some(timezone), |write| {
+        let mut known = KnownPoints::load(write.db(), project_id)?;
         for (site_meter_id, config) in &announced {
             match known.ids.get(*site_meter_id) {
-                Some(&id) => points::update_config(db, id, config)?,
+                Some(&id) => points::update_config(write, id, config)?,
                 None => {
-                    known.create(db, site_meter_id, config)?;
+                    known.create(write, site_meter_id, config)?;
                 }
             }
         }
@@ -62,7 +62,7 @@ pub fn store(
         for reading in &batch.readings {
             let point_id = match known.ids.get(reading.meter_id) {
                 Some(&id) => id,
-                None => known.create(db, reading.meter_id, &PointConfig::default())?,
+                None => known.create(write, reading.meter_id, &PointConfig::default())?,
             };
             rows.push(NewReading {
                 point_id,
@@ -70,18 +70,11 @@ pub fn store(
                 value: reading.value,
             });
         }
-        let new = readings::insert(db, project_id, &rows)?;
-        // The read model of /data, /interval and /point, under the same
-        // write lock (readmodel.rs).
-        let changed = if announced.is_empty() && known.created == 0 {
-            Changed::Readings {
-                names: std::mem::take(&mut known.names),
-            }
-        } else {
-            Changed::Points
-        };
-        readmodel::refresh_project(ctx, db, project_id, Some(timezone), changed)?;
-        Ok::<_, ApiError>((known.created, new))
+        let new = readings::insert(write, &rows)?;
+        // The listings are rewritten before COMMIT (readmodel.rs); when no
+        // point was written, from the names read here.
+        write.offer_names(std::mem::take(&mut known.names));
+        Ok((known.created, new))
     })?;
     Ok(Stored {
         readings: batch.readings.len() as u64,
@@ -93,7 +86,6 @@ pub fn store(
 /// The project's points by site meter id, and the points this batch
 /// created, within the bounds of a batch and of a project.
 struct KnownPoints {
-    project_id: i64,
     /// Site meter id → point id.
     ids: HashMap<String, i64>,
     /// Point id → shown name, of the points that existed before the batch.
@@ -112,7 +104,6 @@ impl KnownPoints {
             names.insert(id, name);
         }
         Ok(KnownPoints {
-            project_id,
             existing: ids.len(),
             ids,
             names,
@@ -122,7 +113,7 @@ impl KnownPoints {
 
     fn create(
         &mut self,
-        db: &dyn Sql,
+        write: &ProjectWrite,
         site_meter_id: &str,
         config: &PointConfig,
     ) -> Result<i64, ApiError> {
@@ -139,7 +130,7 @@ impl KnownPoints {
                 "the project has reached its limit of {MAX_POINTS_PER_PROJECT} metering points"
             )));
         }
-        let id = points::create(db, self.project_id, site_meter_id, config)?;
+        let id = points::create(write, site_meter_id, config)?;
         self.ids.insert(site_meter_id.to_owned(), id);
         self.created += 1;
         Ok(id)

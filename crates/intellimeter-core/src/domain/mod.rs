@@ -1,8 +1,13 @@
 //! The domain: accounts and projects, metering points, readings and their
-//! interval rollups, ingest, local days and ranges, field rules. Each
-//! module owns its SQL; routes call these and speak HTTP only.
+//! interval rollups, ingest, exports, local days and ranges, field rules.
+//! Each module owns its SQL and its transactions; routes call these and
+//! speak HTTP only. A write to what a read model holds goes through a
+//! write handle of [`crate::readmodel`].
 
 pub mod accounts;
+pub mod days;
+pub mod exports;
+pub mod figures;
 pub mod ingest;
 pub mod points;
 pub mod readings;

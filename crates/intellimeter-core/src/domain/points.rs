@@ -1,7 +1,9 @@
 //! Metering points of a project: their configuration as the site announced
 //! it, and the name the API shows.
 
+use crate::context::Ctx;
 use crate::error::ApiError;
+use crate::readmodel::{self, ProjectWrite};
 use crate::storage::{Row, Sql, SqlValue, StorageError};
 use crate::value::Value;
 use serde::{Deserialize, Serialize};
@@ -117,21 +119,37 @@ pub fn by_name(db: &dyn Sql, project_id: i64, name: &str) -> Result<Option<Point
     .pop())
 }
 
-/// Renames a point; 409 when another point of the project has the name.
-pub fn rename(db: &dyn Sql, project_id: i64, id: i64, new_name: &str) -> Result<(), ApiError> {
-    db.execute(
-        "UPDATE points SET name = ? WHERE project_id = ? AND id = ?",
-        &[new_name.into(), project_id.into(), id.into()],
-    )
-    .map_err(|error| {
-        if error.is_unique_violation() {
-            ApiError::conflict(format!(
-                "another metering point is already named {new_name:?}"
-            ))
-        } else {
-            error.into()
-        }
-    })?;
+/// Renames the project's point `id`; returns it as now listed. 409 when
+/// another point of the project has the name, 404 when the point was
+/// deleted meanwhile.
+pub fn rename(ctx: &Ctx, project_id: i64, id: i64, new_name: &str) -> Result<Point, ApiError> {
+    let ((), listings) =
+        readmodel::write_project(ctx, project_id, None, |write| set_name(write, id, new_name))?;
+    listings
+        .points()?
+        .into_iter()
+        .find(|point| point.id == id)
+        .ok_or_else(|| ApiError::not_found("the metering point was deleted meanwhile"))
+}
+
+/// Names a point; 409 when another point of the project has the name.
+pub fn set_name(write: &ProjectWrite, id: i64, new_name: &str) -> Result<(), ApiError> {
+    write.points_changed();
+    write
+        .db()
+        .execute(
+            "UPDATE points SET name = ? WHERE project_id = ? AND id = ?",
+            &[new_name.into(), write.project_id().into(), id.into()],
+        )
+        .map_err(|error| {
+            if error.is_unique_violation() {
+                ApiError::conflict(format!(
+                    "another metering point is already named {new_name:?}"
+                ))
+            } else {
+                error.into()
+            }
+        })?;
     Ok(())
 }
 
@@ -166,11 +184,12 @@ pub fn names(
 /// when a renamed point already took that name, after it with ` (2)`,
 /// ` (3)`, …). Returns its id.
 pub fn create(
-    db: &dyn Sql,
-    project_id: i64,
+    write: &ProjectWrite,
     site_meter_id: &str,
     config: &PointConfig,
 ) -> Result<i64, ApiError> {
+    write.points_changed();
+    let (db, project_id) = (write.db(), write.project_id());
     for attempt in 1..=1000 {
         let name = if attempt == 1 {
             site_meter_id.to_owned()
@@ -197,11 +216,16 @@ pub fn create(
 }
 
 /// Refreshes the configuration of an existing point (never its name).
-pub fn update_config(db: &dyn Sql, id: i64, config: &PointConfig) -> Result<(), ApiError> {
-    db.execute(
+pub fn update_config(write: &ProjectWrite, id: i64, config: &PointConfig) -> Result<(), ApiError> {
+    write.points_changed();
+    write.db().execute(
         "UPDATE points SET modbus_id = ?, port = ?, no_phases = ?, meter_type = ?, \
-         modbus_map = ?, save_every = ?, start_address = ? WHERE id = ?",
-        &[&config.sql_values()[..], &[id.into()]].concat(),
+         modbus_map = ?, save_every = ?, start_address = ? WHERE id = ? AND project_id = ?",
+        &[
+            &config.sql_values()[..],
+            &[id.into(), write.project_id().into()],
+        ]
+        .concat(),
     )?;
     Ok(())
 }

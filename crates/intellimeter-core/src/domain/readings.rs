@@ -15,6 +15,7 @@
 //! whole hours and the raw intervals of the partial hours at its edges.
 
 use crate::error::ApiError;
+use crate::readmodel::ProjectWrite;
 use crate::storage::{Sql, SqlValue};
 use charts::Bucket;
 use std::collections::BTreeMap;
@@ -34,7 +35,8 @@ pub struct NewReading {
 /// Stores readings; a (point, time) already stored is left as it is.
 /// Returns how many were new, from SQLite's change counter of this
 /// connection (a skipped duplicate is no change), so no row comes back.
-pub fn insert(db: &dyn Sql, project_id: i64, readings: &[NewReading]) -> Result<u64, ApiError> {
+pub fn insert(write: &ProjectWrite, readings: &[NewReading]) -> Result<u64, ApiError> {
+    let (db, project_id) = (write.db(), write.project_id());
     let batch = Batch::of(readings);
     let latest_before = last_two(db, project_id, &batch)?;
     let before = total_changes(db)?;

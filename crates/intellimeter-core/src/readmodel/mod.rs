@@ -13,7 +13,11 @@
 //!
 //! **Invariant:** an entry is written only by a writer that holds SQLite's
 //! write lock (inside `BEGIN IMMEDIATE … COMMIT`), from what SQL holds at
-//! that moment, before it commits. Writers hold the lock one at a time, so
+//! that moment, before it commits. Writers of what an entry holds get a
+//! write handle ([`write_account`] → [`AccountWrite`], [`write_project`] →
+//! [`ProjectWrite`]) and the domain's write functions take one, so no
+//! write can skip the refresh: the handle's function refreshes the entries
+//! after the writer's body, inside its transaction. Writers hold the lock one at a time, so
 //! entries are written in commit order and the last write reflects the
 //! last commit. A missing entry is rebuilt the same way, under the lock. A
 //! write whose commit then fails deletes the entries it wrote ([`write`]),
@@ -29,6 +33,7 @@ use crate::error::ApiError;
 use crate::format::Rendered;
 use crate::storage::{Sql, in_transaction};
 use crate::value::Value;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 fn account_key(user_id: i64) -> String {
@@ -158,7 +163,7 @@ fn stored_account(ctx: &Ctx, key: &str) -> Result<Option<Account>, ApiError> {
 /// user is gone; `stale_key_hash` names a key the user may have had before
 /// this write (a rotation, a deletion), whose entry goes too. Call inside
 /// the write transaction that changed the user.
-pub fn refresh_account(
+fn refresh_account(
     ctx: &Ctx,
     db: &dyn Sql,
     user_id: i64,
@@ -246,7 +251,7 @@ impl Listings {
 
 /// What a write changed in a project.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Changed {
+enum Changed {
     /// Readings only: the point list stays as it is. The writer knows the
     /// points' names (id → name), read under the same lock.
     Readings { names: HashMap<i64, String> },
@@ -257,7 +262,7 @@ pub enum Changed {
 /// Rewrites the project's listings from SQL, in the project's time zone
 /// (read when `None`). Readings only: one statement; points changed: two.
 /// Call inside the write transaction that changed its points or readings.
-pub fn refresh_project(
+fn refresh_project(
     ctx: &Ctx,
     db: &dyn Sql,
     project_id: i64,
@@ -349,17 +354,125 @@ pub fn reading_value(meter: &str, local_time: &str, value: f64) -> Value {
 /// What a write transaction's read models are about, so that a failed
 /// commit can take back what it wrote.
 #[derive(Clone, Copy)]
-pub enum Touched<'a> {
+enum Touched<'a> {
     /// A user, and the API key it had before the write.
     Account(i64, &'a str),
     Project(i64),
+}
+
+/// An open write transaction that changes one user's account (its row in
+/// `users`). The account writes of [`crate::domain::accounts`] take it;
+/// only [`write_account`] makes one.
+pub struct AccountWrite<'a> {
+    db: &'a dyn Sql,
+    user_id: i64,
+    project_id: i64,
+}
+
+impl AccountWrite<'_> {
+    /// The transaction's connection, for the domain's statements.
+    pub(crate) fn db(&self) -> &dyn Sql {
+        self.db
+    }
+
+    pub fn user_id(&self) -> i64 {
+        self.user_id
+    }
+
+    pub fn project_id(&self) -> i64 {
+        self.project_id
+    }
+}
+
+/// Runs `body` on `account`'s row in one write transaction, then rewrites
+/// the account's read models from what SQL holds (or removes them when the
+/// user is gone, and the entry of the key it had before, when that
+/// changed), before COMMIT. Returns the body's value and the account as
+/// now stored.
+pub fn write_account<T>(
+    ctx: &Ctx,
+    account: &Account,
+    mut body: impl FnMut(&AccountWrite) -> Result<T, ApiError>,
+) -> Result<(T, Option<Account>), ApiError> {
+    let (user_id, old_key_hash) = (account.user_id, account.api_key_hash.as_str());
+    write(ctx, &[Touched::Account(user_id, old_key_hash)], |db| {
+        let handle = AccountWrite {
+            db,
+            user_id,
+            project_id: account.project_id,
+        };
+        let value = body(&handle)?;
+        let stored = refresh_account(ctx, db, user_id, Some(old_key_hash))?;
+        Ok((value, stored))
+    })
+}
+
+/// An open write transaction that changes one project's points or
+/// readings. The point and reading writes of [`crate::domain`] take it;
+/// only [`write_project`] makes one.
+pub struct ProjectWrite<'a> {
+    db: &'a dyn Sql,
+    project_id: i64,
+    points_changed: Cell<bool>,
+    /// The points' names as read in this transaction, offered by a writer
+    /// that changed no point (saves the refresh a statement).
+    names: RefCell<Option<HashMap<i64, String>>>,
+}
+
+impl ProjectWrite<'_> {
+    /// The transaction's connection, for the domain's statements.
+    pub(crate) fn db(&self) -> &dyn Sql {
+        self.db
+    }
+
+    pub fn project_id(&self) -> i64 {
+        self.project_id
+    }
+
+    /// Called by every write to `points`: the point list is rewritten too.
+    pub(crate) fn points_changed(&self) {
+        self.points_changed.set(true);
+    }
+
+    /// The project's point names (id → name), read in this transaction;
+    /// used only if no point was written.
+    pub fn offer_names(&self, names: HashMap<i64, String>) {
+        *self.names.borrow_mut() = Some(names);
+    }
+}
+
+/// Runs `body` on the project's points and readings in one write
+/// transaction, then rewrites the project's listings (`/data`,
+/// `/interval`, and `/point` when a point was written) from what SQL
+/// holds, in `timezone` (read when `None`), before COMMIT.
+pub fn write_project<T>(
+    ctx: &Ctx,
+    project_id: i64,
+    timezone: Option<&str>,
+    mut body: impl FnMut(&ProjectWrite) -> Result<T, ApiError>,
+) -> Result<(T, Listings), ApiError> {
+    write(ctx, &[Touched::Project(project_id)], |db| {
+        let handle = ProjectWrite {
+            db,
+            project_id,
+            points_changed: Cell::new(false),
+            names: RefCell::new(None),
+        };
+        let value = body(&handle)?;
+        let changed = match handle.names.take() {
+            Some(names) if !handle.points_changed.get() => Changed::Readings { names },
+            _ => Changed::Points,
+        };
+        let listings = refresh_project(ctx, db, project_id, timezone, changed)?;
+        Ok((value, listings))
+    })
 }
 
 /// Runs `body` in a `BEGIN IMMEDIATE` transaction (see
 /// [`in_transaction`]); when it fails, commit included, the read models of
 /// `touched` are deleted (best effort), so the next read rebuilds them from
 /// what SQL really holds.
-pub fn write<T>(
+fn write<T>(
     ctx: &Ctx,
     touched: &[Touched],
     body: impl FnMut(&dyn Sql) -> Result<T, ApiError>,

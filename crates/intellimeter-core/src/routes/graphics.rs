@@ -2,21 +2,19 @@
 //! or bar: each point's consumption over the window; line: consumption per
 //! interval over time, one line per point, or of the one point `meter`
 //! names. The window is the local days `start`..`end` (as `/file`), or the
-//! 24 hours ending at the latest reading. The data comes reduced from SQL
-//! (`readings::interval_series`, `readings::window_totals`), so drawing a
-//! year costs about what drawing a day does.
+//! 24 hours ending at the latest reading. The figure is built by
+//! [`crate::domain::figures`]; this module reads the parameters and
+//! draws it.
 
 use crate::context::Ctx;
-use crate::domain::points;
-use crate::domain::readings::{self, Scope};
-use crate::domain::time::LocalClock;
+use crate::domain::days::{day_range, parse_day};
+use crate::domain::figures::{self, FigureRequest, Kind};
 use crate::error::ApiError;
 use crate::http::request::{ApiRequest, Params};
 use crate::http::{Reply, Route};
-use crate::routes::file::{day_range, instants, parse_day};
 use crate::routes::{Grants, RouteSpec};
 use crate::security::auth;
-use charts::{Chart, Figure, LineChart, Series, Share, Tick};
+use charts::Figure;
 
 pub const SPEC: RouteSpec = RouteSpec {
     path: "/graphics",
@@ -36,16 +34,6 @@ const DEFAULT_HEIGHT: f64 = 9.0;
 pub const MIN_SIZE: f64 = 2.0;
 pub const MAX_SIZE: f64 = 40.0;
 const DAY: i64 = 86_400;
-const NO_READINGS: &str = "No readings in this window";
-/// The most lines a chart of all points draws: the largest consumers.
-pub const MAX_LINE_SERIES: usize = 20;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Pie,
-    Bar,
-    Line,
-}
 
 fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     let drawn = figure(ctx, request)?;
@@ -70,7 +58,7 @@ pub(crate) fn figure(ctx: &Ctx, request: &ApiRequest) -> Result<Drawn, ApiError>
     let caller = auth::authenticate(ctx, request)?;
     let account = &caller.account;
     let params = Params::parse(request)?;
-    let mut kind = match params.get("type") {
+    let kind = match params.get("type") {
         None | Some("pie") => Kind::Pie,
         Some("bar") => Kind::Bar,
         Some("line") => Kind::Line,
@@ -92,136 +80,21 @@ pub(crate) fn figure(ctx: &Ctx, request: &ApiRequest) -> Result<Drawn, ApiError>
         }
     };
 
-    let db = ctx.db()?;
-    let project_id = account.project_id;
-    let meter =
-        match params.get("meter") {
-            Some(name) => {
-                kind = Kind::Line;
-                Some(points::by_name(db, project_id, name)?.ok_or_else(|| {
-                    ApiError::not_found(format!("no metering point named {name:?}"))
-                })?)
-            }
-            None => None,
-        };
-    let meter_id = meter.as_ref().map(|point| [point.id]);
-    let scope = Scope {
-        project_id,
-        points: meter_id.as_ref().map(|id| &id[..]),
-    };
-    let mut clock = LocalClock::new(&account.timezone);
-    let (from, to) = match days {
-        Some((first, last)) => instants(&clock, first, last)?,
-        // The 24 hours ending at the latest reading, that reading included.
-        None => match readings::latest_time(db, scope)? {
-            Some(latest) => (latest + 1 - DAY, latest + 1),
-            None => (ctx.now() - DAY, ctx.now()),
+    let (figure, window_end) = figures::figure(
+        ctx,
+        account,
+        FigureRequest {
+            kind,
+            meter: params.get("meter"),
+            days,
+            columns: width,
         },
-    };
-
-    // Names, and palette slots by point id: a point has the same colour in
-    // every chart.
-    let names = points::names(db, project_id)?;
-    let mut ids: Vec<i64> = names.keys().copied().collect();
-    ids.sort_unstable();
-    let name_of = |point: i64| names.get(&point).cloned().unwrap_or_default();
-    let color_of = |point: i64| ids.binary_search(&point).unwrap_or_default();
-    let subtitle = format!(
-        "{} – {} ({})",
-        clock.format_minutes(from),
-        clock.format_minutes(to),
-        account.timezone
-    );
-    let (title, chart) = match kind {
-        Kind::Pie | Kind::Bar => {
-            let totals = readings::window_totals(db, scope, from, to)?;
-            let shares: Vec<Share> = totals
-                .into_iter()
-                .map(|(point, value)| Share {
-                    name: name_of(point),
-                    value,
-                    color: color_of(point),
-                })
-                .collect();
-            let chart = if shares.is_empty() {
-                Chart::Empty(NO_READINGS.to_owned())
-            } else if kind == Kind::Pie {
-                Chart::Pie(shares)
-            } else {
-                Chart::Bar(shares)
-            };
-            ("Consumption per point".to_owned(), chart)
-        }
-        Kind::Line => {
-            // Beyond MAX_LINE_SERIES points, the largest consumers: more
-            // lines are neither readable nor cheap (a project may have
-            // 10,000 points).
-            let mut title = match &meter {
-                Some(point) => format!("{}: consumption per interval", point.name),
-                None => "Consumption per interval".to_owned(),
-            };
-            let mut largest: Vec<i64> = Vec::new();
-            if meter.is_none() && names.len() > MAX_LINE_SERIES {
-                let totals = readings::window_totals(db, scope, from, to)?;
-                let mut ranked: Vec<(i64, f64)> = totals.into_iter().collect();
-                ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-                if ranked.len() > MAX_LINE_SERIES {
-                    title = format!(
-                        "Consumption per interval: the {MAX_LINE_SERIES} largest of {} points",
-                        ranked.len()
-                    );
-                }
-                largest = ranked
-                    .into_iter()
-                    .take(MAX_LINE_SERIES)
-                    .map(|(point, _)| point)
-                    .collect();
-                largest.sort_unstable();
-            }
-            let scope = if largest.is_empty() {
-                scope
-            } else {
-                Scope {
-                    project_id,
-                    points: Some(&largest),
-                }
-            };
-            let series = readings::interval_series(db, scope, from, to, width)?;
-            let chart = if series.is_empty() {
-                Chart::Empty(NO_READINGS.to_owned())
-            } else {
-                Chart::Line(LineChart {
-                    start: from,
-                    end: to,
-                    ticks: clock
-                        .ticks(from, to)
-                        .into_iter()
-                        .map(|(at, label)| Tick { at, label })
-                        .collect(),
-                    value_label: "per interval".to_owned(),
-                    legend: meter.is_none(),
-                    series: series
-                        .into_iter()
-                        .map(|(point, buckets)| Series {
-                            name: name_of(point),
-                            color: color_of(point),
-                            buckets,
-                        })
-                        .collect(),
-                })
-            };
-            (title, chart)
-        }
-    };
+    )?;
     Ok(Drawn {
-        figure: Figure {
-            title,
-            subtitle,
-            chart,
-        },
+        figure,
         width,
         height,
-        cache_control: cache_control(ctx, days.is_some(), to),
+        cache_control: cache_control(ctx, days.is_some(), window_end),
     })
 }
 

@@ -10,7 +10,7 @@ use crate::error::{ApiError, ErrorKind};
 use crate::http::request::ApiRequest;
 use crate::http::{Reply, Route};
 use crate::routes::{Grants, RouteSpec};
-use crate::security::secrets;
+use crate::security::auth;
 use crate::value::Value;
 use ingest_wire::{MAX_INGEST_BODY_BYTES, WireError, WireErrorKind};
 
@@ -30,7 +30,7 @@ pub const ROUTE: Route = Route {
 };
 
 fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
-    let (project_id, timezone) = authenticate(ctx, request)?;
+    let collector = auth::authenticate_ingest(ctx, request)?;
     let content_type = request.header("content-type").unwrap_or("");
     if !content_type
         .split(';')
@@ -46,7 +46,7 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     }
     let batch = ingest_wire::parse(&request.body).map_err(refused)?;
     let checked = ingest_wire::check(&batch, ctx.now()).map_err(refused)?;
-    let stored = ingest::store(ctx, project_id, &timezone, &checked)?;
+    let stored = ingest::store(ctx, collector.project_id, &collector.timezone, &checked)?;
     Ok(Reply::ok(Value::dict([
         ("readings", Value::Int(stored.readings as i64)),
         ("new", Value::Int(stored.new as i64)),
@@ -64,20 +64,4 @@ fn refused(error: WireError) -> ApiError {
         WireErrorKind::TooLarge => ErrorKind::PayloadTooLarge,
     };
     ApiError::new(kind, error.message)
-}
-
-/// The project (id and time zone) whose ingest token the request bears;
-/// 401 otherwise (user API keys and sessions included).
-fn authenticate(ctx: &Ctx, request: &ApiRequest) -> Result<(i64, String), ApiError> {
-    let token = request.bearer_token().ok_or_else(|| {
-        ApiError::unauthorized("send Authorization: Bearer <the project's ingest token>")
-    })?;
-    let rows = ctx.db()?.execute(
-        "SELECT id, timezone FROM projects WHERE ingest_token_hash = ?",
-        &[secrets::digest_hex(token).into()],
-    )?;
-    match rows.first() {
-        Some(row) => Ok((row.int(0)?, row.text(1)?)),
-        None => Err(ApiError::unauthorized("the ingest token is not valid")),
-    }
 }

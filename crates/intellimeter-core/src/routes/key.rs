@@ -2,7 +2,6 @@
 //! working at once).
 
 use crate::context::Ctx;
-use crate::domain::accounts::{self, Account};
 use crate::error::ApiError;
 use crate::http::request::ApiRequest;
 use crate::http::{Reply, Route, method_not_allowed};
@@ -22,30 +21,11 @@ pub const SPEC: RouteSpec = RouteSpec {
 pub const ROUTE: Route = Route::new(&SPEC, handle);
 
 fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
-    match request.method.as_str() {
-        "GET" => {
-            let caller = auth::authenticate(ctx, request)?;
-            let user_id = caller.account.user_id;
-            let sealed = accounts::sealed_api_key(ctx.db()?, user_id)?
-                .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
-            let key = auth::sealing_key(ctx)?
-                .open(&Account::seal_owner(user_id), &sealed)
-                .ok_or_else(|| {
-                    ApiError::internal(format!(
-                        "the sealed API key of user {user_id} does not open: was the sealing secret changed?"
-                    ))
-                })?;
-            Ok(Reply::ok(key_body(key)))
-        }
-        "POST" => {
-            let caller = auth::authenticate(ctx, request)?;
-            let key = auth::issue_api_key(ctx, &caller.account)?;
-            Ok(Reply::ok(key_body(key)))
-        }
-        _ => Err(method_not_allowed(request, SPEC.methods)),
-    }
-}
-
-fn key_body(key: String) -> Value {
-    Value::dict([("key", Value::Str(key))])
+    let caller = auth::authenticate(ctx, request)?;
+    let key = match request.method.as_str() {
+        "GET" => auth::current_api_key(ctx, &caller.account)?,
+        "POST" => auth::issue_api_key(ctx, &caller.account)?,
+        _ => return Err(method_not_allowed(request, SPEC.methods)),
+    };
+    Ok(Reply::ok(Value::dict([("key", Value::Str(key))])))
 }

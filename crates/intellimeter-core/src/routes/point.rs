@@ -7,7 +7,7 @@ use crate::domain::validate;
 use crate::error::ApiError;
 use crate::http::request::{ApiRequest, Params};
 use crate::http::{Reply, Route, method_not_allowed};
-use crate::readmodel::{self, Changed, Listing, Touched};
+use crate::readmodel::{self, Listing};
 use crate::routes::{Grants, RouteSpec};
 use crate::security::auth;
 
@@ -42,15 +42,7 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
             validate::point_name(new_name)?;
             let stored = readmodel::listing(ctx, project_id, Listing::Points)?;
             let point = find(stored.points()?, &params)?;
-            let listings = readmodel::write(ctx, &[Touched::Project(project_id)], |db| {
-                points::rename(db, project_id, point.id, new_name)?;
-                readmodel::refresh_project(ctx, db, project_id, None, Changed::Points)
-            })?;
-            let renamed = listings
-                .points()?
-                .into_iter()
-                .find(|p| p.id == point.id)
-                .ok_or_else(|| ApiError::not_found("the metering point was deleted meanwhile"))?;
+            let renamed = points::rename(ctx, project_id, point.id, new_name)?;
             Ok(Reply::ok(renamed.to_value()))
         }
         _ => Err(method_not_allowed(request, SPEC.methods)),

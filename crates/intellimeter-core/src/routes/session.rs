@@ -3,16 +3,13 @@
 //! user).
 
 use crate::context::Ctx;
-use crate::domain::accounts::{self, AccountChanges};
+use crate::domain::accounts;
 use crate::domain::validate;
 use crate::error::ApiError;
 use crate::http::request::{ApiRequest, Params};
 use crate::http::{Reply, Route, method_not_allowed};
-use crate::readmodel::{self, Touched};
 use crate::routes::{Grants, RouteSpec};
-use crate::security::auth::{self, CookiePolicy};
-use crate::security::secrets;
-use crate::security::throttle::Throttle;
+use crate::security::auth::{self, CookiePolicy, LogIn};
 use crate::value::Value;
 
 pub const SPEC: RouteSpec = RouteSpec {
@@ -47,42 +44,19 @@ fn log_in(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     let params = Params::parse(request)?;
     let key = params.get("key").filter(|k| !k.is_empty());
     let username = params.get("username").filter(|u| !u.is_empty());
-    let client = auth::client_address(ctx, request);
-
-    let (throttle, account) = if let Some(key) = key {
-        let throttle = Throttle::api_key(&client);
-        throttle.reserve(ctx)?;
-        (throttle, auth::account_by_api_key(ctx, key)?)
-    } else if let Some(username) = username {
-        let password = params.required("password")?;
-        let throttle = Throttle::password(&client, username);
-        throttle.reserve(ctx)?;
-        let account = match accounts::login_by_username(ctx.db()?, username)? {
-            Some((user_id, hash)) if secrets::verify_password(password, &hash) => {
-                readmodel::account(ctx, user_id)?
-            }
-            Some(_) => None,
-            None => {
-                secrets::verify_password_of_nobody(ctx.env(), password);
-                None
-            }
-        };
-        (throttle, account)
-    } else {
-        return Err(ApiError::bad_request(
-            "log in with username and password, or with key",
-        ));
+    let login = match (key, username) {
+        (Some(key), _) => LogIn::ApiKey(key),
+        (None, Some(username)) => LogIn::Password {
+            username,
+            password: params.required("password")?,
+        },
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "log in with username and password, or with key",
+            ));
+        }
     };
-
-    let Some(account) = account else {
-        // The failure was counted when it was reserved.
-        return Err(ApiError::unauthorized(if key.is_some() {
-            "the API key is not valid"
-        } else {
-            "wrong username or password"
-        }));
-    };
-    throttle.release(ctx)?;
+    let account = auth::log_in(ctx, request, login)?;
     ctx.prefers_xml.set(Some(account.prefers_xml));
     let token = auth::start_session(ctx, &account)?;
     Ok(
@@ -100,22 +74,10 @@ fn log_out(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     };
     if everywhere {
         // A new stamp: every session issued before it stops at once.
-        let changes = AccountChanges {
-            session_stamp: Some(auth::new_session_stamp(ctx)),
-            ..AccountChanges::default()
-        };
-        let account = &caller.account;
-        let touched = [Touched::Account(account.user_id, &account.api_key_hash)];
-        readmodel::write(ctx, &touched, |db| {
-            accounts::update_user(db, account.user_id, &changes)?;
-            readmodel::refresh_account(ctx, db, account.user_id, None)
-        })?;
+        accounts::end_every_session(ctx, &caller.account)?;
     }
     if let Some(token) = caller.session_token() {
         auth::end_session(ctx, token)?;
     }
-    let [expired, expired_other] = CookiePolicy::of(ctx).expired();
-    Ok(Reply::ok(Value::empty_dict())
-        .with_header("set-cookie", expired)
-        .with_header("set-cookie", expired_other))
+    Ok(CookiePolicy::of(ctx).expire_both(Reply::ok(Value::empty_dict())))
 }

@@ -6,9 +6,11 @@ use crate::context::Ctx;
 use crate::domain::accounts::{self, Account};
 use crate::domain::validate;
 use crate::error::ApiError;
+use crate::http::Reply;
 use crate::http::request::ApiRequest;
-use crate::readmodel::{self, Touched};
+use crate::readmodel;
 use crate::security::secrets::{self, SealingKey};
+use crate::security::throttle::Throttle;
 use crate::storage::in_transaction;
 use serde::{Deserialize, Serialize};
 
@@ -245,12 +247,12 @@ impl CookiePolicy {
         self.cookie(self.name(), token, SESSION_SECONDS)
     }
 
-    /// `Set-Cookie` headers that remove the session cookie under both names.
-    pub fn expired(&self) -> [String; 2] {
-        [
-            self.cookie(self.name(), "", 0),
-            self.cookie(self.other_name(), "", 0),
-        ]
+    /// `reply` with `Set-Cookie` headers that remove the session cookie
+    /// under both names (log out, account deleted).
+    pub fn expire_both(&self, reply: Reply) -> Reply {
+        reply
+            .with_header("set-cookie", self.cookie(self.name(), "", 0))
+            .with_header("set-cookie", self.cookie(self.other_name(), "", 0))
     }
 
     fn name(&self) -> &'static str {
@@ -317,10 +319,162 @@ pub fn issue_api_key(ctx: &Ctx, account: &Account) -> Result<String, ApiError> {
     let key = secrets::new_api_key(ctx.env());
     let key_hash = secrets::digest_hex(&key);
     let sealed = sealing_key(ctx)?.seal(ctx.env(), &Account::seal_owner(user_id), &key);
-    let old_hash = account.api_key_hash.as_str();
-    readmodel::write(ctx, &[Touched::Account(user_id, old_hash)], |db| {
-        accounts::set_api_key(db, user_id, &key_hash, sealed.clone())?;
-        readmodel::refresh_account(ctx, db, user_id, Some(old_hash))
+    readmodel::write_account(ctx, account, |write| {
+        accounts::set_api_key(write, &key_hash, sealed.clone())
     })?;
     Ok(key)
+}
+
+/// The Spin variable holding support's admin token.
+pub const ADMIN_TOKEN_VARIABLE: &str = "admin_token";
+/// An admin token shorter than this counts as unset.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+/// Passes a request that bears the admin token: 403 while the token is
+/// unset or short (the admin routes are then closed, never open), 401 for
+/// a missing or wrong one, 429 after too many wrong ones from one client.
+pub fn check_admin_token(ctx: &Ctx, request: &ApiRequest) -> Result<(), ApiError> {
+    let expected = ctx.env().variable(ADMIN_TOKEN_VARIABLE).unwrap_or_default();
+    if expected.chars().count() < MIN_ADMIN_TOKEN_CHARS {
+        return Err(ApiError::forbidden(format!(
+            "provisioning is disabled: the admin_token variable is not set \
+             (or shorter than {MIN_ADMIN_TOKEN_CHARS} characters)"
+        )));
+    }
+    let Some(given) = request.bearer_token() else {
+        return Err(ApiError::unauthorized(
+            "send Authorization: Bearer <admin token>",
+        ));
+    };
+    let throttle = Throttle::admin(&client_address(ctx, request));
+    throttle.reserve(ctx)?;
+    if !secrets::constant_time_eq(given, &expected) {
+        return Err(ApiError::unauthorized("wrong admin token"));
+    }
+    throttle.release(ctx)
+}
+
+/// Gives the project a new ingest token (its digest replaces the old one,
+/// which stops at once) and returns it; 404 when there is no such project.
+pub fn new_ingest_token(ctx: &Ctx, project_id: i64) -> Result<String, ApiError> {
+    let ingest_token = secrets::new_token(ctx.env());
+    if !accounts::set_ingest_token_hash(ctx.db()?, project_id, &secrets::digest_hex(&ingest_token))?
+    {
+        return Err(ApiError::not_found(format!("no project {project_id}")));
+    }
+    ctx.env()
+        .log(&format!("new ingest token for project {project_id}"));
+    Ok(ingest_token)
+}
+
+/// The project a collector's request speaks for: the one whose ingest
+/// token it bears (user API keys and sessions open nothing here).
+pub struct IngestCaller {
+    pub project_id: i64,
+    pub timezone: String,
+}
+
+/// The project whose ingest token the request bears; 401 otherwise.
+pub fn authenticate_ingest(ctx: &Ctx, request: &ApiRequest) -> Result<IngestCaller, ApiError> {
+    let token = request.bearer_token().ok_or_else(|| {
+        ApiError::unauthorized("send Authorization: Bearer <the project's ingest token>")
+    })?;
+    match accounts::project_by_ingest_token_hash(ctx.db()?, &secrets::digest_hex(token))? {
+        Some((project_id, timezone)) => Ok(IngestCaller {
+            project_id,
+            timezone,
+        }),
+        None => Err(ApiError::unauthorized("the ingest token is not valid")),
+    }
+}
+
+/// How a login proves who it is.
+pub enum LogIn<'a> {
+    ApiKey(&'a str),
+    Password {
+        username: &'a str,
+        password: &'a str,
+    },
+}
+
+/// The account a login proves, throttled per client (and username): 401
+/// for a wrong key or password (the same answer for an unknown username,
+/// after the same work), 429 after too many failures.
+pub fn log_in(ctx: &Ctx, request: &ApiRequest, login: LogIn) -> Result<Account, ApiError> {
+    let client = client_address(ctx, request);
+    let (throttle, account) = match login {
+        LogIn::ApiKey(key) => {
+            let throttle = Throttle::api_key(&client);
+            throttle.reserve(ctx)?;
+            (throttle, account_by_api_key(ctx, key)?)
+        }
+        LogIn::Password { username, password } => {
+            let throttle = Throttle::password(&client, username);
+            throttle.reserve(ctx)?;
+            let account = match accounts::login_by_username(ctx.db()?, username)? {
+                Some((user_id, hash)) if secrets::verify_password(password, &hash) => {
+                    readmodel::account(ctx, user_id)?
+                }
+                Some(_) => None,
+                None => {
+                    secrets::verify_password_of_nobody(ctx.env(), password);
+                    None
+                }
+            };
+            (throttle, account)
+        }
+    };
+    let Some(account) = account else {
+        // The failure was counted when it was reserved.
+        return Err(ApiError::unauthorized(match login {
+            LogIn::ApiKey(_) => "the API key is not valid",
+            LogIn::Password { .. } => "wrong username or password",
+        }));
+    };
+    throttle.release(ctx)?;
+    Ok(account)
+}
+
+/// A password change made with the session cookie must prove the current
+/// password (whoever holds a stolen cookie does not know it), throttled
+/// like a login. With the API key, which is itself a full credential of
+/// the account, it is optional but checked when given.
+pub fn check_current_password(
+    ctx: &Ctx,
+    request: &ApiRequest,
+    caller: &Caller,
+    current: Option<&str>,
+) -> Result<(), ApiError> {
+    let current = match (current.filter(|c| !c.is_empty()), &caller.credential) {
+        (Some(current), _) => current,
+        (None, Credential::ApiKey) => return Ok(()),
+        (None, Credential::Session(_)) => {
+            return Err(ApiError::bad_request(
+                "changing the password with a session needs current_password",
+            ));
+        }
+    };
+    let account = &caller.account;
+    let throttle = Throttle::password(&client_address(ctx, request), &account.username);
+    throttle.reserve(ctx)?;
+    let password_hash = accounts::password_hash(ctx.db()?, account.user_id)?
+        .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
+    if !secrets::verify_password(current, &password_hash) {
+        return Err(ApiError::forbidden("current_password is wrong"));
+    }
+    throttle.release(ctx)
+}
+
+/// The caller's current API key, opened from its sealed copy.
+pub fn current_api_key(ctx: &Ctx, account: &Account) -> Result<String, ApiError> {
+    let user_id = account.user_id;
+    let sealed = accounts::sealed_api_key(ctx.db()?, user_id)?
+        .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
+    sealing_key(ctx)?
+        .open(&Account::seal_owner(user_id), &sealed)
+        .ok_or_else(|| {
+            ApiError::internal(format!(
+                "the sealed API key of user {user_id} does not open: was the sealing secret changed?"
+            ))
+        })
 }

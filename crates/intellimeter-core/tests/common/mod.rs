@@ -121,3 +121,23 @@ impl Xorshift {
         }
     }
 }
+
+/// A quiet world for tests that need a [`Ctx`](intellimeter_core::Ctx)
+/// but no clock, secret or log: time stands at 2019-10-30 20:00 UTC.
+#[derive(Default)]
+pub struct StillEnv {
+    pub random: Xorshift,
+}
+
+impl intellimeter_core::env::Env for StillEnv {
+    fn now(&self) -> i64 {
+        1_572_465_600
+    }
+    fn fill_random(&self, buf: &mut [u8]) {
+        self.random.fill(buf);
+    }
+    fn variable(&self, _name: &str) -> Option<String> {
+        None
+    }
+    fn log(&self, _line: &str) {}
+}
