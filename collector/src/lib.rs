@@ -3,8 +3,8 @@
 //! and delivers the spool to the API's `POST /ingest` exactly once
 //! (ARCHITECTURE.md, "The collector").
 //!
-//! `main.rs` parses the command line and calls [`daemon::run`],
-//! [`daemon::run_once`] or [`daemon::read_all`]; everything else is here.
+//! `main.rs` parses the command line, calls [`run`], [`run_once`],
+//! [`check`] or [`spool_summary`], and prints; everything else is here.
 //! The daemon is generic over a [`MeterSource`] (the Modbus [`bus::Fleet`]
 //! ships) and an [`UploadSink`] (the HTTP [`upload::Uploader`] ships), so
 //! that tests drive the same code with in-memory fakes, in-process Modbus
@@ -15,6 +15,7 @@ pub mod backoff;
 pub mod bus;
 pub mod config;
 pub mod daemon;
+pub mod inspect;
 pub mod map;
 pub mod outbox;
 pub mod plan;
@@ -28,5 +29,6 @@ pub mod upload;
 
 pub use config::Config;
 pub use daemon::{run, run_once};
+pub use inspect::{check, quarantined, spool_summary};
 pub use sink::UploadSink;
 pub use source::MeterSource;
