@@ -4,12 +4,14 @@
 //! answered "no") skips the quantity and is counted; a transport fault
 //! (no connection, broken frame) drops the connection, which is made again
 //! with back-off. A meter that does not answer in its timeout is given up
-//! for this cycle, so it costs its bus at most one timeout.
+//! for this cycle, so it costs its bus at most one timeout. [`Fleet`] is
+//! the [`MeterSource`] that ships.
 
 use crate::backoff::Backoff;
 use crate::config::{Bus, Config, Link, Meter, Parity, SerialSettings};
 use crate::map::RegisterKind;
 use crate::plan::PlannedRead;
+use crate::source::{Fault, MeterRead, MeterSource};
 use crate::spool::NewReading;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,45 +19,6 @@ use tokio::time::Instant;
 use tokio_modbus::client::{Context, Reader};
 use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::{ExceptionCode, Slave};
-
-/// Why a meter gave no answer this cycle.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fault {
-    /// No answer within the timeout.
-    Timeout(Duration),
-    /// The link failed (connection refused or lost, a broken frame).
-    Link(String),
-    /// The link is down and waits for its next reconnection attempt.
-    Down(String),
-}
-
-impl std::fmt::Display for Fault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Fault::Timeout(t) => write!(f, "no answer within {} ms", t.as_millis()),
-            Fault::Link(why) => write!(f, "link fault: {why}"),
-            Fault::Down(why) => write!(f, "link down: {why}"),
-        }
-    }
-}
-
-/// What one meter gave in one cycle.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MeterRead {
-    /// Index in [`Config::meters`].
-    pub meter: usize,
-    /// Per quantity of the meter's map; `None` when skipped (exception,
-    /// sentinel, NaN).
-    pub values: Vec<Option<f64>>,
-    pub fault: Option<Fault>,
-}
-
-impl MeterRead {
-    /// The point's value (the map's `value` quantity), when it was read.
-    pub fn value(&self, meter: &Meter) -> Option<f64> {
-        self.values.get(meter.map.value).copied().flatten()
-    }
-}
 
 /// Counters of a bus since start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -173,6 +136,11 @@ impl BusReader {
         }
     }
 
+    /// Drops the connection (or serial port) until the next request.
+    fn close(&mut self) {
+        self.context = None;
+    }
+
     fn disconnect(&mut self, why: String) {
         self.context = None;
         // The first reconnection is at once, later ones back off.
@@ -199,7 +167,9 @@ impl BusReader {
             if let Some(last) = self.last_frame {
                 tokio::time::sleep_until(last + self.gap).await;
             }
-            let context = self.context.as_mut().expect("connected");
+            let Some(context) = self.context.as_mut() else {
+                return Err(Fault::Down("not connected".to_owned()));
+            };
             context.set_slave(Slave(unit));
             self.stats.requests += 1;
             let answer = tokio::time::timeout(self.timeout, async move {
@@ -370,7 +340,9 @@ impl Fleet {
     pub async fn poll(&mut self, due: &[usize]) -> Vec<MeterRead> {
         let mut mask = vec![false; self.meters.len()];
         for &i in due {
-            mask[i] = true;
+            if let Some(is_due) = mask.get_mut(i) {
+                *is_due = true;
+            }
         }
         let meters = self.meters.clone();
         let per_bus = futures_util::future::join_all(
@@ -389,17 +361,7 @@ impl Fleet {
         reads: &[MeterRead],
         boundary: impl Fn(usize) -> i64,
     ) -> Vec<NewReading> {
-        reads
-            .iter()
-            .filter_map(|read| {
-                let meter = &self.meters[read.meter];
-                read.value(meter).map(|value| NewReading {
-                    meter_id: meter.id.clone(),
-                    ts: boundary(read.meter),
-                    value,
-                })
-            })
-            .collect()
+        crate::source::readings(&self.meters, reads, boundary)
     }
 
     pub fn stats(&self) -> BusStats {
@@ -411,5 +373,17 @@ impl Fleet {
                 timeouts: sum.timeouts + bus.stats.timeouts,
                 faults: sum.faults + bus.stats.faults,
             })
+    }
+}
+
+impl MeterSource for Fleet {
+    async fn read(&mut self, _at: i64, due: &[usize]) -> Vec<MeterRead> {
+        self.poll(due).await
+    }
+
+    async fn stop(&mut self) {
+        for bus in &mut self.buses {
+            bus.close();
+        }
     }
 }

@@ -1,10 +1,15 @@
-//! `collector run | check | spool`: see README.md, "The site collector".
+//! `collector run | check | spool` (README.md, "The site collector"): the
+//! command line, what it prints (`cli.rs`) and the exit codes; the work is
+//! the library's.
 
+mod cli;
+
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use collector::{config, daemon};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 #[derive(Parser)]
 #[command(
@@ -51,118 +56,70 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("a tokio runtime");
-    let result = runtime.block_on(async_main(cli.command));
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("collector: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(execute(cli.command));
     // An upload still in flight is abandoned (its batch stays pending).
     runtime.shutdown_timeout(Duration::from_millis(100));
-    match result {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("collector: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    result.unwrap_or_else(|error| {
+        eprintln!("collector: {error:#}");
+        ExitCode::FAILURE
+    })
 }
 
-fn load(path: &std::path::Path) -> anyhow::Result<config::Config> {
-    config::load(path).map_err(|error| anyhow::anyhow!("the configuration is not valid:\n{error}"))
-}
-
-async fn async_main(command: Command) -> anyhow::Result<ExitCode> {
+async fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run {
             config,
             once: false,
         } => {
             let config = load(&config)?;
-            tracing::info!(meters = config.meters.len(), buses = config.buses.len(), server = %config.server, "collector starting");
-            daemon::run(config, shutdown_signal()).await?;
-            tracing::info!("collector stopped");
+            let terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+            collector::run(config, shutdown_signal(terminate)).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { config, once: true } => {
-            let config = load(&config)?;
-            let report = daemon::run_once(&config).await?;
-            println!(
-                "{} meters read ({} answered), {} readings spooled, {} delivered, {} pending",
-                report.meters, report.answered, report.spooled, report.delivered, report.pending
-            );
-            if let Some(why) = report.retry {
-                println!("delivery stopped: {why}");
-                return Ok(ExitCode::FAILURE);
-            }
-            Ok(ExitCode::SUCCESS)
+            let report = collector::run_once(&load(&config)?).await?;
+            Ok(cli::once(&report))
         }
         Command::Check { config } => {
             let config = load(&config)?;
-            println!(
-                "{}: valid, {} meters on {} buses",
-                config.path.display(),
-                config.meters.len(),
-                config.buses.len()
-            );
-            match config.token.read() {
-                Ok(_) => println!("ingest token: found ({:?})", config.token),
-                Err(why) => println!("ingest token: MISSING: {why}"),
-            }
-            let reads = daemon::read_all(&config).await;
-            print!("{}", daemon::table(&config, &reads));
-            let silent = reads.iter().filter(|r| r.fault.is_some()).count();
-            Ok(if silent == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            cli::valid(&config);
+            let report = collector::check(&config).await;
+            Ok(cli::check(&config, &report))
         }
         Command::Spool {
             config,
             quarantined,
         } => {
             let config = load(&config)?;
-            let spool = daemon::open_spool(&config)?;
-            let stats = spool.stats()?;
-            println!("spool       {}", config.spool.display());
-            println!("pending     {}", stats.pending);
-            println!("quarantined {}", stats.quarantined);
-            println!(
-                "oldest      {}",
-                stats
-                    .oldest_pending
-                    .map_or("-".to_owned(), ingest_wire::format_utc)
-            );
-            println!("delivered   {}", stats.delivered);
-            println!(
-                "dropped     {}{}",
-                stats.dropped,
-                if stats.dropped > 0 {
-                    " (the spool was full)"
-                } else {
-                    ""
-                }
-            );
+            cli::spool(&config, &collector::spool_summary(&config)?);
             if quarantined {
-                for (meter, ts, value, reason) in spool.quarantined()? {
-                    println!(
-                        "{meter}\t{}\t{value}\t{reason}",
-                        ingest_wire::format_utc(ts)
-                    );
-                }
+                cli::quarantined(&collector::quarantined(&config)?);
             }
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
+fn load(path: &Path) -> anyhow::Result<collector::Config> {
+    collector::config::load(path)
+        .map_err(|error| anyhow::anyhow!("the configuration is not valid:\n{error}"))
+}
+
 /// SIGTERM (systemd stop) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+async fn shutdown_signal(mut terminate: Signal) {
     tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
     }
 }

@@ -8,8 +8,8 @@
 //! again, which ingest stores once (it is idempotent).
 
 use rusqlite::{Connection, OptionalExtension, params};
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Numbered migrations, applied in order; `PRAGMA user_version` is the
 /// number applied.
@@ -60,6 +60,41 @@ struct Inner {
 }
 
 pub type Result<T> = rusqlite::Result<T>;
+
+/// Why the spool could not be used from the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("cannot open the spool {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("the spool failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("a spool task did not finish: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Opens the spool at `path` for sharing between the cycles and the
+/// outbox.
+pub fn open_shared(path: &Path, max_pending: u64) -> std::result::Result<Arc<Spool>, SpoolError> {
+    Spool::open(path, max_pending)
+        .map(Arc::new)
+        .map_err(|source| SpoolError::Open {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// Runs `job` on `spool` on a blocking thread: SQLite waits for the disk,
+/// the async threads must not.
+pub async fn blocking<T: Send + 'static>(
+    spool: &Arc<Spool>,
+    job: impl FnOnce(&Spool) -> Result<T> + Send + 'static,
+) -> std::result::Result<T, SpoolError> {
+    let spool = spool.clone();
+    Ok(tokio::task::spawn_blocking(move || job(&spool)).await??)
+}
 
 /// Applies every migration `db` has not had, each in its own transaction.
 pub fn migrate(db: &mut Connection) -> Result<()> {

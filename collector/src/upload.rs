@@ -2,22 +2,13 @@
 //! after a 2xx. 408, 429, 5xx, timeouts and connection errors are retried
 //! (with back-off, by the caller); 401 and 403 too (the token is wrong, not
 //! the batch: a person must fix it, and the readings wait); any other 4xx
-//! refuses the batch for good, and it goes to quarantine.
+//! refuses the batch for good, and it goes to quarantine. [`Uploader`] is
+//! the [`UploadSink`] that ships.
 
-use crate::config::Token;
-use crate::spool::SpooledReading;
-use ingest_wire::{Batch, PointAnnouncement, Reading};
+use crate::config::{Config, Token};
+use crate::sink::{Delivery, UploadSink};
+use ingest_wire::Batch;
 use std::time::Duration;
-
-/// What the server made of a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    Delivered,
-    /// Try again later; why.
-    Retry(String),
-    /// Refused for good: the status and the server's message.
-    Refused(u16, String),
-}
 
 /// Sends batches to one ingest URL with one token.
 #[derive(Clone)]
@@ -42,6 +33,16 @@ impl Uploader {
             .build()
             .into();
         Uploader { agent, url, token }
+    }
+
+    /// The uploader of a site: its ingest URL, its token (read now) and
+    /// its upload timeout; why not, when the token cannot be read.
+    pub fn for_site(config: &Config) -> Result<Uploader, String> {
+        Ok(Uploader::new(
+            config.ingest_url(),
+            config.token.read()?,
+            Duration::from_millis(config.upload.timeout_ms),
+        ))
     }
 
     /// Sends one JSON body (blocking; call it off the async threads).
@@ -93,22 +94,17 @@ pub fn classify(status: u16, message: String) -> Delivery {
     }
 }
 
-/// The JSON body of a batch of spooled readings.
-pub fn readings_body(batch: &[SpooledReading]) -> Batch {
-    Batch {
-        points: Vec::new(),
-        readings: batch
-            .iter()
-            .map(|r| Reading::at(r.meter_id.clone(), r.ts, r.value))
-            .collect(),
-    }
-}
-
-/// The JSON body announcing `points`.
-pub fn announcement_body(points: Vec<PointAnnouncement>) -> Batch {
-    Batch {
-        points,
-        readings: Vec::new(),
+impl UploadSink for Uploader {
+    /// Sends `batch` on a blocking thread (ureq blocks).
+    async fn deliver(&mut self, batch: &Batch) -> Delivery {
+        let json = match serde_json::to_vec(batch) {
+            Ok(json) => json,
+            Err(error) => return Delivery::Retry(format!("cannot encode the batch: {error}")),
+        };
+        let uploader = self.clone();
+        tokio::task::spawn_blocking(move || uploader.send(&json))
+            .await
+            .unwrap_or_else(|error| Delivery::Retry(error.to_string()))
     }
 }
 

@@ -5,10 +5,11 @@
 
 mod common;
 
-use collector::bus::{Fault, Fleet};
+use collector::bus::Fleet;
 use collector::config;
 use collector::map::{self, RegisterKind, ValueType, WordOrder};
 use collector::simulator::{Devices, PtyLine, serve_rtu, serve_tcp};
+use collector::source::Fault;
 use common::*;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -1,0 +1,194 @@
+//! What the `collector` commands print, and their exit codes. Part of the
+//! binary only (`mod cli;` in main.rs), never of the library.
+
+use collector::Config;
+use collector::daemon::OnceReport;
+use collector::inspect::CheckReport;
+use collector::source::MeterRead;
+use collector::spool::SpoolStats;
+use std::process::ExitCode;
+
+/// `collector run --once`: the counts; fails when delivery stopped early.
+pub fn once(report: &OnceReport) -> ExitCode {
+    println!(
+        "{} meters read ({} answered), {} readings spooled, {} delivered, {} pending",
+        report.meters, report.answered, report.spooled, report.delivered, report.pending
+    );
+    match &report.retry {
+        Some(why) => {
+            println!("delivery stopped: {why}");
+            ExitCode::FAILURE
+        }
+        None => ExitCode::SUCCESS,
+    }
+}
+
+/// The first line of `collector check`, once the configuration is valid.
+pub fn valid(config: &Config) {
+    println!(
+        "{}: valid, {} meters on {} buses",
+        config.path.display(),
+        config.meters.len(),
+        config.buses.len()
+    );
+}
+
+/// The rest of `collector check`: the token, every meter's values; fails
+/// when a meter does not answer.
+pub fn check(config: &Config, report: &CheckReport) -> ExitCode {
+    match &report.token {
+        Ok(()) => println!("ingest token: found ({:?})", config.token),
+        Err(why) => println!("ingest token: MISSING: {why}"),
+    }
+    print!("{}", table(config, &report.reads));
+    if report.silent() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `collector spool`: the counts.
+pub fn spool(config: &Config, stats: &SpoolStats) {
+    println!("spool       {}", config.spool.display());
+    println!("pending     {}", stats.pending);
+    println!("quarantined {}", stats.quarantined);
+    println!(
+        "oldest      {}",
+        stats
+            .oldest_pending
+            .map_or("-".to_owned(), ingest_wire::format_utc)
+    );
+    println!("delivered   {}", stats.delivered);
+    let full = if stats.dropped > 0 {
+        " (the spool was full)"
+    } else {
+        ""
+    };
+    println!("dropped     {}{full}", stats.dropped);
+}
+
+/// `collector spool --quarantined`: one line per quarantined reading.
+pub fn quarantined(readings: &[(String, i64, f64, String)]) {
+    for (meter, ts, value, reason) in readings {
+        println!(
+            "{meter}\t{}\t{value}\t{reason}",
+            ingest_wire::format_utc(*ts)
+        );
+    }
+}
+
+/// The table `collector check` prints: one row per quantity of each meter
+/// that answered, one per meter that did not.
+fn table(config: &Config, reads: &[MeterRead]) -> String {
+    let mut rows = vec![[
+        "METER".to_owned(),
+        "BUS".to_owned(),
+        "UNIT".to_owned(),
+        "QUANTITY".to_owned(),
+        "VALUE".to_owned(),
+    ]];
+    for read in reads {
+        let Some(meter) = config.meters.get(read.meter) else {
+            continue;
+        };
+        let head = [
+            meter.id.clone(),
+            config
+                .buses
+                .get(meter.bus)
+                .map_or_else(String::new, |bus| bus.name.clone()),
+            meter.unit.to_string(),
+        ];
+        if let Some(fault) = &read.fault {
+            rows.push([
+                head[0].clone(),
+                head[1].clone(),
+                head[2].clone(),
+                "-".into(),
+                format!("NOT ANSWERING: {fault}"),
+            ]);
+            continue;
+        }
+        for (q, quantity) in meter.map.quantities.iter().enumerate() {
+            let mark = if q == meter.map.value {
+                " (the point's value)"
+            } else {
+                ""
+            };
+            let value = match read.values.get(q).copied().flatten() {
+                Some(v) => format!("{v} {}{mark}", quantity.unit),
+                None => format!("(no value){mark}"),
+            };
+            rows.push([
+                head[0].clone(),
+                head[1].clone(),
+                head[2].clone(),
+                quantity.name.clone(),
+                value,
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use collector::source::Fault;
+    use std::time::Duration;
+
+    #[test]
+    fn the_check_table_aligns_its_columns_and_marks_the_value() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("two.toml"),
+            "meter = \"two\"\nvalue = \"energy\"\n\
+             [[quantity]]\nname = \"voltage\"\nkind = \"input\"\naddress = 0\ntype = \"f32\"\nunit = \"V\"\n\
+             [[quantity]]\nname = \"energy\"\nkind = \"input\"\naddress = 2\ntype = \"f32\"\nunit = \"kWh\"\n",
+        )
+        .unwrap();
+        let site = dir.path().join("site.toml");
+        std::fs::write(
+            &site,
+            "server = \"http://127.0.0.1:9\"\ntoken_env = \"NOBODY\"\nspool = \"spool.sqlite\"\nmaps = \".\"\n\
+             [bus.gateway]\ntcp = \"127.0.0.1:9\"\n\
+             [[meter]]\nMeterId = \"kitchen\"\nModbusId = 1\nPort = \"gateway\"\nModbusMap = \"two.toml\"\nSaveEvery = 5\n\
+             [[meter]]\nMeterId = \"gone\"\nModbusId = 12\nPort = \"gateway\"\nModbusMap = \"two.toml\"\nSaveEvery = 5\n",
+        )
+        .unwrap();
+        let config = collector::config::load(&site).unwrap();
+        let reads = [
+            MeterRead {
+                meter: 0,
+                values: vec![None, Some(70.5)],
+                fault: None,
+            },
+            MeterRead {
+                meter: 1,
+                values: vec![None, None],
+                fault: Some(Fault::Timeout(Duration::from_millis(300))),
+            },
+        ];
+        assert_eq!(
+            table(&config, &reads),
+            "METER    BUS      UNIT  QUANTITY  VALUE\n\
+             kitchen  gateway  1     voltage   (no value)\n\
+             kitchen  gateway  1     energy    70.5 kWh (the point's value)\n\
+             gone     gateway  12    -         NOT ANSWERING: no answer within 300 ms\n"
+        );
+    }
+}

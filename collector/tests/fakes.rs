@@ -1,0 +1,338 @@
+//! The outbox and the site driven by an in-memory meter source and an
+//! in-memory upload sink: no Modbus, no HTTP. Every reading is acknowledged
+//! exactly once, oldest first; a batch the sink refuses is quarantined
+//! whole, and a reading the wire check refuses is quarantined alone, by the
+//! index the check names.
+
+mod common;
+
+use collector::config::{self, Config, Meter};
+use collector::daemon::{Site, run_once_with};
+use collector::outbox::{Outbox, Step};
+use collector::sink::{Delivery, UploadSink};
+use collector::source::{MeterRead, MeterSource};
+use collector::spool::{self, NewReading, Spool};
+use common::*;
+use ingest_wire::{Batch, format_utc};
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// 2019-10-30T17:15:00Z
+const T0: i64 = 1_572_455_700;
+
+/// A site of `meters` SDM120s (ids `m1`, `m2`, …) on a bus nobody serves,
+/// delivering to a server nobody serves, in batches of `batch_readings`.
+fn site(dir: &Path, meters: usize, batch_readings: usize) -> Config {
+    let meters: String = (1..=meters)
+        .map(|i| {
+            format!("[[meter]]\nMeterId = \"m{i}\"\nModbusId = {i}\nPort = \"gw\"\nModbusMap = \"eastron-sdm120.toml\"\nSaveEvery = 5\n\n")
+        })
+        .collect();
+    let path = write_site(
+        dir,
+        "http://127.0.0.1:9",
+        &shipped_maps(),
+        &format!("[bus.gw]\ntcp = \"127.0.0.1:9\"\n\n{meters}"),
+    );
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "batch_readings = 100",
+        &format!("batch_readings = {batch_readings}"),
+    );
+    std::fs::write(&path, text).unwrap();
+    config::load(&path).unwrap()
+}
+
+/// Meters answering from memory: meter `i` read at `at` holds `value(i, at)`.
+struct FakeMeters {
+    meters: Vec<Meter>,
+    value: fn(usize, i64) -> f64,
+    stopped: Arc<AtomicBool>,
+}
+
+impl FakeMeters {
+    fn new(config: &Config, value: fn(usize, i64) -> f64) -> FakeMeters {
+        FakeMeters {
+            meters: config.meters.clone(),
+            value,
+            stopped: Arc::default(),
+        }
+    }
+}
+
+impl MeterSource for FakeMeters {
+    async fn read(&mut self, at: i64, due: &[usize]) -> Vec<MeterRead> {
+        assert!(!self.stopped.load(Ordering::SeqCst), "read after stop");
+        due.iter()
+            .map(|&meter| {
+                let map = &self.meters[meter].map;
+                let mut values = vec![None; map.quantities.len()];
+                values[map.value] = Some((self.value)(meter, at));
+                MeterRead {
+                    meter,
+                    values,
+                    fault: None,
+                }
+            })
+            .collect()
+    }
+
+    async fn stop(&mut self) {
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+}
+
+/// What the fake sink saw.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Every batch handed to the sink, in order.
+    attempts: Vec<Batch>,
+    /// `(meter, time)` of every reading the sink acknowledged, in order.
+    acknowledged: Vec<(String, String)>,
+    announced: Vec<String>,
+}
+
+/// An ingest endpoint in memory: answers each batch with the next scripted
+/// verdict, `Delivered` once the script is used up (or while `down` is
+/// false).
+#[derive(Clone, Default)]
+struct FakeSink {
+    script: Arc<Mutex<VecDeque<Delivery>>>,
+    down: Arc<AtomicBool>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl FakeSink {
+    fn scripted(verdicts: impl IntoIterator<Item = Delivery>) -> FakeSink {
+        let sink = FakeSink::default();
+        sink.script.lock().unwrap().extend(verdicts);
+        sink
+    }
+
+    fn acknowledged(&self) -> Vec<(String, String)> {
+        self.seen.lock().unwrap().acknowledged.clone()
+    }
+}
+
+impl UploadSink for FakeSink {
+    async fn deliver(&mut self, batch: &Batch) -> Delivery {
+        let verdict = if self.down.load(Ordering::SeqCst) {
+            Delivery::Retry("down".into())
+        } else {
+            self.script
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Delivery::Delivered)
+        };
+        let mut seen = self.seen.lock().unwrap();
+        seen.attempts.push(batch.clone());
+        if verdict == Delivery::Delivered {
+            seen.acknowledged.extend(
+                batch
+                    .readings
+                    .iter()
+                    .map(|r| (r.meter_id.clone(), r.time_stamping.clone())),
+            );
+            seen.announced
+                .extend(batch.points.iter().map(|p| p.meter_id.clone()));
+        }
+        verdict
+    }
+}
+
+/// `(meter, time)` of readings `m{meter}` at `T0 + 300 * cycle`, cycles
+/// first.
+fn keys(cycles: std::ops::Range<i64>, meters: usize) -> Vec<(String, String)> {
+    cycles
+        .flat_map(|cycle| {
+            (1..=meters).map(move |m| (format!("m{m}"), format_utc(T0 + 300 * cycle)))
+        })
+        .collect()
+}
+
+fn backlog(cycles: std::ops::Range<i64>, meters: usize) -> Vec<NewReading> {
+    cycles
+        .flat_map(|cycle| {
+            (1..=meters).map(move |m| NewReading {
+                meter_id: format!("m{m}"),
+                ts: T0 + 300 * cycle,
+                value: cycle as f64,
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_outbox_sends_oldest_first_and_acknowledges_each_reading_once() {
+    within(30, async {
+        let dir = tempfile::tempdir().unwrap();
+        let config = site(dir.path(), 2, 4);
+        let spool = spool::open_shared(&config.spool, 1_000).unwrap();
+        spool.insert(&backlog(0..5, 2)).unwrap();
+        let retry = |why: &str| Delivery::Retry(why.to_owned());
+        let sink = FakeSink::scripted([
+            retry("announcement: down"),
+            Delivery::Delivered,
+            retry("500"),
+            Delivery::Delivered,
+            Delivery::Delivered,
+            retry("timeout"),
+        ]);
+        let mut outbox = Outbox::new(sink.clone(), spool.clone(), &config);
+        let mut steps = Vec::new();
+        loop {
+            let step = outbox.step().await.unwrap();
+            if step == Step::Idle {
+                break;
+            }
+            steps.push(step);
+        }
+        assert_eq!(
+            steps,
+            [
+                Step::Retry("announcement: down".into()),
+                Step::Delivered(0),
+                Step::Retry("500".into()),
+                Step::Delivered(4),
+                Step::Delivered(4),
+                Step::Retry("timeout".into()),
+                Step::Delivered(2),
+            ]
+        );
+        let seen = sink.seen.lock().unwrap();
+        assert_eq!(seen.announced, ["m1", "m2"], "announced once, first");
+        assert_eq!(seen.acknowledged, keys(0..5, 2), "each once, oldest first");
+        // What was not acknowledged went again, unchanged.
+        assert_eq!(seen.attempts[2], seen.attempts[3]);
+        assert_eq!(seen.attempts[5], seen.attempts[6]);
+        let stats = spool.stats().unwrap();
+        assert_eq!(
+            (stats.pending, stats.quarantined, stats.delivered),
+            (0, 0, 10)
+        );
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_batch_the_sink_refuses_is_quarantined_whole_and_never_sent_again() {
+    within(30, async {
+        let dir = tempfile::tempdir().unwrap();
+        let config = site(dir.path(), 2, 4);
+        let spool = spool::open_shared(&config.spool, 1_000).unwrap();
+        spool.insert(&backlog(0..3, 2)).unwrap();
+        let sink = FakeSink::scripted([Delivery::Delivered, Delivery::Refused(400, "no".into())]);
+        let drained = Outbox::new(sink.clone(), spool.clone(), &config)
+            .drain()
+            .await
+            .unwrap();
+        assert_eq!((drained.delivered, drained.retry), (2, None));
+        let quarantined: Vec<(String, String, String)> = spool
+            .quarantined()
+            .unwrap()
+            .into_iter()
+            .map(|(meter, ts, _, reason)| (meter, format_utc(ts), reason))
+            .collect();
+        let expected: Vec<(String, String, String)> = keys(0..2, 2)
+            .into_iter()
+            .map(|(meter, time)| (meter, time, "400: no".to_owned()))
+            .collect();
+        assert_eq!(quarantined, expected);
+        assert_eq!(sink.acknowledged(), keys(2..3, 2));
+        assert_eq!(sink.seen.lock().unwrap().attempts.len(), 3, "refused once");
+    })
+    .await
+}
+
+/// m2's reading of the second cycle is out of range; the others are fine.
+fn one_bad_value(meter: usize, at: i64) -> f64 {
+    if meter == 1 && at == T0 + 300 {
+        1e16
+    } else {
+        (at - T0) as f64 + meter as f64
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reading_the_wire_refuses_is_quarantined_alone_by_its_index() {
+    within(30, async {
+        let dir = tempfile::tempdir().unwrap();
+        let config = site(dir.path(), 3, 100);
+        let spool = spool::open_shared(&config.spool, 1_000).unwrap();
+        let meters = FakeMeters::new(&config, one_bad_value);
+        let stopped = meters.stopped.clone();
+        let sink = FakeSink::default();
+        // Down until every cycle is spooled, so that the nine readings go
+        // in one batch and the bad one is its readings[4].
+        sink.down.store(true, Ordering::SeqCst);
+        let mut site = Site::start_with(config, spool.clone(), meters, sink.clone());
+        let all = site.all();
+        for cycle in 0..3 {
+            let reads = site.cycle(T0 + 300 * cycle, &all).await.unwrap();
+            assert_eq!(reads.len(), 3);
+        }
+        assert_eq!(spool.pending(), 9);
+        sink.down.store(false, Ordering::SeqCst);
+        wait_until(10, "the spool to empty", || spool.pending() == 0).await;
+
+        let quarantined = spool.quarantined().unwrap();
+        assert_eq!(
+            quarantined,
+            [(
+                "m2".to_owned(),
+                T0 + 300,
+                1e16,
+                "refused by the collector: readings[4].value: must be a number from -1e15 to 1e15"
+                    .to_owned()
+            )]
+        );
+        let mut expected = keys(0..3, 3);
+        expected.remove(4);
+        assert_eq!(
+            sink.acknowledged(),
+            expected,
+            "the others, once, oldest first"
+        );
+        let attempts = sink.seen.lock().unwrap().attempts.clone();
+        assert!(
+            attempts
+                .iter()
+                .flat_map(|batch| &batch.readings)
+                .all(|r| r.value.abs() <= 1e15),
+            "the bad reading never left"
+        );
+        site.stop().await;
+        assert!(stopped.load(Ordering::SeqCst), "the source was stopped");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn once_reads_every_meter_and_delivers_as_far_as_the_sink_lets_it() {
+    within(30, async {
+        let dir = tempfile::tempdir().unwrap();
+        let config = site(dir.path(), 3, 2);
+        let spool: Arc<Spool> = spool::open_shared(&config.spool, 1_000).unwrap();
+        spool.insert(&backlog(0..1, 3)).unwrap();
+        let sink = FakeSink::scripted([
+            Delivery::Delivered,
+            Delivery::Delivered,
+            Delivery::Retry("503".into()),
+        ]);
+        let meters = FakeMeters::new(&config, |meter, _| meter as f64);
+        let stopped = meters.stopped.clone();
+        let report = run_once_with(&config, &spool, meters, sink.clone())
+            .await
+            .unwrap();
+        assert_eq!((report.meters, report.answered, report.spooled), (3, 3, 3));
+        assert_eq!(
+            (report.delivered, report.pending, report.retry.as_deref()),
+            (2, 4, Some("503"))
+        );
+        assert_eq!(sink.acknowledged(), keys(0..1, 3)[..2]);
+        assert!(stopped.load(Ordering::SeqCst), "the source was stopped");
+    })
+    .await
+}
