@@ -5,7 +5,9 @@
 //! `UPDATE_GOLDEN=1 cargo test -p intellimeter-core --test export_golden`
 //! and review the diff of `tests/golden/` before committing it.
 
-use intellimeter_core::format::export::{ExportFormat, ExportRow, ExportWriter};
+use intellimeter_core::format::Format;
+use intellimeter_core::format::export::ExportWriter;
+use intellimeter_core::format::row::ExportRow;
 use std::path::PathBuf;
 
 /// Rows that exercise each format's escaping and number writing.
@@ -53,7 +55,7 @@ const ROWS: [ExportRow<'static>; 7] = [
     },
 ];
 
-fn render(format: ExportFormat) -> Vec<u8> {
+fn render(format: Format) -> Vec<u8> {
     let mut writer = ExportWriter::new(format);
     let mut file = Vec::new();
     // Sent piece by piece, as the route streams it.
@@ -71,7 +73,7 @@ fn render(format: ExportFormat) -> Vec<u8> {
 }
 
 #[track_caller]
-fn check(format: ExportFormat) {
+fn check(format: Format) {
     let path: PathBuf = [
         env!("CARGO_MANIFEST_DIR"),
         "tests",
@@ -115,20 +117,20 @@ fn check(format: ExportFormat) {
 
 #[test]
 fn csv_matches_golden() {
-    check(ExportFormat::Csv);
+    check(Format::Csv);
 }
 
 #[test]
 fn json_matches_golden() {
-    check(ExportFormat::Json);
+    check(Format::Json);
 }
 
 #[test]
 fn xml_matches_golden() {
-    check(ExportFormat::Xml);
+    check(Format::Xml);
 }
 
 #[test]
 fn yaml_matches_golden() {
-    check(ExportFormat::Yaml);
+    check(Format::Yaml);
 }

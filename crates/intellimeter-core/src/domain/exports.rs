@@ -9,7 +9,9 @@ use crate::domain::days;
 use crate::domain::points;
 use crate::domain::time::LocalClock;
 use crate::error::ApiError;
-use crate::format::export::{ExportFormat, ExportRow, ExportWriter};
+use crate::format::Format;
+use crate::format::export::ExportWriter;
+use crate::format::row::ExportRow;
 use crate::http::ChunkStream;
 use crate::storage::{Sql, SqlValue};
 use jiff::civil::Date;
@@ -23,7 +25,7 @@ pub const PAGE_ROWS: i64 = 5_000;
 pub struct ExportRequest<'a> {
     /// The first and last local day (both included; [`days::range`]).
     pub days: (Date, Date),
-    pub format: ExportFormat,
+    pub format: Format,
     /// One point by name, or every point of the project.
     pub meter: Option<&'a str>,
 }

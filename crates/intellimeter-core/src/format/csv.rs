@@ -10,7 +10,7 @@
 //! gets a leading `'`, which makes spreadsheets show it as text (OWASP "CSV
 //! Injection"). Numbers are written as they are.
 
-use super::export::{ExportRow, METER, TIME, VALUE, write_float};
+use super::row::{ExportRow, METER, TIME, VALUE, write_float};
 use std::cell::RefCell;
 use std::io;
 
@@ -102,8 +102,9 @@ impl CsvWriter {
 #[cfg(test)]
 mod tests {
     use super::needs_neutralising;
+    use crate::format::Format;
     use crate::format::export::tests::render;
-    use crate::format::export::{ExportFormat, ExportRow};
+    use crate::format::row::ExportRow;
 
     fn csv_of(meter: &str, value: f64) -> String {
         let row = ExportRow {
@@ -111,7 +112,7 @@ mod tests {
             time: "2019-10-30 13:15:00",
             value,
         };
-        let text = String::from_utf8(render(ExportFormat::Csv, &[row])).unwrap();
+        let text = String::from_utf8(render(Format::Csv, &[row])).unwrap();
         let body = text
             .strip_prefix("MeterParam,TimeStamping,value\r\n")
             .unwrap();

@@ -18,117 +18,58 @@
 //! escaping allocates only for a name holding a markup character), and
 //! floats are formatted straight into the output.
 
+use super::Format;
 use super::csv::CsvWriter;
-use super::{json, pyfloat, xml, yaml};
+use super::row::{ExportRow, write_float};
+use super::{json, xml, yaml};
 use quick_xml::Writer;
 use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
-use std::io::{self, Write as _};
-
-/// Field names of a row, in the `/data` shape and order.
-pub(super) const METER: &str = "MeterParam";
-pub(super) const TIME: &str = "TimeStamping";
-pub(super) const VALUE: &str = "value";
-
-/// One exported reading, in the `/data` shape.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ExportRow<'a> {
-    /// `MeterParam`: the point's display name (user-controlled text).
-    pub meter: &'a str,
-    /// `TimeStamping`: local time `YYYY-mm-dd HH:MM:SS`, already in the
-    /// project's zone.
-    pub time: &'a str,
-    /// The cumulative register value; finite.
-    pub value: f64,
-}
-
-/// A file format `/file` can stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExportFormat {
-    Csv,
-    Json,
-    Xml,
-    Yaml,
-}
-
-impl ExportFormat {
-    /// `csv`, `json`, `xml`, `yaml` or `yml`, in any case.
-    pub fn parse(name: &str) -> Option<Self> {
-        [
-            ("csv", ExportFormat::Csv),
-            ("json", ExportFormat::Json),
-            ("xml", ExportFormat::Xml),
-            ("yaml", ExportFormat::Yaml),
-            ("yml", ExportFormat::Yaml),
-        ]
-        .into_iter()
-        .find(|(known, _)| known.eq_ignore_ascii_case(name))
-        .map(|(_, format)| format)
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            ExportFormat::Csv => "text/csv; charset=utf-8",
-            ExportFormat::Json => "application/json",
-            ExportFormat::Xml => "application/xml; charset=utf-8",
-            ExportFormat::Yaml => "application/yaml",
-        }
-    }
-
-    /// The file name extension, without the dot.
-    pub fn extension(self) -> &'static str {
-        match self {
-            ExportFormat::Csv => "csv",
-            ExportFormat::Json => "json",
-            ExportFormat::Xml => "xml",
-            ExportFormat::Yaml => "yaml",
-        }
-    }
-}
+use std::io;
 
 /// Writes one export document piece by piece: call [`begin`](Self::begin)
 /// once, [`row`](Self::row) per reading, then [`end`](Self::end) once.
 pub struct ExportWriter {
-    format: ExportFormat,
+    format: Format,
     rows: u64,
     /// Reused for JSON escaping (json.rs writes to a `String`).
     scratch: String,
-    /// The CSV encoder, for [`ExportFormat::Csv`] only.
+    /// The CSV encoder, for [`Format::Csv`] only.
     csv: Option<CsvWriter>,
 }
 
 impl ExportWriter {
-    pub fn new(format: ExportFormat) -> Self {
+    pub fn new(format: Format) -> Self {
         ExportWriter {
             format,
             rows: 0,
             scratch: String::new(),
-            csv: (format == ExportFormat::Csv).then(CsvWriter::new),
+            csv: (format == Format::Csv).then(CsvWriter::new),
         }
     }
 
     /// Appends the opening: the CSV header, `[`, or the XML prolog and root.
     pub fn begin(&mut self, out: &mut Vec<u8>) {
         match self.format {
-            ExportFormat::Csv => self.csv_writer().header(out),
-            ExportFormat::Json => out.push(b'['),
-            ExportFormat::Xml => {
+            Format::Csv => self.csv_writer().header(out),
+            Format::Json => out.push(b'['),
+            Format::Xml => {
                 out.extend_from_slice(xml::PROLOG.as_bytes());
                 Writer::new(out)
                     .write_event(Event::Start(BytesStart::new(xml::ROOT)))
                     .expect("writing into a Vec<u8> cannot fail");
             }
             // A block sequence has no opening; an empty one is written by `end`.
-            ExportFormat::Yaml => {}
+            Format::Yaml => {}
         }
     }
 
     /// Appends one row.
     pub fn row(&mut self, out: &mut Vec<u8>, row: &ExportRow) {
         match self.format {
-            ExportFormat::Csv => self.csv_writer().row(out, row),
-            ExportFormat::Json => self.json_row(out, row),
-            ExportFormat::Xml => Self::xml_row(out, row),
-            ExportFormat::Yaml => yaml::write_row(out, row),
+            Format::Csv => self.csv_writer().row(out, row),
+            Format::Json => self.json_row(out, row),
+            Format::Xml => Self::xml_row(out, row),
+            Format::Yaml => yaml::write_row(out, row),
         }
         self.rows += 1;
     }
@@ -136,12 +77,12 @@ impl ExportWriter {
     /// Appends the closing.
     pub fn end(&mut self, out: &mut Vec<u8>) {
         match self.format {
-            ExportFormat::Csv => {}
-            ExportFormat::Json => out.push(b']'),
-            ExportFormat::Xml => Writer::new(out)
+            Format::Csv => {}
+            Format::Json => out.push(b']'),
+            Format::Xml => Writer::new(out)
                 .write_event(Event::End(BytesEnd::new(xml::ROOT)))
                 .expect("writing into a Vec<u8> cannot fail"),
-            ExportFormat::Yaml => {
+            Format::Yaml => {
                 if self.rows == 0 {
                     out.extend_from_slice(b"[]\n");
                 }
@@ -224,28 +165,11 @@ impl ExportWriter {
     }
 }
 
-/// Appends Python's `repr(x)`: the same text as [`pyfloat::repr`], without
-/// its allocations for the usual magnitudes. In Python's fixed-notation
-/// range (`1e-4 <= |x| < 1e16`, and zero) `repr` is the shortest
-/// round-tripping digits without exponent, which is what Rust's `Display`
-/// writes, plus `.0` on whole numbers; everything else goes to `repr`.
-pub(super) fn write_float(out: &mut Vec<u8>, x: f64) {
-    let magnitude = x.abs();
-    if magnitude == 0.0 || (1e-4..1e16).contains(&magnitude) {
-        let start = out.len();
-        let _ = write!(out, "{x}");
-        if !out[start..].contains(&b'.') {
-            out.extend_from_slice(b".0");
-        }
-    } else {
-        out.extend_from_slice(pyfloat::repr(x).as_bytes());
-    }
-}
-
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
     use crate::Value;
+    use crate::format::pyfloat;
 
     /// The `/data` example rows from the page.
     pub(crate) const EXAMPLE: [ExportRow<'static>; 2] = [
@@ -305,7 +229,7 @@ pub(super) mod tests {
         },
     ];
 
-    pub(crate) fn render(format: ExportFormat, rows: &[ExportRow]) -> Vec<u8> {
+    pub(crate) fn render(format: Format, rows: &[ExportRow]) -> Vec<u8> {
         let mut writer = ExportWriter::new(format);
         let mut out = Vec::new();
         writer.begin(&mut out);
@@ -317,16 +241,11 @@ pub(super) mod tests {
         out
     }
 
-    fn render_str(format: ExportFormat, rows: &[ExportRow]) -> String {
+    fn render_str(format: Format, rows: &[ExportRow]) -> String {
         String::from_utf8(render(format, rows)).unwrap()
     }
 
-    const ALL: [ExportFormat; 4] = [
-        ExportFormat::Csv,
-        ExportFormat::Json,
-        ExportFormat::Xml,
-        ExportFormat::Yaml,
-    ];
+    const ALL: [Format; 4] = [Format::Csv, Format::Json, Format::Xml, Format::Yaml];
 
     /// The rows as the `Value` the `/data` route renders.
     fn as_value(rows: &[ExportRow]) -> Value {
@@ -345,13 +264,13 @@ pub(super) mod tests {
 
     #[test]
     fn parses_names_and_knows_types() {
-        assert_eq!(ExportFormat::parse("csv"), Some(ExportFormat::Csv));
-        assert_eq!(ExportFormat::parse("JSON"), Some(ExportFormat::Json));
-        assert_eq!(ExportFormat::parse("Xml"), Some(ExportFormat::Xml));
-        assert_eq!(ExportFormat::parse("yaml"), Some(ExportFormat::Yaml));
-        assert_eq!(ExportFormat::parse("YML"), Some(ExportFormat::Yaml));
+        assert_eq!(Format::of_file("csv"), Some(Format::Csv));
+        assert_eq!(Format::of_file("JSON"), Some(Format::Json));
+        assert_eq!(Format::of_file("Xml"), Some(Format::Xml));
+        assert_eq!(Format::of_file("yaml"), Some(Format::Yaml));
+        assert_eq!(Format::of_file("YML"), Some(Format::Yaml));
         for bad in ["", "txt", " csv", "csv ", "jsonl", "xlsx"] {
-            assert_eq!(ExportFormat::parse(bad), None, "{bad:?}");
+            assert_eq!(Format::of_file(bad), None, "{bad:?}");
         }
         let described: Vec<_> = ALL
             .iter()
@@ -367,28 +286,28 @@ pub(super) mod tests {
             ]
         );
         for format in ALL {
-            assert_eq!(ExportFormat::parse(format.extension()), Some(format));
+            assert_eq!(Format::of_file(format.extension()), Some(format));
         }
     }
 
     #[test]
     fn example_rows_in_every_format() {
         assert_eq!(
-            render_str(ExportFormat::Csv, &EXAMPLE),
+            render_str(Format::Csv, &EXAMPLE),
             "MeterParam,TimeStamping,value\r\n\
              meter1,2019-10-30 13:15:00,28540.24\r\n\
              meter2,2019-10-30 13:15:00,35757.359\r\n"
         );
         assert_eq!(
-            render_str(ExportFormat::Json, &EXAMPLE),
+            render_str(Format::Json, &EXAMPLE),
             r#"[{"MeterParam": "meter1", "TimeStamping": "2019-10-30 13:15:00", "value": 28540.24}, {"MeterParam": "meter2", "TimeStamping": "2019-10-30 13:15:00", "value": 35757.359}]"#
         );
         assert_eq!(
-            render_str(ExportFormat::Xml, &EXAMPLE),
+            render_str(Format::Xml, &EXAMPLE),
             r#"<?xml version="1.0" encoding="UTF-8" ?><Response><item type="dict"><MeterParam type="str">meter1</MeterParam><TimeStamping type="str">2019-10-30T13:15:00</TimeStamping><value type="float">28540.24</value></item><item type="dict"><MeterParam type="str">meter2</MeterParam><TimeStamping type="str">2019-10-30T13:15:00</TimeStamping><value type="float">35757.359</value></item></Response>"#
         );
         assert_eq!(
-            render_str(ExportFormat::Yaml, &EXAMPLE),
+            render_str(Format::Yaml, &EXAMPLE),
             "- MeterParam: meter1\n  TimeStamping: '2019-10-30 13:15:00'\n  value: 28540.24\n\
              - MeterParam: meter2\n  TimeStamping: '2019-10-30 13:15:00'\n  value: 35757.359\n"
         );
@@ -397,26 +316,23 @@ pub(super) mod tests {
     #[test]
     fn empty_export_in_every_format() {
         assert_eq!(
-            render_str(ExportFormat::Csv, &[]),
+            render_str(Format::Csv, &[]),
             "MeterParam,TimeStamping,value\r\n"
         );
-        assert_eq!(render_str(ExportFormat::Json, &[]), "[]");
+        assert_eq!(render_str(Format::Json, &[]), "[]");
         assert_eq!(
-            render_str(ExportFormat::Xml, &[]),
+            render_str(Format::Xml, &[]),
             r#"<?xml version="1.0" encoding="UTF-8" ?><Response></Response>"#
         );
-        assert_eq!(render_str(ExportFormat::Yaml, &[]), "[]\n");
+        assert_eq!(render_str(Format::Yaml, &[]), "[]\n");
     }
 
     #[test]
     fn json_and_xml_match_the_data_route_renderers() {
         for rows in [&EXAMPLE[..], &AWKWARD[..], &[]] {
             let value = as_value(rows);
-            assert_eq!(
-                render_str(ExportFormat::Json, rows),
-                json::to_string(&value)
-            );
-            assert_eq!(render_str(ExportFormat::Xml, rows), xml::to_string(&value));
+            assert_eq!(render_str(Format::Json, rows), json::to_string(&value));
+            assert_eq!(render_str(Format::Xml, rows), xml::to_string(&value));
         }
     }
 
@@ -459,7 +375,7 @@ pub(super) mod tests {
             r#"<TimeStamping type="str">&lt;x&gt;T&amp;y</TimeStamping><value type="float">1e+16</value></item>"#,
             r#"</Response>"#,
         );
-        assert_eq!(render_str(ExportFormat::Xml, &rows), expected);
+        assert_eq!(render_str(Format::Xml, &rows), expected);
         assert_eq!(xml::to_string(&as_value(&rows)), expected);
     }
 
@@ -483,7 +399,7 @@ pub(super) mod tests {
                 value: index as f64 * 0.1,
             })
             .collect();
-        let document = render_str(ExportFormat::Xml, &rows);
+        let document = render_str(Format::Xml, &rows);
         assert_eq!(read_back(&document), expected_root(&as_value(&rows)));
     }
 
@@ -492,7 +408,7 @@ pub(super) mod tests {
         let rows: Vec<_> = EXAMPLE.iter().chain(&AWKWARD).collect();
         let owned: Vec<ExportRow> = rows.iter().map(|row| **row).collect();
         let parsed: serde_json::Value =
-            serde_json::from_slice(&render(ExportFormat::Json, &owned)).unwrap();
+            serde_json::from_slice(&render(Format::Json, &owned)).unwrap();
         let parsed = parsed.as_array().unwrap();
         assert_eq!(parsed.len(), owned.len());
         for (item, row) in parsed.iter().zip(&owned) {

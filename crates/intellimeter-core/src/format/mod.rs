@@ -6,28 +6,74 @@ mod csv;
 pub mod export;
 pub mod json;
 pub mod pyfloat;
+pub mod row;
 pub mod xml;
 mod yaml;
 
-/// The response format a client negotiated.
+pub use row::ExportRow;
+
+/// Every format the API writes. An answer is negotiated as JSON or XML
+/// (`?format=`, `Accept`: [`crate::http::request::requested_format`]
+/// yields no other); a file export (`/file?type=`) may also be CSV or
+/// YAML.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Json,
     Xml,
+    Csv,
+    Yaml,
 }
 
 impl Format {
+    /// A file format by the name `/file?type=` takes: `csv`, `json`,
+    /// `xml`, `yaml` or `yml`, in any case.
+    pub fn of_file(name: &str) -> Option<Self> {
+        [
+            ("csv", Format::Csv),
+            ("json", Format::Json),
+            ("xml", Format::Xml),
+            ("yaml", Format::Yaml),
+            ("yml", Format::Yaml),
+        ]
+        .into_iter()
+        .find(|(known, _)| known.eq_ignore_ascii_case(name))
+        .map(|(_, format)| format)
+    }
+
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Json => "application/json",
             Format::Xml => "application/xml; charset=utf-8",
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Yaml => "application/yaml",
         }
     }
 
-    pub fn render(self, value: &crate::Value) -> String {
+    /// The file name extension, without the dot.
+    pub fn extension(self) -> &'static str {
         match self {
-            Format::Json => json::to_string(value),
+            Format::Json => "json",
+            Format::Xml => "xml",
+            Format::Csv => "csv",
+            Format::Yaml => "yaml",
+        }
+    }
+
+    /// The format a document answer (a [`crate::Value`]) takes in: XML
+    /// when that was negotiated, else JSON (CSV and YAML are file formats
+    /// only, streamed row by row by [`export::ExportWriter`]).
+    pub fn of_answer(self) -> Self {
+        match self {
+            Format::Xml => Format::Xml,
+            Format::Json | Format::Csv | Format::Yaml => Format::Json,
+        }
+    }
+
+    /// `value` as a document answer ([`Self::of_answer`]).
+    pub fn render(self, value: &crate::Value) -> String {
+        match self.of_answer() {
             Format::Xml => xml::to_string(value),
+            _ => json::to_string(value),
         }
     }
 }

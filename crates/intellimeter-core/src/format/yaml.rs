@@ -39,7 +39,7 @@
 //!   exponent mantissa (`1.0e+20`): a float in YAML 1.1 and 1.2 alike,
 //!   reading back to the same `f64`.
 
-use super::export::{ExportRow, METER, TIME, VALUE, write_float};
+use super::row::{ExportRow, METER, TIME, VALUE, write_float};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// Appends one row as a sequence entry.
@@ -177,8 +177,9 @@ fn write_value(out: &mut Vec<u8>, x: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::Format;
     use crate::format::export::tests::{AWKWARD, EXAMPLE, render};
-    use crate::format::export::{ExportFormat, ExportRow};
+    use crate::format::row::ExportRow;
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize)]
@@ -277,7 +278,7 @@ mod tests {
     ];
 
     fn yaml(rows: &[ExportRow]) -> String {
-        String::from_utf8(render(ExportFormat::Yaml, rows)).unwrap()
+        String::from_utf8(render(Format::Yaml, rows)).unwrap()
     }
 
     fn parse(text: &str) -> Vec<Row> {

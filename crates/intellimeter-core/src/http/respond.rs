@@ -105,9 +105,9 @@ pub fn respond(route: &Route, request: &ApiRequest, services: Services) -> ApiRe
             let mut response = match reply.payload {
                 Payload::Value(body) => render(format, reply.status, &body),
                 Payload::Rendered(body) => {
-                    let bytes = match format {
-                        Format::Json => body.json,
+                    let bytes = match format.of_answer() {
                         Format::Xml => body.xml,
+                        _ => body.json,
                     };
                     response_with(format, reply.status, bytes)
                 }
@@ -180,7 +180,10 @@ fn response_with(format: Format, status: u16, body: Vec<u8>) -> ApiResponse {
     ApiResponse {
         status,
         headers: vec![
-            ("content-type".to_owned(), format.content_type().to_owned()),
+            (
+                "content-type".to_owned(),
+                format.of_answer().content_type().to_owned(),
+            ),
             ("cache-control".to_owned(), "no-store".to_owned()),
         ],
         body,

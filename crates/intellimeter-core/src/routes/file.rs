@@ -5,7 +5,7 @@ use crate::context::Ctx;
 use crate::domain::days;
 use crate::domain::exports::{self, ExportRequest};
 use crate::error::ApiError;
-use crate::format::export::ExportFormat;
+use crate::format::Format;
 use crate::http::request::{ApiRequest, Params};
 use crate::http::{Reply, Route};
 use crate::routes::{Grants, RouteSpec};
@@ -27,7 +27,7 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     let params = Params::parse(request)?;
     let days = days::range(params.required("start")?, params.required("end")?)?;
     let type_name = params.get("type").unwrap_or("csv");
-    let format = ExportFormat::parse(type_name).ok_or_else(|| {
+    let format = Format::of_file(type_name).ok_or_else(|| {
         ApiError::bad_request(format!(
             "type must be csv, json, xml or yaml, not {type_name:?}"
         ))

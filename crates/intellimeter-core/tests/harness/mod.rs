@@ -960,6 +960,11 @@ pub fn check_request(template: &Template, generated: &Generated) -> Result<Outco
     let body = String::from_utf8(response.body.clone())
         .map_err(|_| format!("status {status}: the body is not UTF-8"))?;
     match format {
+        Format::Csv | Format::Yaml => {
+            return Err(format!(
+                "status {status}: answers are never negotiated as {format:?}"
+            ));
+        }
         Format::Json => {
             let parsed: serde_json::Value = serde_json::from_str(&body)
                 .map_err(|error| format!("status {status}: {body:?} is not JSON: {error}"))?;

@@ -1,0 +1,42 @@
+//! One exported reading and what every file format writes of it: the
+//! field names in the `/data` shape and order, and Python's float text.
+//! Each format file (`csv.rs`, `json.rs`, `xml.rs`, `yaml.rs`, and the
+//! streamed writer `export.rs`) imports this, none imports another.
+
+use super::pyfloat;
+use std::io::Write as _;
+
+/// Field names of a row, in the `/data` shape and order.
+pub(crate) const METER: &str = "MeterParam";
+pub(crate) const TIME: &str = "TimeStamping";
+pub(crate) const VALUE: &str = "value";
+
+/// One exported reading, in the `/data` shape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExportRow<'a> {
+    /// `MeterParam`: the point's display name (user-controlled text).
+    pub meter: &'a str,
+    /// `TimeStamping`: local time `YYYY-mm-dd HH:MM:SS`, already in the
+    /// project's zone.
+    pub time: &'a str,
+    /// The cumulative register value; finite.
+    pub value: f64,
+}
+
+/// Appends Python's `repr(x)`: the same text as [`pyfloat::repr`], without
+/// its allocations for the usual magnitudes. In Python's fixed-notation
+/// range (`1e-4 <= |x| < 1e16`, and zero) `repr` is the shortest
+/// round-tripping digits without exponent, which is what Rust's `Display`
+/// writes, plus `.0` on whole numbers; everything else goes to `repr`.
+pub(crate) fn write_float(out: &mut Vec<u8>, x: f64) {
+    let magnitude = x.abs();
+    if magnitude == 0.0 || (1e-4..1e16).contains(&magnitude) {
+        let start = out.len();
+        let _ = write!(out, "{x}");
+        if !out[start..].contains(&b'.') {
+            out.extend_from_slice(b".0");
+        }
+    } else {
+        out.extend_from_slice(pyfloat::repr(x).as_bytes());
+    }
+}
