@@ -8,20 +8,7 @@ use collector::map::{self, FileError, RegisterMap};
 use collector::plan::MAX_REGISTERS_PER_READ;
 use proptest::collection::vec;
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 use std::path::{Path, PathBuf};
-
-fn proptest_config(cases: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(cases);
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -209,7 +196,7 @@ fn check_site(text: &str) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(proptest_config(512))]
+    #![proptest_config(test_support::proptest_config(512))]
 
     #[test]
     fn any_text_is_a_map_or_an_error_at_a_line(text in prop_oneof![any::<String>(), "([a-z_]{1,6} = (\"[a-z0-9]{0,4}\"|-?[0-9]{1,20})\n|\\[\\[quantity\\]\\]\n){0,12}"]) {

@@ -5,24 +5,11 @@
 use ingest_wire::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 
 /// 2019-10-30T17:15:00Z.
 const NOW: i64 = 1_572_455_700;
 /// 9999-12-31T23:59:59Z.
 const LAST_SECOND: i64 = 253_402_300_799;
-
-fn config(cases: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(cases);
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
 
 fn meter_id() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -150,7 +137,7 @@ fn within_limits(batch: &Batch, checked: &CheckedBatch, now: i64) -> Result<(), 
 }
 
 proptest! {
-    #![proptest_config(config(1000))]
+    #![proptest_config(test_support::proptest_config(1000))]
 
     #[test]
     fn any_bytes_are_a_batch_or_a_named_refusal(

@@ -23,18 +23,3 @@ pub use error::{ApiError, ErrorKind};
 pub use http::request::ApiRequest;
 pub use http::{ApiResponse, ChunkStream, Handler, Reply, Route, respond};
 pub use value::Value;
-
-/// The property tests' configuration: `cases` cases (kept small so that
-/// `cargo test` stays fast), or `PROPTEST_CASES` for a longer run.
-#[cfg(test)]
-pub(crate) fn proptest_config(cases: u32) -> proptest::test_runner::Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(cases);
-    proptest::test_runner::Config {
-        cases,
-        failure_persistence: None,
-        ..proptest::test_runner::Config::default()
-    }
-}

@@ -107,7 +107,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(crate::proptest_config(1000))]
+        #![proptest_config(test_support::proptest_config(1000))]
 
         #[test]
         fn a_day_is_parsed_only_from_its_own_text(

@@ -274,7 +274,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(crate::proptest_config(512))]
+        #![proptest_config(test_support::proptest_config(512))]
 
         #[test]
         fn formatted_times_name_the_instant(

@@ -158,7 +158,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(crate::proptest_config(512))]
+        #![proptest_config(test_support::proptest_config(512))]
 
         #[test]
         fn account_fields_are_accepted_only_within_their_bounds(value in text()) {

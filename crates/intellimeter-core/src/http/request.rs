@@ -592,7 +592,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(crate::proptest_config(512))]
+        #![proptest_config(test_support::proptest_config(512))]
 
         #[test]
         fn parameters_are_parsed_or_refused_with_400_or_415(
