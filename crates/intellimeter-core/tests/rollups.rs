@@ -6,6 +6,7 @@
 mod common;
 
 use common::{MemoryKv, Sqlite, StillEnv};
+use intellimeter_core::domain::ids::{PointId, ProjectId};
 use intellimeter_core::domain::readings::{self, BLOCK, HOUR, NewReading, Scope, Source};
 use intellimeter_core::readmodel;
 use intellimeter_core::storage::migrations;
@@ -84,7 +85,7 @@ fn meter_readings(days: i64, random: &mut Random) -> Vec<(i64, NewReading)> {
             out.push((
                 if point == 4 { 2 } else { 1 },
                 NewReading {
-                    point_id: point,
+                    point_id: PointId(point),
                     ts,
                     value: stored,
                 },
@@ -186,7 +187,7 @@ fn insert(db: &Sqlite, batch: &[(i64, NewReading)]) {
             .filter(|(p, _)| *p == project)
             .map(|(_, r)| *r)
             .collect();
-        readmodel::write_project(&ctx, project, Some("UTC"), |write| {
+        readmodel::write_project(&ctx, ProjectId(project), Some("UTC"), |write| {
             readings::insert(write, &rows)
         })
         .unwrap();
@@ -221,7 +222,7 @@ fn ingest_keeps_rollups_exact_whatever_the_order_of_arrival() {
             (
                 1,
                 NewReading {
-                    point_id: point,
+                    point_id: PointId(point),
                     ts: START + 150,
                     value: 1e6,
                 },
@@ -256,7 +257,7 @@ fn migration_0004_computes_the_same_rollups_as_ingest() {
     assert_same(&migrated, &expected(&db));
 }
 
-fn raw_total(db: &Sqlite, scope: Scope, from: i64, to: i64) -> BTreeMap<i64, f64> {
+fn raw_total(db: &Sqlite, scope: Scope, from: i64, to: i64) -> BTreeMap<PointId, f64> {
     let mut totals = BTreeMap::new();
     for (point, _, _, value) in readings::raw_intervals(db, scope, from, to).unwrap() {
         *totals.entry(point).or_insert(0.0) += value;
@@ -270,7 +271,7 @@ fn window_totals_equal_the_raw_sum_for_any_window() {
     let db = database(migrations::latest_version());
     insert(&db, &meter_readings(10, &mut random));
     let project = Scope {
-        project_id: 1,
+        project_id: ProjectId(1),
         points: None,
     };
     // Aligned and unaligned (Asia/Kolkata midnight is at :30 UTC).
@@ -302,7 +303,7 @@ fn window_totals_equal_the_raw_sum_for_any_window() {
             );
         }
         assert!(
-            !totals.contains_key(&4),
+            !totals.contains_key(&PointId(4)),
             "another project's point never counts"
         );
     }
@@ -327,7 +328,7 @@ fn reduced_series_keep_the_sum_and_the_spike() {
             (
                 1,
                 NewReading {
-                    point_id: 1,
+                    point_id: PointId(1),
                     ts,
                     value,
                 },
@@ -338,8 +339,8 @@ fn reduced_series_keep_the_sum_and_the_spike() {
         insert(&db, batch);
     }
     let scope = Scope {
-        project_id: 1,
-        points: Some(&[1]),
+        project_id: ProjectId(1),
+        points: Some(&[PointId(1)]),
     };
     for (from, to, columns) in [
         (START, START + 365 * 86_400, 1600),
@@ -356,7 +357,7 @@ fn reduced_series_keep_the_sum_and_the_spike() {
             buckets.len()
         );
         let sum: f64 = buckets.iter().map(|b| b.total).sum();
-        let raw = raw_total(&db, scope, from, to)[&1];
+        let raw = raw_total(&db, scope, from, to)[&PointId(1)];
         assert!(
             (sum - raw).abs() < 1e-6 * raw,
             "{from}..{to}: reduced {sum}, raw {raw}"
@@ -374,8 +375,8 @@ fn reduced_series_keep_the_sum_and_the_spike() {
     }
     // Another project's scope sees nothing of it.
     let other = Scope {
-        project_id: 2,
-        points: Some(&[1]),
+        project_id: ProjectId(2),
+        points: Some(&[PointId(1)]),
     };
     assert!(
         readings::interval_series(&db, other, START, START + 365 * 86_400, 1600)

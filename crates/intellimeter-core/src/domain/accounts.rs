@@ -2,6 +2,7 @@
 //! user or project id, and the shapes the page shows for them.
 
 use crate::context::Ctx;
+use crate::domain::ids::{ProjectId, UserId};
 use crate::domain::time::{is_known_time_zone, local_date_time};
 use crate::domain::validate;
 use crate::error::ApiError;
@@ -17,8 +18,8 @@ use serde::{Deserialize, Serialize};
 /// password hash is not part of it: only a login reads that.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Account {
-    pub user_id: i64,
-    pub project_id: i64,
+    pub user_id: UserId,
+    pub project_id: ProjectId,
     pub username: String,
     pub email: String,
     pub joined_at: i64,
@@ -37,8 +38,8 @@ const ACCOUNT_COLUMNS: &str = "u.id, u.project_id, u.username, u.email, u.joined
 impl Account {
     fn from_row(row: Row) -> Result<Self, StorageError> {
         Ok(Account {
-            user_id: row.int(0)?,
-            project_id: row.int(1)?,
+            user_id: UserId::from_column(&row, 0)?,
+            project_id: ProjectId::from_column(&row, 1)?,
             username: row.text(2)?,
             email: row.text(3)?,
             joined_at: row.int(4)?,
@@ -54,8 +55,8 @@ impl Account {
     /// project_name` (the key order of the page's XML example).
     pub fn to_value(&self) -> Value {
         Value::dict([
-            ("uuid", Value::Int(self.user_id)),
-            ("project", Value::Int(self.project_id)),
+            ("uuid", Value::Int(self.user_id.get())),
+            ("project", Value::Int(self.project_id.get())),
             ("username", Value::str(&*self.username)),
             ("email", Value::str(&*self.email)),
             (
@@ -68,7 +69,7 @@ impl Account {
     }
 
     /// Owner tag that binds this user's sealed API key to this row.
-    pub fn seal_owner(user_id: i64) -> String {
+    pub fn seal_owner(user_id: UserId) -> String {
         format!("user:{user_id}")
     }
 }
@@ -87,24 +88,35 @@ fn one_account(
     Ok(rows.first().map(Account::from_row).transpose()?)
 }
 
-pub fn by_id(db: &dyn Sql, user_id: i64) -> Result<Option<Account>, ApiError> {
+pub fn by_id(db: &dyn Sql, user_id: UserId) -> Result<Option<Account>, ApiError> {
     one_account(db, "u.id = ?", &[user_id.into()])
 }
 
-/// The id and password hash of the user called `username` (any case).
-pub fn login_by_username(db: &dyn Sql, username: &str) -> Result<Option<(i64, String)>, ApiError> {
+/// What a password login checks: the user and its password hash.
+pub struct StoredLogin {
+    pub user_id: UserId,
+    pub password_hash: String,
+}
+
+/// The user called `username` (any case) and its password hash.
+pub fn login_by_username(db: &dyn Sql, username: &str) -> Result<Option<StoredLogin>, ApiError> {
     let rows = db.execute(
         "SELECT id, password_hash FROM users WHERE username = ?",
         &[username.into()],
     )?;
     Ok(rows
         .first()
-        .map(|row| Ok::<_, StorageError>((row.int(0)?, row.text(1)?)))
+        .map(|row| {
+            Ok::<_, StorageError>(StoredLogin {
+                user_id: UserId::from_column(&row, 0)?,
+                password_hash: row.text(1)?,
+            })
+        })
         .transpose()?)
 }
 
 /// The password hash of a user.
-pub fn password_hash(db: &dyn Sql, user_id: i64) -> Result<Option<String>, ApiError> {
+pub fn password_hash(db: &dyn Sql, user_id: UserId) -> Result<Option<String>, ApiError> {
     let rows = db.execute(
         "SELECT password_hash FROM users WHERE id = ?",
         &[user_id.into()],
@@ -117,7 +129,7 @@ pub fn by_api_key_hash(db: &dyn Sql, key_hash: &str) -> Result<Option<Account>, 
 }
 
 /// The sealed API key of a user.
-pub fn sealed_api_key(db: &dyn Sql, user_id: i64) -> Result<Option<Vec<u8>>, ApiError> {
+pub fn sealed_api_key(db: &dyn Sql, user_id: UserId) -> Result<Option<Vec<u8>>, ApiError> {
     let rows = db.execute(
         "SELECT api_key_sealed FROM users WHERE id = ?",
         &[user_id.into()],
@@ -126,7 +138,11 @@ pub fn sealed_api_key(db: &dyn Sql, user_id: i64) -> Result<Option<Vec<u8>>, Api
 }
 
 /// Every user of one project, by id: the `/user` GET shape.
-pub fn public_users(db: &dyn Sql, project_id: i64, timezone: &str) -> Result<Value, ApiError> {
+pub fn public_users(
+    db: &dyn Sql,
+    project_id: ProjectId,
+    timezone: &str,
+) -> Result<Value, ApiError> {
     let rows = db.execute(
         "SELECT id, username, email, joined_at FROM users WHERE project_id = ? ORDER BY id",
         &[project_id.into()],
@@ -148,7 +164,7 @@ pub fn public_users(db: &dyn Sql, project_id: i64, timezone: &str) -> Result<Val
 
 /// What a new user is made of; secrets already hashed or sealed.
 pub struct NewUser<'a> {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub username: &'a str,
     pub email: &'a str,
     pub password_hash: &'a str,
@@ -159,7 +175,7 @@ pub struct NewUser<'a> {
 
 /// Inserts a user; its sealed key is set by [`set_api_key`] once the id is
 /// known (the seal is bound to the id). 409 when the username is taken.
-pub fn insert_user(db: &dyn Sql, user: &NewUser) -> Result<i64, ApiError> {
+pub fn insert_user(db: &dyn Sql, user: &NewUser) -> Result<UserId, ApiError> {
     let rows = db
         .execute(
             "INSERT INTO users (project_id, username, email, password_hash, joined_at, api_key_hash, \
@@ -175,10 +191,10 @@ pub fn insert_user(db: &dyn Sql, user: &NewUser) -> Result<i64, ApiError> {
             ],
         )
         .map_err(|error| username_conflict(error, user.username))?;
-    rows.first()
-        .ok_or_else(|| ApiError::internal("INSERT … RETURNING id returned no row"))?
-        .int(0)
-        .map_err(ApiError::from)
+    let row = rows
+        .first()
+        .ok_or_else(|| ApiError::internal("INSERT … RETURNING id returned no row"))?;
+    Ok(UserId::from_column(&row, 0)?)
 }
 
 /// Replaces the user's API key (digest and sealed copy); the old key
@@ -191,7 +207,7 @@ pub fn set_api_key(write: &AccountWrite, key_hash: &str, sealed: Vec<u8>) -> Res
 /// of [`set_api_key`].
 fn store_api_key(
     db: &dyn Sql,
-    user_id: i64,
+    user_id: UserId,
     key_hash: &str,
     sealed: Vec<u8>,
 ) -> Result<(), ApiError> {
@@ -252,22 +268,22 @@ pub fn insert_project(
     timezone: &str,
     ingest_token_hash: &str,
     created_at: i64,
-) -> Result<i64, ApiError> {
+) -> Result<ProjectId, ApiError> {
     let rows = db.execute(
         "INSERT INTO projects (name, timezone, ingest_token_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
         &[name.into(), timezone.into(), ingest_token_hash.into(), created_at.into()],
     )?;
-    rows.first()
-        .ok_or_else(|| ApiError::internal("INSERT … RETURNING id returned no row"))?
-        .int(0)
-        .map_err(ApiError::from)
+    let row = rows
+        .first()
+        .ok_or_else(|| ApiError::internal("INSERT … RETURNING id returned no row"))?;
+    Ok(ProjectId::from_column(&row, 0)?)
 }
 
 /// Replaces a project's ingest token digest; false when there is no such
 /// project.
 pub fn set_ingest_token_hash(
     db: &dyn Sql,
-    project_id: i64,
+    project_id: ProjectId,
     token_hash: &str,
 ) -> Result<bool, ApiError> {
     let rows = db.execute(
@@ -309,7 +325,12 @@ impl<'a> PreparedAccount<'a> {
     }
 
     /// Inserts the user; returns its id. 409 when the username is taken.
-    pub fn insert(&self, ctx: &Ctx, db: &dyn Sql, project_id: i64) -> Result<i64, ApiError> {
+    pub fn insert(
+        &self,
+        ctx: &Ctx,
+        db: &dyn Sql,
+        project_id: ProjectId,
+    ) -> Result<UserId, ApiError> {
         let key_hash = secrets::digest_hex(&self.api_key);
         let user_id = insert_user(
             db,
@@ -332,7 +353,11 @@ impl<'a> PreparedAccount<'a> {
 }
 
 /// Creates one user of `project_id` in its own transaction.
-pub fn create_user(ctx: &Ctx, project_id: i64, fields: NewAccount) -> Result<i64, ApiError> {
+pub fn create_user(
+    ctx: &Ctx,
+    project_id: ProjectId,
+    fields: NewAccount,
+) -> Result<UserId, ApiError> {
     let prepared = PreparedAccount::prepare(ctx, fields)?;
     in_transaction(ctx.db()?, |db| prepared.insert(ctx, db, project_id))
 }
@@ -347,8 +372,8 @@ pub struct NewProject<'a> {
 /// What provisioning made: the ids, and the collector's ingest token
 /// (shown once; only its digest is stored).
 pub struct Provisioned {
-    pub project_id: i64,
-    pub user_id: i64,
+    pub project_id: ProjectId,
+    pub user_id: UserId,
     pub ingest_token: String,
 }
 
@@ -390,17 +415,28 @@ pub fn provision(
     })
 }
 
-/// The project (id, time zone) whose ingest token has digest `token_hash`.
+/// A project and the time zone of its local days.
+pub struct ProjectZone {
+    pub project_id: ProjectId,
+    pub timezone: String,
+}
+
+/// The project whose ingest token has digest `token_hash`.
 pub fn project_by_ingest_token_hash(
     db: &dyn Sql,
     token_hash: &str,
-) -> Result<Option<(i64, String)>, ApiError> {
+) -> Result<Option<ProjectZone>, ApiError> {
     let rows = db.execute(
         "SELECT id, timezone FROM projects WHERE ingest_token_hash = ?",
         &[token_hash.into()],
     )?;
     rows.first()
-        .map(|row| Ok((row.int(0)?, row.text(1)?)))
+        .map(|row| {
+            Ok(ProjectZone {
+                project_id: ProjectId::from_column(&row, 0)?,
+                timezone: row.text(1)?,
+            })
+        })
         .transpose()
 }
 

@@ -6,6 +6,7 @@
 use crate::context::Ctx;
 use crate::domain::accounts::Account;
 use crate::domain::days;
+use crate::domain::ids::{PointId, ProjectId};
 use crate::domain::points;
 use crate::domain::time::LocalClock;
 use crate::error::ApiError;
@@ -92,12 +93,12 @@ fn safe_filename(name: &str) -> String {
 /// Reads the export page by page with keyset pagination on
 /// `(ts, point_id)` (the readings' primary key order), never OFFSET.
 struct ExportStream {
-    project_id: i64,
-    point_id: Option<i64>,
+    project_id: ProjectId,
+    point_id: Option<PointId>,
     end_ts: i64,
-    /// The last `(ts, point_id)` written.
+    /// The last `(ts, point id)` written.
     after: (i64, i64),
-    names: HashMap<i64, String>,
+    names: HashMap<PointId, String>,
     clock: LocalClock,
     writer: ExportWriter,
     started: bool,
@@ -165,7 +166,10 @@ impl ChunkStream for ExportStream {
                     )));
                 }
             };
-            let meter = self.names.get(&point_id).map_or("", String::as_str);
+            let meter = self
+                .names
+                .get(&PointId(point_id))
+                .map_or("", String::as_str);
             self.writer.row(
                 &mut out,
                 &ExportRow {

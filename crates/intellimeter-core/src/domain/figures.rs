@@ -7,6 +7,7 @@
 use crate::context::Ctx;
 use crate::domain::accounts::Account;
 use crate::domain::days::instants;
+use crate::domain::ids::PointId;
 use crate::domain::points;
 use crate::domain::readings::{self, Scope};
 use crate::domain::time::LocalClock;
@@ -79,10 +80,10 @@ pub fn figure(
     // Names, and palette slots by point id: a point has the same colour in
     // every chart.
     let names = points::names(db, project_id)?;
-    let mut ids: Vec<i64> = names.keys().copied().collect();
+    let mut ids: Vec<PointId> = names.keys().copied().collect();
     ids.sort_unstable();
-    let name_of = |point: i64| names.get(&point).cloned().unwrap_or_default();
-    let color_of = |point: i64| ids.binary_search(&point).unwrap_or_default();
+    let name_of = |point: PointId| names.get(&point).cloned().unwrap_or_default();
+    let color_of = |point: PointId| ids.binary_search(&point).unwrap_or_default();
     let subtitle = format!(
         "{} – {} ({})",
         clock.format_minutes(from),
@@ -117,10 +118,10 @@ pub fn figure(
                 Some(point) => format!("{}: consumption per interval", point.name),
                 None => "Consumption per interval".to_owned(),
             };
-            let mut largest: Vec<i64> = Vec::new();
+            let mut largest: Vec<PointId> = Vec::new();
             if meter.is_none() && names.len() > MAX_LINE_SERIES {
                 let totals = readings::window_totals(db, scope, from, to)?;
-                let mut ranked: Vec<(i64, f64)> = totals.into_iter().collect();
+                let mut ranked: Vec<(PointId, f64)> = totals.into_iter().collect();
                 ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
                 if ranked.len() > MAX_LINE_SERIES {
                     title = format!(

@@ -3,6 +3,7 @@
 //! project's read models refreshed, all in one transaction.
 
 use crate::context::Ctx;
+use crate::domain::ids::{PointId, ProjectId};
 use crate::domain::points::{self, PointConfig};
 use crate::domain::readings::{self, NewReading};
 use crate::error::{ApiError, ErrorKind};
@@ -39,7 +40,7 @@ impl From<&PointAnnouncement> for PointConfig {
 /// Stores `batch` for the project in one transaction (whole or not at all).
 pub fn store(
     ctx: &Ctx,
-    project_id: i64,
+    project_id: ProjectId,
     timezone: &str,
     batch: &CheckedBatch<'_>,
 ) -> Result<Stored, ApiError> {
@@ -87,21 +88,21 @@ pub fn store(
 /// created, within the bounds of a batch and of a project.
 struct KnownPoints {
     /// Site meter id → point id.
-    ids: HashMap<String, i64>,
+    ids: HashMap<String, PointId>,
     /// Point id → shown name, of the points that existed before the batch.
-    names: HashMap<i64, String>,
+    names: HashMap<PointId, String>,
     existing: usize,
     created: u64,
 }
 
 impl KnownPoints {
-    fn load(db: &dyn Sql, project_id: i64) -> Result<Self, ApiError> {
+    fn load(db: &dyn Sql, project_id: ProjectId) -> Result<Self, ApiError> {
         let identities = points::identities(db, project_id)?;
         let mut ids = HashMap::with_capacity(identities.len());
         let mut names = HashMap::with_capacity(identities.len());
-        for (site_meter_id, id, name) in identities {
-            ids.insert(site_meter_id, id);
-            names.insert(id, name);
+        for point in identities {
+            ids.insert(point.site_meter_id, point.id);
+            names.insert(point.id, point.name);
         }
         Ok(KnownPoints {
             existing: ids.len(),
@@ -116,7 +117,7 @@ impl KnownPoints {
         write: &ProjectWrite,
         site_meter_id: &str,
         config: &PointConfig,
-    ) -> Result<i64, ApiError> {
+    ) -> Result<PointId, ApiError> {
         if self.created >= MAX_NEW_POINTS_PER_BATCH {
             return Err(ApiError::new(
                 ErrorKind::PayloadTooLarge,

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod days;
 pub mod exports;
 pub mod figures;
+pub mod ids;
 pub mod ingest;
 pub mod points;
 pub mod readings;

@@ -2,6 +2,7 @@
 //! it, and the name the API shows.
 
 use crate::context::Ctx;
+use crate::domain::ids::{PointId, ProjectId};
 use crate::error::ApiError;
 use crate::readmodel::{self, ProjectWrite};
 use crate::storage::{Row, Sql, SqlValue, StorageError};
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// A point as `/point` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Point {
-    pub id: i64,
+    pub id: PointId,
     pub name: String,
     pub config: PointConfig,
 }
@@ -66,7 +67,7 @@ fn optional_text(row: &Row, index: usize) -> Result<Option<String>, StorageError
 impl Point {
     fn from_row(row: Row) -> Result<Self, StorageError> {
         Ok(Point {
-            id: row.int(0)?,
+            id: PointId::from_column(&row, 0)?,
             name: row.text(1)?,
             config: PointConfig {
                 modbus_id: optional_int(&row, 2)?,
@@ -85,7 +86,7 @@ impl Point {
         let int = |v: Option<i64>| v.map_or(Value::Null, Value::Int);
         let text = |v: &Option<String>| v.as_deref().map_or(Value::Null, Value::str);
         Value::dict([
-            ("id", Value::Int(self.id)),
+            ("id", Value::Int(self.id.get())),
             ("MeterId", Value::str(&*self.name)),
             ("ModbusId", int(self.config.modbus_id)),
             ("Port", text(&self.config.port)),
@@ -106,11 +107,11 @@ fn select(db: &dyn Sql, condition: &str, params: &[SqlValue]) -> Result<Vec<Poin
     Ok(rows.iter().map(Point::from_row).collect::<Result<_, _>>()?)
 }
 
-pub fn all(db: &dyn Sql, project_id: i64) -> Result<Vec<Point>, ApiError> {
+pub fn all(db: &dyn Sql, project_id: ProjectId) -> Result<Vec<Point>, ApiError> {
     select(db, "project_id = ?", &[project_id.into()])
 }
 
-pub fn by_name(db: &dyn Sql, project_id: i64, name: &str) -> Result<Option<Point>, ApiError> {
+pub fn by_name(db: &dyn Sql, project_id: ProjectId, name: &str) -> Result<Option<Point>, ApiError> {
     Ok(select(
         db,
         "project_id = ? AND name = ?",
@@ -122,7 +123,12 @@ pub fn by_name(db: &dyn Sql, project_id: i64, name: &str) -> Result<Option<Point
 /// Renames the project's point `id`; returns it as now listed. 409 when
 /// another point of the project has the name, 404 when the point was
 /// deleted meanwhile.
-pub fn rename(ctx: &Ctx, project_id: i64, id: i64, new_name: &str) -> Result<Point, ApiError> {
+pub fn rename(
+    ctx: &Ctx,
+    project_id: ProjectId,
+    id: PointId,
+    new_name: &str,
+) -> Result<Point, ApiError> {
     let ((), listings) =
         readmodel::write_project(ctx, project_id, None, |write| set_name(write, id, new_name))?;
     listings
@@ -133,7 +139,7 @@ pub fn rename(ctx: &Ctx, project_id: i64, id: i64, new_name: &str) -> Result<Poi
 }
 
 /// Names a point; 409 when another point of the project has the name.
-pub fn set_name(write: &ProjectWrite, id: i64, new_name: &str) -> Result<(), ApiError> {
+pub fn set_name(write: &ProjectWrite, id: PointId, new_name: &str) -> Result<(), ApiError> {
     write.points_changed();
     write
         .db()
@@ -154,28 +160,43 @@ pub fn set_name(write: &ProjectWrite, id: i64, new_name: &str) -> Result<(), Api
 }
 
 /// `(site meter id, point id, shown name)` of every point of the project.
-pub fn identities(db: &dyn Sql, project_id: i64) -> Result<Vec<(String, i64, String)>, ApiError> {
+/// A point as the site and the API know it.
+pub struct PointIdentity {
+    /// What the collector calls it (`MeterId` on the wire).
+    pub site_meter_id: String,
+    pub id: PointId,
+    /// Its shown name (`MeterParam`), which users may change.
+    pub name: String,
+}
+
+pub fn identities(db: &dyn Sql, project_id: ProjectId) -> Result<Vec<PointIdentity>, ApiError> {
     let rows = db.execute(
         "SELECT site_meter_id, id, name FROM points WHERE project_id = ?",
         &[project_id.into()],
     )?;
     rows.iter()
-        .map(|row| Ok((row.text(0)?, row.int(1)?, row.text(2)?)))
+        .map(|row| {
+            Ok(PointIdentity {
+                site_meter_id: row.text(0)?,
+                id: PointId::from_column(&row, 1)?,
+                name: row.text(2)?,
+            })
+        })
         .collect()
 }
 
 /// `point id → shown name` for every point of the project.
 pub fn names(
     db: &dyn Sql,
-    project_id: i64,
-) -> Result<std::collections::HashMap<i64, String>, ApiError> {
+    project_id: ProjectId,
+) -> Result<std::collections::HashMap<PointId, String>, ApiError> {
     let rows = db.execute(
         "SELECT id, name FROM points WHERE project_id = ?",
         &[project_id.into()],
     )?;
     let mut map = std::collections::HashMap::with_capacity(rows.rows.len());
     for row in rows.iter() {
-        map.insert(row.int(0)?, row.text(1)?);
+        map.insert(PointId::from_column(&row, 0)?, row.text(1)?);
     }
     Ok(map)
 }
@@ -187,7 +208,7 @@ pub fn create(
     write: &ProjectWrite,
     site_meter_id: &str,
     config: &PointConfig,
-) -> Result<i64, ApiError> {
+) -> Result<PointId, ApiError> {
     write.points_changed();
     let (db, project_id) = (write.db(), write.project_id());
     for attempt in 1..=1000 {
@@ -207,7 +228,7 @@ pub fn create(
             .concat(),
         )?;
         if let Some(row) = inserted.first() {
-            return Ok(row.int(0)?);
+            return Ok(PointId::from_column(&row, 0)?);
         }
     }
     Err(ApiError::conflict(format!(
@@ -216,7 +237,11 @@ pub fn create(
 }
 
 /// Refreshes the configuration of an existing point (never its name).
-pub fn update_config(write: &ProjectWrite, id: i64, config: &PointConfig) -> Result<(), ApiError> {
+pub fn update_config(
+    write: &ProjectWrite,
+    id: PointId,
+    config: &PointConfig,
+) -> Result<(), ApiError> {
     write.points_changed();
     write.db().execute(
         "UPDATE points SET modbus_id = ?, port = ?, no_phases = ?, meter_type = ?, \

@@ -14,6 +14,7 @@
 //! 105,120 readings, and an exact total over any window adds whole blocks,
 //! whole hours and the raw intervals of the partial hours at its edges.
 
+use crate::domain::ids::{PointId, ProjectId};
 use crate::error::ApiError;
 use crate::readmodel::ProjectWrite;
 use crate::storage::{Sql, SqlValue};
@@ -27,7 +28,7 @@ const ROWS_PER_INSERT: usize = 1000;
 /// One reading ready to store.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NewReading {
-    pub point_id: i64,
+    pub point_id: PointId,
     pub ts: i64,
     pub value: f64,
 }
@@ -36,7 +37,7 @@ pub struct NewReading {
 /// Returns how many were new, from SQLite's change counter of this
 /// connection (a skipped duplicate is no change), so no row comes back.
 pub fn insert(write: &ProjectWrite, readings: &[NewReading]) -> Result<u64, ApiError> {
-    let (db, project_id) = (write.db(), write.project_id());
+    let (db, project_id) = (write.db(), write.project_id().get());
     let batch = Batch::of(readings);
     let latest_before = last_two(db, project_id, &batch)?;
     let before = total_changes(db)?;
@@ -52,7 +53,7 @@ pub fn insert(write: &ProjectWrite, readings: &[NewReading]) -> Result<u64, ApiE
             });
             params.push(SqlValue::Integer(project_id));
             params.push(SqlValue::Integer(reading.ts));
-            params.push(SqlValue::Integer(reading.point_id));
+            params.push(reading.point_id.into());
             params.push(SqlValue::Real(reading.value));
         }
         statement.push_str(" ON CONFLICT DO NOTHING");
@@ -78,14 +79,22 @@ fn total_changes(db: &dyn Sql) -> Result<i64, ApiError> {
 #[derive(Debug, Default, PartialEq)]
 pub struct Latest {
     /// Every point that has a reading.
-    pub readings: Vec<(i64, i64, f64)>,
+    pub readings: Vec<LatestValue>,
     /// Every point that has two readings or more; see [`interval`].
-    pub intervals: Vec<(i64, i64, f64)>,
+    pub intervals: Vec<LatestValue>,
 }
 
 /// [`Latest`] of a project, in one statement: the last three readings of
 /// each point, oldest first.
-pub fn latest(db: &dyn Sql, project_id: i64) -> Result<Latest, ApiError> {
+/// A point's latest reading (or interval) and when it was taken.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatestValue {
+    pub point: PointId,
+    pub ts: i64,
+    pub value: f64,
+}
+
+pub fn latest(db: &dyn Sql, project_id: ProjectId) -> Result<Latest, ApiError> {
     let rows = db.execute(
         "SELECT p.id, r.ts, r.value FROM points p \
          JOIN readings r ON r.point_id = p.id \
@@ -95,19 +104,23 @@ pub fn latest(db: &dyn Sql, project_id: i64) -> Result<Latest, ApiError> {
         &[project_id.into()],
     )?;
     let mut latest = Latest::default();
-    let mut current: Option<i64> = None;
+    let mut current: Option<PointId> = None;
     let mut values: Vec<f64> = Vec::with_capacity(3);
     let mut last_ts = 0;
-    let mut flush = |point: Option<i64>, values: &[f64], ts: i64| {
-        if let (Some(point_id), Some(&value)) = (point, values.last()) {
-            latest.readings.push((point_id, ts, value));
+    let mut flush = |point: Option<PointId>, values: &[f64], ts: i64| {
+        if let (Some(point), Some(&value)) = (point, values.last()) {
+            latest.readings.push(LatestValue { point, ts, value });
             if let Some(interval) = interval(values) {
-                latest.intervals.push((point_id, ts, interval));
+                latest.intervals.push(LatestValue {
+                    point,
+                    ts,
+                    value: interval,
+                });
             }
         }
     };
     for row in rows.iter() {
-        let point_id = row.int(0)?;
+        let point_id = PointId::from_column(&row, 0)?;
         if current.is_some_and(|id| id != point_id) {
             flush(current.take(), &values, last_ts);
             values.clear();
@@ -215,7 +228,7 @@ impl Batch {
         let mut points: BTreeMap<i64, Vec<(i64, f64)>> = BTreeMap::new();
         for reading in readings {
             points
-                .entry(reading.point_id)
+                .entry(reading.point_id.get())
                 .or_default()
                 .push((reading.ts, reading.value));
         }
@@ -530,10 +543,10 @@ pub fn decompose(from: i64, to: i64) -> Vec<(Source, i64, i64)> {
 /// SQLite would otherwise scan all of the project's rollups or readings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scope<'a> {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     /// Only these of the project's points (ids of other projects' points
     /// match nothing).
-    pub points: Option<&'a [i64]>,
+    pub points: Option<&'a [PointId]>,
 }
 
 impl Scope<'_> {
@@ -584,7 +597,7 @@ pub fn raw_intervals(
     scope: Scope,
     from: i64,
     to: i64,
-) -> Result<Vec<(i64, i64, i64, f64)>, ApiError> {
+) -> Result<Vec<(PointId, i64, i64, f64)>, ApiError> {
     let mut params: Vec<SqlValue> = vec![from.into(), to.into()];
     let mut sql = String::from(
         "SELECT p.id, r.ts, r.value FROM points p \
@@ -598,8 +611,8 @@ pub fn raw_intervals(
     let rows = db.execute(&sql, &params)?;
     let mut out = Vec::new();
     let mut readings: Vec<(i64, f64)> = Vec::new();
-    let mut current: Option<i64> = None;
-    let flush = |point: Option<i64>, readings: &[(i64, f64)], out: &mut Vec<_>| {
+    let mut current: Option<PointId> = None;
+    let flush = |point: Option<PointId>, readings: &[(i64, f64)], out: &mut Vec<_>| {
         if let Some(point) = point {
             for (previous, ts, value) in intervals(readings) {
                 if ts >= from {
@@ -609,7 +622,7 @@ pub fn raw_intervals(
         }
     };
     for row in rows.iter() {
-        let point = row.int(0)?;
+        let point = PointId::from_column(&row, 0)?;
         if current.is_some_and(|id| id != point) {
             flush(current, &readings, &mut out);
             readings.clear();
@@ -629,8 +642,8 @@ pub fn window_totals(
     scope: Scope,
     from: i64,
     to: i64,
-) -> Result<BTreeMap<i64, f64>, ApiError> {
-    let mut totals: BTreeMap<i64, f64> = BTreeMap::new();
+) -> Result<BTreeMap<PointId, f64>, ApiError> {
+    let mut totals: BTreeMap<PointId, f64> = BTreeMap::new();
     for (source, part_from, part_to) in decompose(from, to) {
         match source {
             Source::Raw => {
@@ -648,7 +661,7 @@ pub fn window_totals(
                 sql.push_str(&scope.filter(&mut params));
                 sql.push_str(" GROUP BY p.id");
                 for row in db.execute(&sql, &params)?.iter() {
-                    *totals.entry(row.int(0)?).or_default() += real(&row.0[1])?;
+                    *totals.entry(PointId::from_column(&row, 0)?).or_default() += real(&row.0[1])?;
                 }
             }
         }
@@ -671,11 +684,11 @@ pub fn interval_series(
     from: i64,
     to: i64,
     columns: u32,
-) -> Result<Vec<(i64, Vec<Bucket>)>, ApiError> {
+) -> Result<Vec<(PointId, Vec<Bucket>)>, ApiError> {
     let column = ((to - from) / i64::from(columns.max(1))).max(1);
     if to - from <= RAW_WINDOW_SECONDS {
         let intervals = raw_intervals(db, scope, from, to)?;
-        let mut series: Vec<(i64, Vec<Bucket>)> = Vec::new();
+        let mut series: Vec<(PointId, Vec<Bucket>)> = Vec::new();
         for (point, previous, ts, value) in intervals {
             if series.last().is_none_or(|(id, _)| *id != point) {
                 series.push((point, Vec::new()));
@@ -717,9 +730,9 @@ pub fn interval_series(
     sql.push_str(&scope.filter(&mut params));
     sql.push_str(" GROUP BY r.point_id, (r.start - ?1) / ?2 ORDER BY r.point_id, MIN(r.start)");
     let rows = db.execute(&sql, &params)?;
-    let mut series: Vec<(i64, Vec<Bucket>)> = Vec::new();
+    let mut series: Vec<(PointId, Vec<Bucket>)> = Vec::new();
     for row in rows.iter() {
-        let point = row.int(0)?;
+        let point = PointId::from_column(&row, 0)?;
         if series.last().is_none_or(|(id, _)| *id != point) {
             series.push((point, Vec::new()));
         }

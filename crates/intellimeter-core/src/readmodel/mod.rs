@@ -26,8 +26,9 @@
 
 use crate::context::Ctx;
 use crate::domain::accounts::{self, Account};
+use crate::domain::ids::{PointId, ProjectId, UserId};
 use crate::domain::points::{self, Point};
-use crate::domain::readings;
+use crate::domain::readings::{self, LatestValue};
 use crate::domain::time::LocalClock;
 use crate::error::ApiError;
 use crate::format::Rendered;
@@ -36,7 +37,7 @@ use crate::value::Value;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-fn account_key(user_id: i64) -> String {
+fn account_key(user_id: UserId) -> String {
     format!("rm1:account:{user_id}")
 }
 
@@ -44,11 +45,11 @@ fn api_key_key(key_hash: &str) -> String {
     format!("rm1:key:{key_hash}")
 }
 
-fn latest_key(project_id: i64) -> String {
+fn latest_key(project_id: ProjectId) -> String {
     format!("rm1:latest:{project_id}")
 }
 
-fn points_key(project_id: i64) -> String {
+fn points_key(project_id: ProjectId) -> String {
     format!("rm1:points:{project_id}")
 }
 
@@ -141,7 +142,7 @@ pub fn account_by_api_key_hash(ctx: &Ctx, key_hash: &str) -> Result<Option<Accou
 
 /// The account of `user_id`, from its read model, rebuilt from SQL when
 /// missing. `None` when there is no such user.
-pub fn account(ctx: &Ctx, user_id: i64) -> Result<Option<Account>, ApiError> {
+pub fn account(ctx: &Ctx, user_id: UserId) -> Result<Option<Account>, ApiError> {
     if let Some(account) = stored_account(ctx, &account_key(user_id))? {
         return Ok(Some(account));
     }
@@ -166,7 +167,7 @@ fn stored_account(ctx: &Ctx, key: &str) -> Result<Option<Account>, ApiError> {
 fn refresh_account(
     ctx: &Ctx,
     db: &dyn Sql,
-    user_id: i64,
+    user_id: UserId,
     stale_key_hash: Option<&str>,
 ) -> Result<Option<Account>, ApiError> {
     let account = accounts::by_id(db, user_id)?;
@@ -192,7 +193,11 @@ fn refresh_account(
 
 /// One of the project's listings, from its read model, rebuilt from SQL
 /// (all of them) when missing.
-pub fn listing(ctx: &Ctx, project_id: i64, listing: Listing) -> Result<StoredListing, ApiError> {
+pub fn listing(
+    ctx: &Ctx,
+    project_id: ProjectId,
+    listing: Listing,
+) -> Result<StoredListing, ApiError> {
     let key = match listing {
         Listing::Data | Listing::Interval => latest_key(project_id),
         Listing::Points => points_key(project_id),
@@ -254,7 +259,7 @@ impl Listings {
 enum Changed {
     /// Readings only: the point list stays as it is. The writer knows the
     /// points' names (id → name), read under the same lock.
-    Readings { names: HashMap<i64, String> },
+    Readings { names: HashMap<PointId, String> },
     /// Points (names, configuration, new points), perhaps readings too.
     Points,
 }
@@ -265,7 +270,7 @@ enum Changed {
 fn refresh_project(
     ctx: &Ctx,
     db: &dyn Sql,
-    project_id: i64,
+    project_id: ProjectId,
     timezone: Option<&str>,
     changed: Changed,
 ) -> Result<Listings, ApiError> {
@@ -291,13 +296,13 @@ fn refresh_project(
         }
     };
     let latest = readings::latest(db, project_id)?;
-    let mut rows = |latest: Vec<(i64, i64, f64)>| -> Rendered {
+    let mut rows = |latest: Vec<LatestValue>| -> Rendered {
         Rendered::of(&Value::List(
             latest
                 .into_iter()
-                .filter_map(|(point_id, ts, value)| {
-                    let name = names.get(&point_id)?;
-                    Some(reading_value(name, clock.format(ts), value))
+                .filter_map(|latest| {
+                    let name = names.get(&latest.point)?;
+                    Some(reading_value(name, clock.format(latest.ts), latest.value))
                 })
                 .collect(),
         ))
@@ -356,8 +361,8 @@ pub fn reading_value(meter: &str, local_time: &str, value: f64) -> Value {
 #[derive(Clone, Copy)]
 enum Touched<'a> {
     /// A user, and the API key it had before the write.
-    Account(i64, &'a str),
-    Project(i64),
+    Account(UserId, &'a str),
+    Project(ProjectId),
 }
 
 /// An open write transaction that changes one user's account (its row in
@@ -365,8 +370,8 @@ enum Touched<'a> {
 /// only [`write_account`] makes one.
 pub struct AccountWrite<'a> {
     db: &'a dyn Sql,
-    user_id: i64,
-    project_id: i64,
+    user_id: UserId,
+    project_id: ProjectId,
 }
 
 impl AccountWrite<'_> {
@@ -375,11 +380,11 @@ impl AccountWrite<'_> {
         self.db
     }
 
-    pub fn user_id(&self) -> i64 {
+    pub fn user_id(&self) -> UserId {
         self.user_id
     }
 
-    pub fn project_id(&self) -> i64 {
+    pub fn project_id(&self) -> ProjectId {
         self.project_id
     }
 }
@@ -412,11 +417,11 @@ pub fn write_account<T>(
 /// only [`write_project`] makes one.
 pub struct ProjectWrite<'a> {
     db: &'a dyn Sql,
-    project_id: i64,
+    project_id: ProjectId,
     points_changed: Cell<bool>,
     /// The points' names as read in this transaction, offered by a writer
     /// that changed no point (saves the refresh a statement).
-    names: RefCell<Option<HashMap<i64, String>>>,
+    names: RefCell<Option<HashMap<PointId, String>>>,
 }
 
 impl ProjectWrite<'_> {
@@ -425,7 +430,7 @@ impl ProjectWrite<'_> {
         self.db
     }
 
-    pub fn project_id(&self) -> i64 {
+    pub fn project_id(&self) -> ProjectId {
         self.project_id
     }
 
@@ -436,7 +441,7 @@ impl ProjectWrite<'_> {
 
     /// The project's point names (id → name), read in this transaction;
     /// used only if no point was written.
-    pub fn offer_names(&self, names: HashMap<i64, String>) {
+    pub fn offer_names(&self, names: HashMap<PointId, String>) {
         *self.names.borrow_mut() = Some(names);
     }
 }
@@ -447,7 +452,7 @@ impl ProjectWrite<'_> {
 /// holds, in `timezone` (read when `None`), before COMMIT.
 pub fn write_project<T>(
     ctx: &Ctx,
-    project_id: i64,
+    project_id: ProjectId,
     timezone: Option<&str>,
     mut body: impl FnMut(&ProjectWrite) -> Result<T, ApiError>,
 ) -> Result<(T, Listings), ApiError> {

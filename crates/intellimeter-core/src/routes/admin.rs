@@ -8,6 +8,7 @@
 
 use crate::context::Ctx;
 use crate::domain::accounts::{self, NewAccount, NewProject};
+use crate::domain::ids::ProjectId;
 use crate::error::ApiError;
 use crate::http::request::{ApiRequest, Params};
 use crate::http::{Reply, Route};
@@ -58,8 +59,8 @@ fn provision(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         },
     )?;
     Ok(Reply::created(Value::dict([
-        ("project", Value::Int(provisioned.project_id)),
-        ("uuid", Value::Int(provisioned.user_id)),
+        ("project", Value::Int(provisioned.project_id.get())),
+        ("uuid", Value::Int(provisioned.user_id.get())),
         ("ingest_token", Value::Str(provisioned.ingest_token)),
     ])))
 }
@@ -68,12 +69,12 @@ fn rotate_ingest_token(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiErro
     auth::check_admin_token(ctx, request)?;
     let params = Params::parse(request)?;
     let project = params.required("project")?;
-    let project_id: i64 = project.parse().map_err(|_| {
+    let project_id = project.parse().map(ProjectId).map_err(|_| {
         ApiError::bad_request(format!("project must be a project id, not {project:?}"))
     })?;
     let ingest_token = auth::new_ingest_token(ctx, project_id)?;
     Ok(Reply::ok(Value::dict([
-        ("project", Value::Int(project_id)),
+        ("project", Value::Int(project_id.get())),
         ("ingest_token", Value::Str(ingest_token)),
     ])))
 }

@@ -2,6 +2,7 @@
 //! them; POST renames one (`new`).
 
 use crate::context::Ctx;
+use crate::domain::ids::PointId;
 use crate::domain::points::{self, Point};
 use crate::domain::validate;
 use crate::error::ApiError;
@@ -55,9 +56,10 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
 fn find(points: Vec<Point>, params: &Params) -> Result<Point, ApiError> {
     let mut points = points.into_iter();
     if let Some(id) = params.get("id") {
-        let id: i64 = id
+        let id = id
             .trim()
             .parse()
+            .map(PointId)
             .map_err(|_| ApiError::bad_request(format!("id must be an integer, not {id:?}")))?;
         return points
             .find(|point| point.id == id)

@@ -60,7 +60,7 @@ fn log_in(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     ctx.prefers_xml.set(Some(account.prefers_xml));
     let token = auth::start_session(ctx, &account)?;
     Ok(
-        Reply::ok(Value::dict([("uuid", Value::Int(account.user_id))]))
+        Reply::ok(Value::dict([("uuid", Value::Int(account.user_id.get()))]))
             .with_header("set-cookie", CookiePolicy::of(ctx).session(&token)),
     )
 }

@@ -3,7 +3,8 @@
 //! and the key that seals stored API keys.
 
 use crate::context::Ctx;
-use crate::domain::accounts::{self, Account};
+use crate::domain::accounts::{self, Account, ProjectZone};
+use crate::domain::ids::{ProjectId, UserId};
 use crate::domain::validate;
 use crate::error::ApiError;
 use crate::http::Reply;
@@ -46,7 +47,7 @@ fn session_kv_key(token: &str) -> String {
 /// password change, "log out everywhere" or the user's deletion ends it.
 #[derive(Serialize, Deserialize)]
 struct SessionRecord {
-    user: i64,
+    user: UserId,
     stamp: String,
     expires: i64,
 }
@@ -356,7 +357,7 @@ pub fn check_admin_token(ctx: &Ctx, request: &ApiRequest) -> Result<(), ApiError
 
 /// Gives the project a new ingest token (its digest replaces the old one,
 /// which stops at once) and returns it; 404 when there is no such project.
-pub fn new_ingest_token(ctx: &Ctx, project_id: i64) -> Result<String, ApiError> {
+pub fn new_ingest_token(ctx: &Ctx, project_id: ProjectId) -> Result<String, ApiError> {
     let ingest_token = secrets::new_token(ctx.env());
     if !accounts::set_ingest_token_hash(ctx.db()?, project_id, &secrets::digest_hex(&ingest_token))?
     {
@@ -367,25 +368,14 @@ pub fn new_ingest_token(ctx: &Ctx, project_id: i64) -> Result<String, ApiError> 
     Ok(ingest_token)
 }
 
-/// The project a collector's request speaks for: the one whose ingest
-/// token it bears (user API keys and sessions open nothing here).
-pub struct IngestCaller {
-    pub project_id: i64,
-    pub timezone: String,
-}
-
-/// The project whose ingest token the request bears; 401 otherwise.
-pub fn authenticate_ingest(ctx: &Ctx, request: &ApiRequest) -> Result<IngestCaller, ApiError> {
+/// The project whose ingest token the request bears (user API keys and
+/// sessions open nothing here); 401 otherwise.
+pub fn authenticate_ingest(ctx: &Ctx, request: &ApiRequest) -> Result<ProjectZone, ApiError> {
     let token = request.bearer_token().ok_or_else(|| {
         ApiError::unauthorized("send Authorization: Bearer <the project's ingest token>")
     })?;
-    match accounts::project_by_ingest_token_hash(ctx.db()?, &secrets::digest_hex(token))? {
-        Some((project_id, timezone)) => Ok(IngestCaller {
-            project_id,
-            timezone,
-        }),
-        None => Err(ApiError::unauthorized("the ingest token is not valid")),
-    }
+    accounts::project_by_ingest_token_hash(ctx.db()?, &secrets::digest_hex(token))?
+        .ok_or_else(|| ApiError::unauthorized("the ingest token is not valid"))
 }
 
 /// How a login proves who it is.
@@ -412,8 +402,8 @@ pub fn log_in(ctx: &Ctx, request: &ApiRequest, login: LogIn) -> Result<Account, 
             let throttle = Throttle::password(&client, username);
             throttle.reserve(ctx)?;
             let account = match accounts::login_by_username(ctx.db()?, username)? {
-                Some((user_id, hash)) if secrets::verify_password(password, &hash) => {
-                    readmodel::account(ctx, user_id)?
+                Some(stored) if secrets::verify_password(password, &stored.password_hash) => {
+                    readmodel::account(ctx, stored.user_id)?
                 }
                 Some(_) => None,
                 None => {
