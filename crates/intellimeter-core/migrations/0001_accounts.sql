@@ -24,7 +24,7 @@ CREATE TABLE users (
     -- SHA-256 (hex) of the API key, for lookup.
     api_key_hash   TEXT    NOT NULL UNIQUE,
     -- The API key sealed with ChaCha20-Poly1305 under a key that is not in
-    -- this database (see ARCHITECTURE.md, "Secrets").
+    -- this database (see SECURITY.md, "What is stored, and how").
     api_key_sealed BLOB    NOT NULL
 );
 
