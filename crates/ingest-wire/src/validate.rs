@@ -271,6 +271,28 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_is_an_object_not_an_array_of_its_fields() {
+        for (json, entry) in [
+            (
+                r#"{"readings": [["m", "2019-10-30T17:15:00Z", 1.0]]}"#,
+                Entry::Reading(0),
+            ),
+            (
+                r#"{"readings": [{"MeterId": "m", "TimeStamping": "2019-10-30T17:15:00Z", "value": 1}, ["m", "2019-10-30T17:16:00Z", 2.0]]}"#,
+                Entry::Reading(1),
+            ),
+            (r#"{"points": [["m1"]]}"#, Entry::Point(0)),
+        ] {
+            let error = parse(json.as_bytes()).expect_err(json);
+            assert_eq!(error.entry, Some(entry), "{json}: {error}");
+            assert!(
+                error.to_string().contains("expected a JSON object"),
+                "{json}: {error}"
+            );
+        }
+    }
+
+    #[test]
     fn the_failing_entry_is_named() {
         for (json, says) in [
             ("[]", "must be a JSON object"),

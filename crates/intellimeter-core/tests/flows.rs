@@ -21,6 +21,8 @@ struct World {
     admin_token: String,
     /// The address Spin reports for the next requests (`spin-client-addr`).
     client: RefCell<String>,
+    /// Spin variables besides the admin token.
+    variables: RefCell<Vec<(&'static str, String)>>,
 }
 
 impl Sql for World {
@@ -37,7 +39,14 @@ impl Env for World {
         self.random.fill(buf);
     }
     fn variable(&self, name: &str) -> Option<String> {
-        (name == "admin_token").then(|| self.admin_token.clone())
+        if name == "admin_token" {
+            return Some(self.admin_token.clone());
+        }
+        let variables = self.variables.borrow();
+        variables
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, value)| value.clone())
     }
     fn log(&self, _line: &str) {}
 }
@@ -51,6 +60,7 @@ impl World {
             random: Xorshift::default(),
             admin_token: "admin-secret-0123456789abcdef0123456789".to_owned(),
             client: RefCell::new("192.0.2.7:4000".to_owned()),
+            variables: RefCell::new(Vec::new()),
         }
     }
 
@@ -583,4 +593,299 @@ fn read_models_answer_what_a_rebuild_from_sql_answers() {
             .any(|key| key.starts_with("rm1:latest:")),
         "and stored again"
     );
+}
+
+/// Logs in; the status and the user id it answers with.
+fn log_in(world: &World, username: &str, password: &str) -> (u16, serde_json::Value) {
+    world.json(
+        &routes::session::ROUTE,
+        json_request(
+            "PUT",
+            "/session",
+            &serde_json::json!({"username": username, "password": password}).to_string(),
+        ),
+    )
+}
+
+#[test]
+fn look_alike_usernames_are_one_user() {
+    let world = World::new();
+    world.provision("test");
+    let (status, _) = log_in(&world, "test", "password1");
+    assert_eq!(status, 200);
+    let login = world.call(
+        &routes::session::ROUTE,
+        json_request(
+            "PUT",
+            "/session",
+            r#"{"username": "test", "password": "password1"}"#,
+        ),
+    );
+    let cookie = session_cookie(&login);
+    // Full width, upper case, mixed: the same user, for login…
+    for same in ["ｔｅｓｔ", "TEST", "ＴＥＳＴ", "Test"] {
+        let (status, body) = log_in(&world, same, "password1");
+        assert_eq!(
+            (status, &body["uuid"]),
+            (200, &serde_json::json!(1)),
+            "{same}: {body}"
+        );
+    }
+    // …and for uniqueness, in a new user as in a rename.
+    for taken in ["ｔｅｓｔ", "TEST"] {
+        let (status, body) = world.json(
+            &routes::user::ROUTE,
+            json_request(
+                "PUT",
+                "/user",
+                &serde_json::json!({"username": taken, "email": "b@example.com", "password": "password2"})
+                    .to_string(),
+            )
+            .with_header("cookie", &cookie),
+        );
+        assert_eq!(status, 409, "{taken}: {body}");
+    }
+    let (status, _) = world.json(
+        &routes::user::ROUTE,
+        json_request(
+            "PUT",
+            "/user",
+            r#"{"username": "bob", "email": "b@example.com", "password": "password2"}"#,
+        )
+        .with_header("cookie", &cookie),
+    );
+    assert_eq!(status, 200);
+    let bob = session_cookie(&world.call(
+        &routes::session::ROUTE,
+        json_request(
+            "PUT",
+            "/session",
+            r#"{"username": "bob", "password": "password2"}"#,
+        ),
+    ));
+    let (status, body) = world.json(
+        &routes::user::ROUTE,
+        json_request("POST", "/user", r#"{"username": "Ｔｅｓｔ"}"#).with_header("cookie", &bob),
+    );
+    assert_eq!(status, 409, "{body}");
+    // What the user typed is what is shown.
+    let (status, body) = world.json(
+        &routes::user::ROUTE,
+        json_request("POST", "/user", r#"{"username": "Ｂｏｂ"}"#).with_header("cookie", &bob),
+    );
+    assert_eq!((status, body["username"].as_str()), (200, Some("Ｂｏｂ")));
+    assert_eq!(log_in(&world, "bob", "password2").0, 200);
+}
+
+#[test]
+fn migration_5_keys_the_users_it_finds_and_keeps_old_look_alikes_working() {
+    let world = World::new();
+    migrations::apply_up_to(&world, 4).unwrap();
+    world
+        .execute(
+            "INSERT INTO projects (id, name, timezone, ingest_token_hash, created_at) \
+             VALUES (1, 'p', 'UTC', 'h', 0)",
+            &[],
+        )
+        .unwrap();
+    let hash = intellimeter_core::security::secrets::hash_password(&world, "password1").unwrap();
+    // Two users that were distinct before keys: the older keeps the key.
+    for (name, key) in [("test", "k-a"), ("ｔｅｓｔ", "k-b")] {
+        world
+            .execute(
+                "INSERT INTO users (project_id, username, email, password_hash, joined_at, \
+                 api_key_hash, api_key_sealed, session_stamp) VALUES (1, ?, 'e@x', ?, 0, ?, x'00', 's')",
+                &[name.into(), hash.clone().into(), key.into()],
+            )
+            .unwrap();
+    }
+    migrations::apply(&world).unwrap();
+    let keys: Vec<(String, Option<String>)> = world
+        .execute("SELECT username, username_key FROM users ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|row| (row.text(0).unwrap(), row.text(1).ok()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("test".to_owned(), Some("test".to_owned())),
+            ("ｔｅｓｔ".to_owned(), None),
+        ]
+    );
+    // Each still logs in: the older by any form, the younger by its name.
+    assert_eq!(log_in(&world, "TEST", "password1").1["uuid"], 1);
+    assert_eq!(log_in(&world, "ｔｅｓｔ", "password1").1["uuid"], 2);
+}
+
+#[test]
+fn a_user_has_a_bounded_number_of_live_sessions_the_oldest_goes_first() {
+    use intellimeter_core::security::auth::MAX_SESSIONS_PER_USER;
+    let world = World::new();
+    world.provision("alice");
+    let logins = MAX_SESSIONS_PER_USER + 3;
+    let cookies: Vec<String> = (0..logins)
+        .map(|_| {
+            session_cookie(&world.call(
+                &routes::session::ROUTE,
+                json_request(
+                    "PUT",
+                    "/session",
+                    r#"{"username": "alice", "password": "password1"}"#,
+                ),
+            ))
+        })
+        .collect();
+    let live: Vec<bool> = cookies
+        .iter()
+        .map(|cookie| {
+            world
+                .call(
+                    &routes::session::ROUTE,
+                    ApiRequest::new("GET", "/session").with_header("cookie", cookie),
+                )
+                .status
+                == 200
+        })
+        .collect();
+    let expected: Vec<bool> = (0..logins).map(|n| n >= 3).collect();
+    assert_eq!(
+        live, expected,
+        "the three oldest ended, the newest {MAX_SESSIONS_PER_USER} live"
+    );
+    let sessions = world
+        .kv
+        .0
+        .borrow()
+        .keys()
+        .filter(|key| key.starts_with("session:"))
+        .count();
+    assert_eq!(
+        sessions, MAX_SESSIONS_PER_USER,
+        "ended sessions leave nothing behind"
+    );
+}
+
+#[test]
+fn a_plain_cookie_only_for_plain_http_from_this_machine() {
+    let world = World::new();
+    world.provision("alice");
+    // (client address, spin-full-url, extra header, client_ip_header) → plain?
+    type Header = Option<(&'static str, &'static str)>;
+    let cases: &[(&str, &str, Header, Option<&str>, bool)] = &[
+        (
+            "127.0.0.1:50000",
+            "http://127.0.0.1:3000/session",
+            None,
+            None,
+            true,
+        ),
+        (
+            "127.0.0.1:50000",
+            "http://localhost:3000/session",
+            None,
+            None,
+            true,
+        ),
+        ("[::1]:50000", "http://[::1]:3000/session", None, None, true),
+        (
+            "127.0.0.1:50000",
+            "https://127.0.0.1:3000/session",
+            None,
+            None,
+            false,
+        ),
+        (
+            "127.0.0.1:50000",
+            "http://meters.example.com/session",
+            None,
+            None,
+            false,
+        ),
+        (
+            "192.0.2.7:4000",
+            "http://127.0.0.1:3000/session",
+            None,
+            None,
+            false,
+        ),
+        // A reverse proxy on this machine connects from loopback too.
+        (
+            "127.0.0.1:50000",
+            "http://127.0.0.1:3000/session",
+            Some(("x-forwarded-for", "203.0.113.9")),
+            None,
+            false,
+        ),
+        (
+            "127.0.0.1:50000",
+            "http://127.0.0.1:3000/session",
+            Some(("forwarded", "for=203.0.113.9;proto=https")),
+            None,
+            false,
+        ),
+        (
+            "127.0.0.1:50000",
+            "http://127.0.0.1:3000/session",
+            Some(("x-forwarded-proto", "https")),
+            None,
+            false,
+        ),
+        (
+            "127.0.0.1:50000",
+            "http://127.0.0.1:3000/session",
+            None,
+            Some("x-forwarded-for"),
+            false,
+        ),
+        // A client's own spin-full-url comes before Spin's, which wins.
+        (
+            "127.0.0.1:50000",
+            "https://meters.example.com/session",
+            Some(("spin-full-url", "http://127.0.0.1/")),
+            None,
+            false,
+        ),
+    ];
+    for &(client, url, extra, proxy, plain) in cases {
+        *world.client.borrow_mut() = client.to_owned();
+        *world.variables.borrow_mut() = proxy
+            .map(|header| vec![("client_ip_header", header.to_owned())])
+            .unwrap_or_default();
+        let mut request = json_request(
+            "PUT",
+            "/session",
+            r#"{"username": "alice", "password": "password1"}"#,
+        );
+        if let Some((name, value)) = extra {
+            request = request.with_header(name, value);
+        }
+        let request = request.with_header("spin-full-url", url);
+        let response = world.call(&routes::session::ROUTE, request);
+        assert_eq!(response.status, 200, "{client} {url}");
+        let cookie = response.header("set-cookie").unwrap();
+        let label = format!("{client} {url} {extra:?} {proxy:?}: {cookie}");
+        if plain {
+            assert!(
+                cookie.starts_with("session=") && !cookie.contains("Secure"),
+                "{label}"
+            );
+        } else {
+            assert!(
+                cookie.starts_with("__Host-session=") && cookie.contains("; Secure"),
+                "{label}"
+            );
+        }
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{label}"
+        );
+        // Either way the cookie opens the session.
+        let name_value = cookie.split(';').next().unwrap();
+        let info = world.call(
+            &routes::session::ROUTE,
+            ApiRequest::new("GET", "/session").with_header("cookie", name_value),
+        );
+        assert_eq!(info.status, 200, "{label}");
+    }
 }

@@ -117,9 +117,16 @@ async fn session_login_info_and_logout() {
         assert_error(&app.json("PUT", "/session", &Auth::None, json!({"username": "test"})).await, 400, "password");
         assert_error(&app.get("/session", &Auth::None).await, 401, "not logged in");
 
-        // Log in with a form body; the cookie is a session cookie done right.
+        // Log in with a form body; the cookie is a session cookie done right
+        // wherever the request may have crossed a network (here: sent to a
+        // public name; plain http to loopback is a_script_on_this_machine…).
         let response = app
-            .send("PUT", "/session", &[("content-type", "application/x-www-form-urlencoded")], "username=test&password=password-1")
+            .send(
+                "PUT",
+                "/session",
+                &[("content-type", "application/x-www-form-urlencoded"), ("host", "meters.example.com")],
+                "username=test&password=password-1",
+            )
             .await;
         assert_eq!(response.status, 200);
         assert_eq!(response.text(), r#"{"uuid": 1}"#);

@@ -223,18 +223,21 @@ async fn a_user_reads_the_site_in_a_browser() {
         assert!(overflow.as_i64().unwrap() <= 0, "the page scrolls sideways by {overflow} px at 375 px");
         browser.screenshot("5-phone.png").await;
 
-        // Log out: the session cookie stops working.
+        // The browser on this machine, over plain http to loopback, holds
+        // the plain `session` cookie (SECURITY.md, "Session cookies"), still
+        // HttpOnly and SameSite=Strict. Log out: it stops working.
         let cookies = browser.command("GET", "/session/cookie", json!({})).await;
-        let session = cookies
+        let stored = cookies
             .as_array()
             .unwrap()
             .iter()
-            .find(|cookie| cookie["name"] == "__Host-session")
-            .expect("the session cookie")["value"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let cookie = Auth::Cookie(format!("__Host-session={session}"));
+            .find(|cookie| cookie["name"] == "session")
+            .expect("the session cookie")
+            .clone();
+        assert_eq!((stored["httpOnly"].as_bool(), stored["secure"].as_bool()), (Some(true), Some(false)), "{stored}");
+        assert_eq!(stored["sameSite"], "Strict", "{stored}");
+        let session = stored["value"].as_str().unwrap().to_owned();
+        let cookie = Auth::Cookie(format!("session={session}"));
         assert_eq!(app.get("/session", &cookie).await.status, 200);
         browser.click("#logout").await;
         browser.wait_for("!document.getElementById('login').hidden").await;

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use serde_json::{Value as Json, json};
 use std::time::Duration;
-use test_host::client::{request, rfc3339_utc};
+use test_host::client::rfc3339_utc;
 
 /// `(SQL statements, key-value operations)` from the `Server-Timing`
 /// header every storage-using response carries.
@@ -83,10 +83,14 @@ async fn data_stays_in_step_with_concurrent_ingest_and_renames() {
             tokio::spawn(async move {
                 let mut seen: Vec<String> = Vec::new();
                 for _ in 0..150 {
-                    let response =
-                        request(&base, "GET", "/data", &[("authorization", &bearer)], vec![])
-                            .await
-                            .unwrap();
+                    let response = checked_request(
+                        &base,
+                        "GET",
+                        "/data",
+                        &[("authorization", &bearer)],
+                        vec![],
+                    )
+                    .await;
                     assert_eq!(response.status, 200, "{}", response.text());
                     seen.push(response.text());
                 }
@@ -107,9 +111,7 @@ async fn data_stays_in_step_with_concurrent_ingest_and_renames() {
                         ("authorization", bearer.as_str()),
                         ("content-type", "application/json"),
                     ];
-                    let response = request(&base, "POST", "/point", &headers, body)
-                        .await
-                        .unwrap();
+                    let response = checked_request(&base, "POST", "/point", &headers, body).await;
                     assert_eq!(response.status, 200, "{}", response.text());
                 }
             })
@@ -184,10 +186,14 @@ async fn a_rotated_key_stops_at_once_even_under_reads() {
                 tokio::spawn(async move {
                     let mut statuses = Vec::new();
                     for _ in 0..60 {
-                        let response =
-                            request(&base, "GET", "/data", &[("authorization", &bearer)], vec![])
-                                .await
-                                .unwrap();
+                        let response = checked_request(
+                            &base,
+                            "GET",
+                            "/data",
+                            &[("authorization", &bearer)],
+                            vec![],
+                        )
+                        .await;
                         statuses.push(response.status);
                     }
                     statuses

@@ -3,6 +3,7 @@
 
 use crate::context::Ctx;
 use crate::domain::ids::{ProjectId, UserId};
+use crate::domain::names::username_key;
 use crate::domain::time::{is_known_time_zone, local_date_time};
 use crate::domain::validate;
 use crate::error::ApiError;
@@ -98,11 +99,15 @@ pub struct StoredLogin {
     pub password_hash: String,
 }
 
-/// The user called `username` (any case) and its password hash.
+/// The user called `username`, compared by its key (`names.rs`: any case,
+/// any width), and its password hash. A user older than keys whose key an
+/// older user already had has none: it is found by its exact name, first.
 pub fn login_by_username(db: &dyn Sql, username: &str) -> Result<Option<StoredLogin>, ApiError> {
     let rows = db.execute(
-        "SELECT id, password_hash FROM users WHERE username = ?",
-        &[username.into()],
+        "SELECT id, password_hash FROM users \
+         WHERE username_key = ?1 OR (username_key IS NULL AND username = ?2) \
+         ORDER BY username_key IS NULL DESC LIMIT 1",
+        &[username_key(username).into(), username.into()],
     )?;
     Ok(rows
         .first()
@@ -178,11 +183,12 @@ pub struct NewUser<'a> {
 pub fn insert_user(db: &dyn Sql, user: &NewUser) -> Result<UserId, ApiError> {
     let rows = db
         .execute(
-            "INSERT INTO users (project_id, username, email, password_hash, joined_at, api_key_hash, \
-             api_key_sealed, session_stamp) VALUES (?, ?, ?, ?, ?, ?, x'', ?) RETURNING id",
+            "INSERT INTO users (project_id, username, username_key, email, password_hash, joined_at, \
+             api_key_hash, api_key_sealed, session_stamp) VALUES (?, ?, ?, ?, ?, ?, ?, x'', ?) RETURNING id",
             &[
                 user.project_id.into(),
                 user.username.into(),
+                username_key(user.username).into(),
                 user.email.into(),
                 user.password_hash.into(),
                 user.joined_at.into(),
@@ -233,11 +239,13 @@ pub fn update_user(write: &AccountWrite, changes: &AccountChanges) -> Result<(),
     write
         .db()
         .execute(
-            "UPDATE users SET username = COALESCE(?, username), email = COALESCE(?, email), \
+            "UPDATE users SET username = COALESCE(?, username), \
+         username_key = COALESCE(?, username_key), email = COALESCE(?, email), \
          password_hash = COALESCE(?, password_hash), prefers_xml = COALESCE(?, prefers_xml), \
          session_stamp = COALESCE(?, session_stamp) WHERE id = ?",
             &[
                 optional(changes.username.map(SqlValue::from)),
+                optional(changes.username.map(|name| username_key(name).into())),
                 optional(changes.email.map(SqlValue::from)),
                 optional(changes.password_hash.clone().map(SqlValue::from)),
                 optional(changes.prefers_xml.map(SqlValue::from)),

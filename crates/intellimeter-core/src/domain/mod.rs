@@ -10,6 +10,7 @@ pub mod exports;
 pub mod figures;
 pub mod ids;
 pub mod ingest;
+pub mod names;
 pub mod points;
 pub mod readings;
 pub mod time;

@@ -178,17 +178,7 @@ impl Params {
                         ApiError::bad_request(format!("the body is not a JSON object: {error}"))
                     })?;
                 for (key, value) in object {
-                    let text = match value {
-                        serde_json::Value::String(text) => text,
-                        serde_json::Value::Number(n) => number_text(&n),
-                        serde_json::Value::Bool(flag) => flag.to_string(),
-                        serde_json::Value::Null => continue,
-                        serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
-                            return Err(ApiError::bad_request(format!(
-                                "parameter {key:?} must be a string, number or boolean"
-                            )));
-                        }
-                    };
+                    let text = json_parameter(&key, value)?;
                     insert_once(&mut params, key, text)?;
                 }
             }
@@ -269,6 +259,63 @@ fn insert_once(
     Ok(())
 }
 
+/// The JSON type a parameter takes in a JSON body; form and query values
+/// are text whatever the parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JsonType {
+    String,
+    Number,
+    Boolean,
+}
+
+impl JsonType {
+    /// The one type of a parameter name across the API (`id` is always a
+    /// point's id, `xml` always a flag); any other name is text.
+    fn of(name: &str) -> Self {
+        match name {
+            "id" | "project" | "width" | "height" => JsonType::Number,
+            "xml" | "everywhere" => JsonType::Boolean,
+            _ => JsonType::String,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            JsonType::String => "a JSON string",
+            JsonType::Number => "a JSON number",
+            JsonType::Boolean => "true or false",
+        }
+    }
+}
+
+/// A JSON body's value of parameter `name` as parameter text, when it has
+/// the parameter's JSON type ([`JsonType::of`]): `{"username": false}` or
+/// `{"id": "7"}` is a 400 naming the field, not a user named "false".
+fn json_parameter(name: &str, value: serde_json::Value) -> Result<String, ApiError> {
+    let wanted = JsonType::of(name);
+    match (wanted, value) {
+        (JsonType::String, serde_json::Value::String(text)) => Ok(text),
+        (JsonType::Number, serde_json::Value::Number(n)) => Ok(number_text(&n)),
+        (JsonType::Boolean, serde_json::Value::Bool(flag)) => Ok(flag.to_string()),
+        (wanted, other) => Err(ApiError::bad_request(format!(
+            "parameter {name:?} must be {}, not {}",
+            wanted.name(),
+            json_type_name(&other)
+        ))),
+    }
+}
+
+fn json_type_name(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 /// A JSON number as parameter text: as written, except that an integral
 /// float (`7.0`, which JSON counts as the integer 7) is written as that
 /// integer, so that it reads back as one.
@@ -345,22 +392,76 @@ mod tests {
 
         let request = ApiRequest::new("POST", "/user")
             .with_header("content-type", "application/json; charset=utf-8")
-            .with_body(r#"{"username": "a", "id": 7, "xml": true, "skip": null}"#);
+            .with_body(r#"{"username": "a", "id": 7, "xml": true}"#);
         let params = Params::parse(&request).unwrap();
         assert_eq!(params.get("username"), Some("a"));
         assert_eq!(params.get("id"), Some("7"));
         assert_eq!(params.get("xml"), Some("true"));
-        assert_eq!(params.get("skip"), None);
 
         // JSON counts 7.0 as the integer 7: it reads as one.
         let request = ApiRequest::new("POST", "/point")
             .with_header("content-type", "application/json")
-            .with_body(r#"{"id": 7.0, "project": -138637.0, "width": 7.5, "big": 1e300}"#);
+            .with_body(r#"{"id": 7.0, "project": -138637.0, "width": 7.5, "height": 1e300}"#);
         let params = Params::parse(&request).unwrap();
         assert_eq!(params.get("id"), Some("7"));
         assert_eq!(params.get("project"), Some("-138637"));
         assert_eq!(params.get("width"), Some("7.5"));
-        assert_eq!(params.get("big"), Some("1e+300"));
+        assert_eq!(params.get("height"), Some("1e+300"));
+    }
+
+    #[test]
+    fn a_json_field_of_the_wrong_type_is_refused_by_name() {
+        for (body, says) in [
+            (
+                r#"{"username": false}"#,
+                r#"parameter "username" must be a JSON string, not a boolean"#,
+            ),
+            (
+                r#"{"username": 7}"#,
+                r#"parameter "username" must be a JSON string, not a number"#,
+            ),
+            (
+                r#"{"password": null}"#,
+                r#"parameter "password" must be a JSON string, not null"#,
+            ),
+            (
+                r#"{"id": "7"}"#,
+                r#"parameter "id" must be a JSON number, not a string"#,
+            ),
+            (
+                r#"{"project": true}"#,
+                r#"parameter "project" must be a JSON number, not a boolean"#,
+            ),
+            (
+                r#"{"xml": "true"}"#,
+                r#"parameter "xml" must be true or false, not a string"#,
+            ),
+            (
+                r#"{"everywhere": 1}"#,
+                r#"parameter "everywhere" must be true or false, not a number"#,
+            ),
+            (
+                r#"{"name": ["a"]}"#,
+                r#"parameter "name" must be a JSON string, not an array"#,
+            ),
+            (
+                r#"{"new": {"a": 1}}"#,
+                r#"parameter "new" must be a JSON string, not an object"#,
+            ),
+        ] {
+            let request = ApiRequest::new("POST", "/user")
+                .with_header("content-type", "application/json")
+                .with_body(body);
+            let error = Params::parse(&request).unwrap_err();
+            assert_eq!(
+                (error.status(), error.message.as_str()),
+                (400, says),
+                "{body}"
+            );
+        }
+        // Form and query values stay text, whatever the parameter.
+        let params = Params::parse(&form("id=7&xml=true&username=false")).unwrap();
+        assert_eq!(params.get("username"), Some("false"));
     }
 
     #[test]
@@ -639,30 +740,41 @@ mod properties {
         }
 
         #[test]
-        fn json_parameters_are_strings_numbers_or_booleans(
-            object in btree_map("[a-z]{0,3}", prop_oneof![
-                any::<String>().prop_map(serde_json::Value::from),
-                any::<i64>().prop_map(serde_json::Value::from),
-                any::<bool>().prop_map(serde_json::Value::from),
-                Just(serde_json::Value::Null),
-                Just(serde_json::json!([1])),
-                Just(serde_json::json!({"a": 1})),
-            ], 1..5),
+        fn json_parameters_have_their_fields_type(
+            object in btree_map(
+                prop_oneof!["[a-z]{0,3}", Just("id".to_owned()), Just("width".to_owned()), Just("xml".to_owned())],
+                prop_oneof![
+                    any::<String>().prop_map(serde_json::Value::from),
+                    any::<i64>().prop_map(serde_json::Value::from),
+                    any::<bool>().prop_map(serde_json::Value::from),
+                    Just(serde_json::Value::Null),
+                    Just(serde_json::json!([1])),
+                    Just(serde_json::json!({"a": 1})),
+                ],
+                1..5,
+            ),
         ) {
             let body = serde_json::to_vec(&object).unwrap();
             let parsed = Params::parse(&request("", Some("application/json"), &body));
-            let nested = object.values().any(|v| v.is_array() || v.is_object());
+            let fits = |name: &str, value: &serde_json::Value| match JsonType::of(name) {
+                JsonType::String => value.is_string(),
+                JsonType::Number => value.is_number(),
+                JsonType::Boolean => value.is_boolean(),
+            };
+            let all_fit = object.iter().all(|(name, value)| fits(name, value));
             match parsed {
-                Err(error) => prop_assert!(nested && error.status() == 400, "{error:?}"),
+                Err(error) => {
+                    prop_assert!(!all_fit && error.status() == 400, "{error:?}");
+                    prop_assert!(error.message.starts_with("parameter "), "{error:?}");
+                }
                 Ok(params) => {
-                    prop_assert!(!nested);
+                    prop_assert!(all_fit);
                     for (name, value) in &object {
                         let expected = match value {
-                            serde_json::Value::String(text) => Some(text.clone()),
-                            serde_json::Value::Null => None,
-                            other => Some(other.to_string()),
+                            serde_json::Value::String(text) => text.clone(),
+                            other => other.to_string(),
                         };
-                        prop_assert_eq!(params.get(name), expected.as_deref());
+                        prop_assert_eq!(params.get(name), Some(expected.as_str()));
                     }
                 }
             }

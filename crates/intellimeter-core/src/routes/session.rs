@@ -61,7 +61,7 @@ fn log_in(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     let token = auth::start_session(ctx, &account)?;
     Ok(
         Reply::ok(Value::dict([("uuid", Value::Int(account.user_id.get()))]))
-            .with_header("set-cookie", CookiePolicy::of(ctx).session(&token)),
+            .with_header("set-cookie", CookiePolicy::of(ctx, request).session(&token)),
     )
 }
 
@@ -79,5 +79,5 @@ fn log_out(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     if let Some(token) = caller.session_token() {
         auth::end_session(ctx, token)?;
     }
-    Ok(CookiePolicy::of(ctx).expire_both(Reply::ok(Value::empty_dict())))
+    Ok(CookiePolicy::of(ctx, request).expire_both(Reply::ok(Value::empty_dict())))
 }

@@ -76,7 +76,7 @@ fn update_own(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         // The caller's own session ended too: hand it a new one.
         auth::end_session(ctx, old_token)?;
         let token = auth::start_session(ctx, &account)?;
-        reply = reply.with_header("set-cookie", CookiePolicy::of(ctx).session(&token));
+        reply = reply.with_header("set-cookie", CookiePolicy::of(ctx, request).session(&token));
     }
     Ok(reply)
 }
@@ -106,5 +106,5 @@ fn delete_own(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     if let Some(token) = caller.session_token() {
         auth::end_session(ctx, token)?;
     }
-    Ok(CookiePolicy::of(ctx).expire_both(Reply::ok(Value::empty_dict())))
+    Ok(CookiePolicy::of(ctx, request).expire_both(Reply::ok(Value::empty_dict())))
 }

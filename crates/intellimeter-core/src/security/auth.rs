@@ -24,6 +24,10 @@ pub const SESSION_COOKIE: &str = "__Host-session";
 pub const PLAIN_SESSION_COOKIE: &str = "session";
 /// How long a session lives after login.
 pub const SESSION_SECONDS: i64 = 24 * 60 * 60;
+/// The most live sessions one user has: a login beyond it ends that
+/// user's oldest session (a script logging in in a loop cannot fill the
+/// key-value store, and a stolen session does not outlive twenty logins).
+pub const MAX_SESSIONS_PER_USER: usize = 20;
 
 /// The Spin variable that, when set, seals API keys; otherwise a random
 /// secret is kept in the key-value store (never in the SQL database).
@@ -39,7 +43,28 @@ pub const PLAIN_HTTP_VARIABLE: &str = "plain_http";
 pub const CLIENT_ADDRESS_HEADER_VARIABLE: &str = "client_ip_header";
 
 fn session_kv_key(token: &str) -> String {
-    format!("session:{}", secrets::digest_hex(token))
+    session_kv_key_of_digest(&secrets::digest_hex(token))
+}
+
+fn session_kv_key_of_digest(digest: &str) -> String {
+    format!("session:{digest}")
+}
+
+/// The user's live sessions, oldest first, under `sessions:<user id>`: the
+/// digests of their tokens (never a token) and when each expires.
+fn session_index_kv_key(user: UserId) -> String {
+    format!("sessions:{user}")
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct SessionIndex {
+    sessions: Vec<IndexedSession>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct IndexedSession {
+    digest: String,
+    expires: i64,
 }
 
 /// A session in the key-value store, under the SHA-256 of its token. It is
@@ -207,17 +232,43 @@ pub fn new_session_stamp(ctx: &Ctx) -> String {
 }
 
 /// Starts a session of `account` (bound to its current session stamp);
-/// returns the token for the cookie.
+/// returns the token for the cookie. The user's index of sessions is
+/// updated under SQLite's write lock (the key-value store has no atomic
+/// update), so concurrent logins of one user queue rather than lose each
+/// other's entries; past [`MAX_SESSIONS_PER_USER`] the oldest sessions end.
 pub fn start_session(ctx: &Ctx, account: &Account) -> Result<String, ApiError> {
     let token = secrets::new_token(ctx.env());
+    let digest = secrets::digest_hex(&token);
+    let now = ctx.now();
     let record = SessionRecord {
         user: account.user_id,
         stamp: account.session_stamp.clone(),
-        expires: ctx.now() + SESSION_SECONDS,
+        expires: now + SESSION_SECONDS,
     };
     let bytes =
         serde_json::to_vec(&record).map_err(|error| ApiError::internal(error.to_string()))?;
-    ctx.kv().set(&session_kv_key(&token), &bytes)?;
+    let index_key = session_index_kv_key(account.user_id);
+    let kv = ctx.kv();
+    in_transaction(ctx.db()?, |_| {
+        let mut index: SessionIndex = kv
+            .get(&index_key)?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        index.sessions.retain(|session| session.expires > now);
+        index.sessions.push(IndexedSession {
+            digest: digest.clone(),
+            expires: record.expires,
+        });
+        let ended = index.sessions.len().saturating_sub(MAX_SESSIONS_PER_USER);
+        for oldest in index.sessions.drain(..ended) {
+            kv.delete(&session_kv_key_of_digest(&oldest.digest))?;
+        }
+        kv.set(&session_kv_key_of_digest(&digest), &bytes)?;
+        let index =
+            serde_json::to_vec(&index).map_err(|error| ApiError::internal(error.to_string()))?;
+        kv.set(&index_key, &index)?;
+        Ok::<_, ApiError>(())
+    })?;
     Ok(token)
 }
 
@@ -232,14 +283,19 @@ pub struct CookiePolicy {
 }
 
 impl CookiePolicy {
-    /// `Secure` with the `__Host-` prefix, unless the `plain_http` variable
-    /// is `true`. Browsers and curl treat `localhost`/`127.0.0.1` as
-    /// secure, so a local `spin up` works with the default.
-    pub fn of(ctx: &Ctx) -> Self {
+    /// `Secure` with the `__Host-` prefix, wherever the request may have
+    /// crossed a network. Without them (the plain `session` cookie) when
+    /// the `plain_http` variable is `true`, or for a request that
+    /// [`is_local_plain_http`]: browsers and curl send a `Secure` cookie to
+    /// `http://127.0.0.1`, but the cookie jars of Python's `requests` and
+    /// `httpx` never send one over http, so a script against a local
+    /// `spin up` would lose its session (SECURITY.md, "Session cookies").
+    pub fn of(ctx: &Ctx, request: &ApiRequest) -> Self {
         let plain_http = ctx
             .env()
             .variable(PLAIN_HTTP_VARIABLE)
-            .is_some_and(|value| validate::boolean(PLAIN_HTTP_VARIABLE, value.trim()) == Ok(true));
+            .is_some_and(|value| validate::boolean(PLAIN_HTTP_VARIABLE, value.trim()) == Ok(true))
+            || is_local_plain_http(ctx, request);
         CookiePolicy { plain_http }
     }
 
@@ -252,8 +308,8 @@ impl CookiePolicy {
     /// under both names (log out, account deleted).
     pub fn expire_both(&self, reply: Reply) -> Reply {
         reply
-            .with_header("set-cookie", self.cookie(self.name(), "", 0))
-            .with_header("set-cookie", self.cookie(self.other_name(), "", 0))
+            .with_header("set-cookie", self.cookie(SESSION_COOKIE, "", 0))
+            .with_header("set-cookie", self.cookie(PLAIN_SESSION_COOKIE, "", 0))
     }
 
     fn name(&self) -> &'static str {
@@ -261,14 +317,6 @@ impl CookiePolicy {
             PLAIN_SESSION_COOKIE
         } else {
             SESSION_COOKIE
-        }
-    }
-
-    fn other_name(&self) -> &'static str {
-        if self.plain_http {
-            SESSION_COOKIE
-        } else {
-            PLAIN_SESSION_COOKIE
         }
     }
 
@@ -281,6 +329,66 @@ impl CookiePolicy {
         };
         format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
     }
+}
+
+/// Whether the request came over plain http from this very machine to a
+/// Spin that faces its clients itself: the URL Spin reports
+/// (`spin-full-url`, its own copy) is `http://` to a loopback host
+/// (`localhost`, `127.0.0.0/8`, `[::1]`), the peer Spin saw
+/// (`spin-client-addr`) is a loopback address, no proxy is configured
+/// (`client_ip_header` unset) and none announced itself (`Forwarded`,
+/// `X-Forwarded-*`: a reverse proxy on the same machine connects from
+/// loopback too, and often rewrites `Host` to the loopback address it
+/// forwards to). Such a request never crossed a network.
+pub fn is_local_plain_http(ctx: &Ctx, request: &ApiRequest) -> bool {
+    let proxy_configured = ctx
+        .env()
+        .variable(CLIENT_ADDRESS_HEADER_VARIABLE)
+        .is_some_and(|name| !name.trim().is_empty());
+    let proxy_announced = [
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-real-ip",
+    ]
+    .iter()
+    .any(|name| request.header(name).is_some());
+    let plain_url = request.last_header("spin-full-url").is_some_and(|url| {
+        url.get(..7)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+    });
+    !proxy_configured
+        && !proxy_announced
+        && plain_url
+        && request.authority().is_some_and(is_loopback_authority)
+        && request
+            .last_header("spin-client-addr")
+            .is_some_and(is_loopback_address)
+}
+
+/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
+fn is_loopback_authority(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost") || is_loopback_address(host)
+}
+
+/// A loopback IP address, with or without a port.
+fn is_loopback_address(address: &str) -> bool {
+    use std::net::{IpAddr, SocketAddr};
+    address
+        .parse::<SocketAddr>()
+        .map(|socket| socket.ip())
+        .or_else(|_| address.trim_matches(['[', ']']).parse::<IpAddr>())
+        .is_ok_and(|ip| match ip {
+            IpAddr::V4(v4) => v4.is_loopback(),
+            IpAddr::V6(v6) => {
+                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        })
 }
 
 /// The key that seals API keys: from the `key_seal_secret` variable when

@@ -54,7 +54,7 @@ impl Throttle {
     /// A login with username and password (or a check of the current
     /// password) from `client`.
     pub fn password(client: &str, username: &str) -> Self {
-        let username = username.to_lowercase();
+        let username = crate::domain::names::username_key(username);
         Throttle {
             subjects: vec![
                 (

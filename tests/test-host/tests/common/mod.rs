@@ -118,7 +118,7 @@ impl App {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Response {
-        let response = request(
+        checked_request(
             &self.base_url(),
             method,
             path,
@@ -126,16 +126,6 @@ impl App {
             body.as_bytes().to_vec(),
         )
         .await
-        .unwrap();
-        if response
-            .header("content-type")
-            .is_some_and(|t| t.starts_with("application/xml"))
-        {
-            well_formed::assert_well_formed(&response.body, &format!("{method} {path}"));
-        }
-        // Every answer a test gets is one the OpenAPI document describes.
-        openapi::check(method, path, &response);
-        response
     }
 
     pub async fn get(&self, path: &str, auth: &Auth) -> Response {
@@ -531,4 +521,26 @@ pub async fn ingest_history(app: &App, token: &str, start: i64, points: i64, day
         n = batch_end;
     }
     total as f64 / elapsed.as_secs_f64()
+}
+
+/// One request to the app at `base`, its answer checked as every answer a
+/// test gets is: XML well formed, and the whole answer one that the
+/// OpenAPI document describes (`openapi::check`). Tests that send from
+/// spawned tasks use this rather than the bare client.
+pub async fn checked_request(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> test_host::client::Response {
+    let response = request(base, method, path, headers, body).await.unwrap();
+    if response
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("application/xml"))
+    {
+        well_formed::assert_well_formed(&response.body, &format!("{method} {path}"));
+    }
+    openapi::check(method, path, &response);
+    response
 }

@@ -252,8 +252,167 @@ fn check_response(method: &str, described: &Json, response: &Response) -> Result
             if !shaped {
                 return Err("XML that is not a dicttoxml <Response> document".to_owned());
             }
+            // The document read back as the JSON value it encodes (its
+            // `type` attributes), valid under the schema as a JSON body is.
+            let schema = media.get("schema").ok_or("no schema for application/xml")?;
+            let validator = validator(schema);
+            let candidates = match dicttoxml_values(text) {
+                Ok(values) => values,
+                Err(why) => return Err(format!("the XML does not read as dicttoxml: {why}")),
+            };
+            if !candidates.iter().any(|value| validator.is_valid(value)) {
+                let errors: Vec<String> = validator
+                    .iter_errors(&candidates[0])
+                    .take(5)
+                    .map(|e| format!("{e} at {}", e.instance_path()))
+                    .collect();
+                return Err(format!(
+                    "the XML body does not match the schema: {errors:?}"
+                ));
+            }
         }
         _ => {}
     }
     Ok(())
+}
+
+/// The JSON values a dicttoxml document can encode: its root's children as
+/// an object (`<name type="…">`), or as a list when all are `<item>`s; an
+/// empty root is either an empty object or an empty list.
+pub fn dicttoxml_values(text: &str) -> Result<Vec<Json>, String> {
+    use quick_xml::Reader;
+    use quick_xml::events::Event;
+    let mut reader = Reader::from_str(text);
+    loop {
+        match reader.read_event().map_err(|e| e.to_string())? {
+            Event::Start(start) if start.name().as_ref() == b"Response" => break,
+            Event::Decl(_) => {}
+            other => return Err(format!("expected <Response>, found {other:?}")),
+        }
+    }
+    let children = read_children(&mut reader, "Response")?;
+    Ok(if children.is_empty() {
+        vec![json!({}), json!([])]
+    } else {
+        vec![collect(children)]
+    })
+}
+
+/// The children of the element just opened, up to its end tag.
+fn read_children(
+    reader: &mut quick_xml::Reader<&[u8]>,
+    parent: &str,
+) -> Result<Vec<(String, Json)>, String> {
+    use quick_xml::events::Event;
+    let mut children = Vec::new();
+    loop {
+        match reader.read_event().map_err(|e| e.to_string())? {
+            Event::Start(start) => {
+                let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
+                let kind = attribute(&start, "type")?;
+                children.push((name.clone(), read_value(reader, &name, kind.as_deref())?));
+            }
+            Event::Empty(start) => {
+                let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
+                let value = match attribute(&start, "type")?.as_deref() {
+                    Some("str") => json!(""),
+                    Some("null") => Json::Null,
+                    Some("list") => json!([]),
+                    Some("dict") => json!({}),
+                    other => return Err(format!("<{name}/> of type {other:?}")),
+                };
+                children.push((name, value));
+            }
+            Event::End(end) if end.name().as_ref() == parent.as_bytes() => return Ok(children),
+            Event::Text(text) if text.iter().all(u8::is_ascii_whitespace) => {}
+            other => return Err(format!("unexpected {other:?} in <{parent}>")),
+        }
+    }
+}
+
+/// The value of element `name` of dicttoxml type `kind`, just opened.
+fn read_value(
+    reader: &mut quick_xml::Reader<&[u8]>,
+    name: &str,
+    kind: Option<&str>,
+) -> Result<Json, String> {
+    use quick_xml::events::Event;
+    match kind {
+        Some("list") => {
+            let items = read_children(reader, name)?;
+            Ok(Json::Array(
+                items.into_iter().map(|(_, value)| value).collect(),
+            ))
+        }
+        Some("dict") => {
+            let entries = read_children(reader, name)?;
+            Ok(Json::Object(entries.into_iter().collect()))
+        }
+        Some(scalar @ ("str" | "int" | "float" | "bool" | "null")) => {
+            let mut text = String::new();
+            loop {
+                match reader.read_event().map_err(|e| e.to_string())? {
+                    Event::Text(part) => {
+                        text.push_str(&part.decode().map_err(|e| e.to_string())?);
+                    }
+                    Event::GeneralRef(reference) => {
+                        match reference.resolve_char_ref().map_err(|e| e.to_string())? {
+                            Some(character) => text.push(character),
+                            None => {
+                                let entity: &str = reference.as_ref();
+                                text.push_str(match entity {
+                                    "amp" => "&",
+                                    "lt" => "<",
+                                    "gt" => ">",
+                                    "quot" => "\"",
+                                    "apos" => "'",
+                                    other => return Err(format!("unknown reference &{other};")),
+                                });
+                            }
+                        }
+                    }
+                    Event::End(end) if end.name().as_ref() == name.as_bytes() => break,
+                    other => return Err(format!("unexpected {other:?} in <{name}>")),
+                }
+            }
+            Ok(match scalar {
+                "str" => Json::String(text),
+                "int" => json!(
+                    text.parse::<i64>()
+                        .map_err(|_| format!("<{name}> int {text:?}"))?
+                ),
+                "float" => json!(
+                    text.parse::<f64>()
+                        .map_err(|_| format!("<{name}> float {text:?}"))?
+                ),
+                "bool" => match text.as_str() {
+                    "True" => json!(true),
+                    "False" => json!(false),
+                    _ => return Err(format!("<{name}> bool {text:?}")),
+                },
+                _ if text.is_empty() => Json::Null,
+                _ => return Err(format!("<{name}> null holding {text:?}")),
+            })
+        }
+        other => Err(format!("<{name}> has no dicttoxml type ({other:?})")),
+    }
+}
+
+fn attribute(start: &quick_xml::events::BytesStart, name: &str) -> Result<Option<String>, String> {
+    for attribute in start.attributes() {
+        let attribute = attribute.map_err(|e| e.to_string())?;
+        if attribute.key.as_ref() == name.as_bytes() {
+            return Ok(Some(String::from_utf8_lossy(&attribute.value).into_owned()));
+        }
+    }
+    Ok(None)
+}
+
+/// Children as a list when all are `<item>`s, else as an object.
+fn collect(children: Vec<(String, Json)>) -> Json {
+    if children.iter().all(|(name, _)| name == "item") {
+        Json::Array(children.into_iter().map(|(_, value)| value).collect())
+    } else {
+        Json::Object(children.into_iter().collect())
+    }
 }
