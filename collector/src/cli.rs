@@ -48,24 +48,35 @@ pub fn check(config: &Config, report: &CheckReport) -> ExitCode {
     }
 }
 
-/// `collector spool`: the counts.
+/// `collector spool`: the counts, the oldest pending reading's time, and
+/// why each kind of reading that is not pending is (or is not) kept.
 pub fn spool(config: &Config, stats: &SpoolStats) {
-    println!("spool       {}", config.spool.display());
-    println!("pending     {}", stats.pending);
-    println!("quarantined {}", stats.quarantined);
-    println!(
-        "oldest      {}",
+    let row = |label: &str, value: String| println!("{label:<16}{value}");
+    row("spool", config.spool.display().to_string());
+    row("pending", stats.pending.to_string());
+    row(
+        "oldest pending",
         stats
             .oldest_pending
-            .map_or("-".to_owned(), ingest_wire::format_utc)
+            .map_or("none".to_owned(), ingest_wire::format_utc),
     );
-    println!("delivered   {}", stats.delivered);
+    row(
+        "quarantined",
+        format!(
+            "{} (refused: kept, never sent again; see --quarantined)",
+            stats.quarantined
+        ),
+    );
+    row(
+        "delivered",
+        format!("{} (acknowledged by the server: not kept)", stats.delivered),
+    );
     let full = if stats.dropped > 0 {
         " (the spool was full)"
     } else {
         ""
     };
-    println!("dropped     {}{full}", stats.dropped);
+    row("dropped", format!("{}{full}", stats.dropped));
 }
 
 /// `collector spool --quarantined`: one line per quarantined reading.

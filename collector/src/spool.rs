@@ -35,7 +35,12 @@ pub struct SpooledReading {
 pub struct SpoolStats {
     pub pending: u64,
     pub quarantined: u64,
+    /// The stamp of the oldest reading still waiting for the server
+    /// (quarantined and delivered readings are not pending); `None` when
+    /// nothing is pending.
     pub oldest_pending: Option<i64>,
+    /// Acknowledged by the server since the spool was made (a count: the
+    /// readings themselves leave the spool).
     pub delivered: u64,
     /// Readings dropped because the spool was full.
     pub dropped: u64,

@@ -103,8 +103,8 @@ async fn check_once_and_spool() {
         assert!(ok);
         // The second run read the same boundary again and could not deliver
         // it (ingest keeps the first value of a meter and time).
-        assert!(out.contains("pending     1\n"), "{out}");
-        assert!(out.contains("delivered   1\n"), "{out}");
+        assert!(out.contains("\npending         1\n"), "{out}");
+        assert!(out.contains("\ndelivered       1 "), "{out}");
 
         let broken = std::fs::read_to_string(&site)
             .unwrap()
@@ -148,6 +148,55 @@ async fn a_changed_configuration_is_announced() {
         assert_eq!(announced[2].meter_type.as_deref(), Some("SDM120-MID"));
         stop_tx.send(()).unwrap();
         running.await.unwrap().unwrap();
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spool_shows_the_oldest_pending_reading_and_what_is_kept_why() {
+    within(60, async {
+        use collector::spool::{NewReading, Spool};
+        let dir = tempfile::tempdir().unwrap();
+        let site = two_meters(dir.path(), "http://127.0.0.1:9").await;
+        let spool_path = dir.path().join("spool.sqlite");
+        // 2019-10-30T14:00:00Z
+        let t1400 = 1_572_444_000;
+        let (ok, out, err) = collector(&["spool"], &site);
+        assert!(ok, "{err}");
+        assert!(out.contains("\noldest pending  none\n"), "{out}");
+
+        let spool = Spool::open(&spool_path, 1_000).unwrap();
+        let reading = |minute: i64, meter: &str| NewReading {
+            meter_id: meter.to_owned(),
+            ts: t1400 + 60 * minute,
+            value: minute as f64,
+        };
+        // 14:05 refused by the server, 14:10 delivered, then 21 readings
+        // from 14:12 waiting.
+        spool.insert(&[reading(5, "kitchen")]).unwrap();
+        let refused = spool.oldest(1).unwrap();
+        spool.quarantine(&refused, "400: no", t1400 + 400).unwrap();
+        spool.insert(&[reading(10, "kitchen")]).unwrap();
+        let delivered = spool.oldest(1).unwrap();
+        spool.delivered(&delivered).unwrap();
+        let waiting: Vec<NewReading> = (12..33).map(|m| reading(m, "kitchen")).collect();
+        spool.insert(&waiting).unwrap();
+        drop(spool);
+
+        let (ok, out, err) = collector(&["spool"], &site);
+        assert!(ok, "{err}");
+        assert_eq!(
+            out,
+            format!(
+                "spool           {}\n\
+                 pending         21\n\
+                 oldest pending  2019-10-30T14:12:00Z\n\
+                 quarantined     1 (refused: kept, never sent again; see --quarantined)\n\
+                 delivered       1 (acknowledged by the server: not kept)\n\
+                 dropped         0\n",
+                spool_path.display()
+            )
+        );
     })
     .await
 }
