@@ -3,7 +3,7 @@
 
 use collector::Config;
 use collector::daemon::OnceReport;
-use collector::inspect::CheckReport;
+use collector::inspect::{CheckReport, MeterProblem};
 use collector::source::MeterRead;
 use collector::spool::SpoolStats;
 use std::process::ExitCode;
@@ -33,19 +33,51 @@ pub fn valid(config: &Config) {
     );
 }
 
-/// The rest of `collector check`: the token, every meter's values; fails
-/// when a meter does not answer.
+/// The rest of `collector check`: the token, every meter's values, then
+/// one line per meter the collector would spool nothing for; fails when
+/// there is one.
 pub fn check(config: &Config, report: &CheckReport) -> ExitCode {
     match &report.token {
         Ok(()) => println!("ingest token: found ({:?})", config.token),
         Err(why) => println!("ingest token: MISSING: {why}"),
     }
     print!("{}", table(config, &report.reads));
-    if report.silent() == 0 {
+    let problems = report.problems(&config.meters);
+    for (meter, problem) in &problems {
+        if let Some(line) = problem_line(config, *meter, problem) {
+            println!("{line}");
+        }
+    }
+    if problems.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// `meter01: no point value (total_energy): Modbus exception 2, Illegal
+/// data address (unit 7 on bus gw)`.
+fn problem_line(config: &Config, meter: usize, problem: &MeterProblem) -> Option<String> {
+    let meter = config.meters.get(meter)?;
+    let bus = config
+        .buses
+        .get(meter.bus)
+        .map_or("?", |bus| bus.name.as_str());
+    let what = match problem {
+        MeterProblem::NotAnswering(fault) => format!("not answering: {fault}"),
+        MeterProblem::NoPointValue { quantity, why } => {
+            let name = meter
+                .map
+                .quantities
+                .get(*quantity)
+                .map_or("?", |q| q.name.as_str());
+            format!("no point value ({name}): {why}")
+        }
+    };
+    Some(format!(
+        "{}: {what} (unit {} on bus {bus})",
+        meter.id, meter.unit
+    ))
 }
 
 /// `collector spool`: the counts, the oldest pending reading's time, and
@@ -127,9 +159,9 @@ fn table(config: &Config, reads: &[MeterRead]) -> String {
             } else {
                 ""
             };
-            let value = match read.values.get(q).copied().flatten() {
-                Some(v) => format!("{v} {}{mark}", quantity.unit),
-                None => format!("(no value){mark}"),
+            let value = match read.values.get(q) {
+                Some(Ok(v)) => format!("{v} {}{mark}", quantity.unit),
+                _ => format!("(no value){mark}"),
             };
             rows.push([
                 head[0].clone(),
@@ -159,7 +191,7 @@ fn table(config: &Config, reads: &[MeterRead]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use collector::source::Fault;
+    use collector::source::{Fault, NoValue};
     use std::time::Duration;
 
     #[test]
@@ -185,12 +217,12 @@ mod tests {
         let reads = [
             MeterRead {
                 meter: 0,
-                values: vec![None, Some(70.5)],
+                values: vec![Err(NoValue::Exception(2)), Ok(70.5)],
                 fault: None,
             },
             MeterRead {
                 meter: 1,
-                values: vec![None, None],
+                values: vec![Err(NoValue::NotRead); 2],
                 fault: Some(Fault::Timeout(Duration::from_millis(300))),
             },
         ];

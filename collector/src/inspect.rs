@@ -2,10 +2,10 @@
 //! running it. Nothing here prints: the binary does (`src/cli.rs`).
 
 use crate::bus::Fleet;
-use crate::config::Config;
+use crate::config::{Config, Meter};
 use crate::daemon::{every_meter, open_spool};
 use crate::schedule::unix_now;
-use crate::source::{MeterRead, MeterSource};
+use crate::source::{Fault, MeterRead, MeterSource, NoValue};
 use crate::spool::{SpoolError, SpoolStats};
 
 /// What `collector check` found.
@@ -17,10 +17,36 @@ pub struct CheckReport {
     pub reads: Vec<MeterRead>,
 }
 
+/// Why a meter fails `collector check`: the collector would spool nothing
+/// for it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MeterProblem {
+    /// It did not answer.
+    NotAnswering(Fault),
+    /// It answered, but not with its point's value (the map's `value`
+    /// quantity, by index).
+    NoPointValue { quantity: usize, why: NoValue },
+}
+
 impl CheckReport {
-    /// Meters that did not answer.
-    pub fn silent(&self) -> usize {
-        self.reads.iter().filter(|r| r.fault.is_some()).count()
+    /// Each meter of `meters` (by index) that fails the check, and why, in
+    /// meter order; the site passes when there is none.
+    pub fn problems(&self, meters: &[Meter]) -> Vec<(usize, MeterProblem)> {
+        self.reads
+            .iter()
+            .filter_map(|read| {
+                let meter = meters.get(read.meter)?;
+                let problem = match (&read.fault, read.point_value(meter)) {
+                    (Some(fault), _) => MeterProblem::NotAnswering(fault.clone()),
+                    (None, Ok(_)) => return None,
+                    (None, Err(why)) => MeterProblem::NoPointValue {
+                        quantity: meter.map.value,
+                        why,
+                    },
+                };
+                Some((read.meter, problem))
+            })
+            .collect()
     }
 }
 

@@ -79,6 +79,11 @@ async fn check_once_and_spool() {
                     && l.contains("NOT ANSWERING: no answer within 300 ms")),
             "{out}"
         );
+        assert_eq!(
+            out.lines().last(),
+            Some("gone: not answering: no answer within 300 ms (unit 9 on bus gw)"),
+            "{out}"
+        );
 
         let (ok, out, err) = collector(&["run", "--once"], &site);
         assert!(ok, "{out}{err}");
@@ -197,6 +202,79 @@ async fn spool_shows_the_oldest_pending_reading_and_what_is_kept_why() {
                 spool_path.display()
             )
         );
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_fails_on_a_meter_whose_point_value_cannot_be_read() {
+    within(60, async {
+        use collector::map::RegisterKind;
+        use tokio_modbus::ExceptionCode;
+        let dir = tempfile::tempdir().unwrap();
+        let sdm120 = collector::map::load(&shipped_maps().join("eastron-sdm120.toml")).unwrap();
+        let energy = sdm120.quantities[sdm120.value].address;
+        let devices = Devices::default();
+        let good = |d: &mut collector::simulator::Device| {
+            *d = Default::default();
+            d.load(&sdm120, 0, |q| 10.0 * q as f64 + 0.5);
+        };
+        devices.with(1, good);
+        // Unit 7: a wrong ModbusId, whatever answers there refuses every
+        // read; unit 8: the gateway reaches nobody; unit 4 answers all but
+        // the energy register.
+        devices.with(7, |d| d.exception = Some(ExceptionCode::IllegalDataAddress));
+        devices.with(8, |d| d.exception = Some(ExceptionCode::GatewayTargetDevice));
+        devices.with(4, |d| {
+            good(d);
+            d.refuse(RegisterKind::Input, energy);
+        });
+        let addr = serve_tcp(devices.clone()).await.unwrap();
+        let meters: String = [("kitchen", 1), ("wrongid", 7), ("unreached", 8), ("noenergy", 4)]
+            .iter()
+            .map(|(id, unit)| {
+                format!("[[meter]]\nMeterId = \"{id}\"\nModbusId = {unit}\nPort = \"gw\"\nModbusMap = \"eastron-sdm120.toml\"\nSaveEvery = 5\n\n")
+            })
+            .collect();
+        let site = write_site(
+            dir.path(),
+            "http://127.0.0.1:9",
+            &shipped_maps(),
+            &format!("[bus.gw]\ntcp = \"{addr}\"\n\n{meters}"),
+        );
+
+        let (ok, out, err) = collector(&["check"], &site);
+        assert!(!ok, "three meters have no point value:\n{out}{err}");
+        // Today's table, then one line per meter that fails.
+        assert!(out.contains("\nMETER "), "{out}");
+        let energy_rows: Vec<Vec<&str>> = out
+            .lines()
+            .filter(|l| l.contains("total_energy"))
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(energy_rows[0][..5], ["kitchen", "gw", "1", "total_energy", "70.5"]);
+        assert_eq!(energy_rows[1][..5], ["wrongid", "gw", "7", "total_energy", "(no"]);
+        let verdicts: Vec<&str> = out
+            .lines()
+            .filter(|l| l.contains(": no point value"))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                "wrongid: no point value (total_energy): Modbus exception 2, Illegal data address (unit 7 on bus gw)",
+                "unreached: no point value (total_energy): Modbus exception 11, Gateway target device failed to respond (unit 8 on bus gw)",
+                "noenergy: no point value (total_energy): Modbus exception 2, Illegal data address (unit 4 on bus gw)",
+            ],
+            "{out}"
+        );
+
+        // The meters fixed: the site passes.
+        for unit in [7, 8, 4] {
+            devices.with(unit, good);
+        }
+        let (ok, out, err) = collector(&["check"], &site);
+        assert!(ok, "{out}{err}");
+        assert!(!out.contains("no point value"), "{out}");
     })
     .await
 }

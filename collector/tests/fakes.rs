@@ -10,7 +10,7 @@ use collector::config::{self, Config, Meter};
 use collector::daemon::{Site, run_once_with};
 use collector::outbox::{Outbox, Step};
 use collector::sink::{Delivery, UploadSink};
-use collector::source::{MeterRead, MeterSource};
+use collector::source::{MeterRead, MeterSource, NoValue};
 use collector::spool::{self, NewReading, Spool};
 use common::*;
 use ingest_wire::{Batch, format_utc};
@@ -67,8 +67,8 @@ impl MeterSource for FakeMeters {
         due.iter()
             .map(|&meter| {
                 let map = &self.meters[meter].map;
-                let mut values = vec![None; map.quantities.len()];
-                values[map.value] = Some((self.value)(meter, at));
+                let mut values = vec![Err(NoValue::NotRead); map.quantities.len()];
+                values[map.value] = Ok((self.value)(meter, at));
                 MeterRead {
                     meter,
                     values,
