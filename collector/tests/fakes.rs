@@ -371,7 +371,16 @@ async fn once_reads_every_meter_and_delivers_as_far_as_the_sink_lets_it() {
 /// may think it is before NTP answers.
 const BOOT_1970: i64 = 60;
 
-/// `(meter, stamp)` of every reading the spool took, pending or not.
+/// A site of two meters (`m1`, `m2`) that takes no reading while the kernel
+/// says the clock is not synchronised, and its spool.
+fn site_waiting_for_ntp(dir: &Path) -> (Config, Arc<Spool>) {
+    let mut config = site(dir, 2, 100);
+    config.require_clock_sync = true;
+    let spool = spool::open_shared(&config.spool, 1_000).unwrap();
+    (config, spool)
+}
+
+/// `(meter, stamp)` of every pending reading.
 fn spooled(spool: &Spool) -> Vec<(String, i64)> {
     spool
         .oldest(1_000)
@@ -385,9 +394,7 @@ fn spooled(spool: &Spool) -> Vec<(String, i64)> {
 async fn no_meter_is_read_and_nothing_stamped_while_the_clock_is_not_trusted() {
     within(30, async {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = site(dir.path(), 2, 100);
-        config.require_clock_sync = true;
-        let spool = spool::open_shared(&config.spool, 1_000).unwrap();
+        let (config, spool) = site_waiting_for_ntp(dir.path());
         let meters = FakeMeters::new(&config, |meter, _| meter as f64);
         let read_at = meters.read_at.clone();
         let sink = FakeSink::default();
@@ -486,9 +493,7 @@ async fn the_running_site_reads_no_boundary_of_a_clock_it_does_not_trust_nor_one
 async fn a_backlog_waits_for_a_clock_it_can_trust_rather_than_being_judged_by_1970() {
     within(30, async {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = site(dir.path(), 2, 100);
-        config.require_clock_sync = true;
-        let spool = spool::open_shared(&config.spool, 1_000).unwrap();
+        let (config, spool) = site_waiting_for_ntp(dir.path());
         spool.insert(&backlog(0..3, 2)).unwrap();
         let clock = FakeClock::at(BOOT_1970 * 1000, SyncState::Unsynchronised);
         let sink = FakeSink::default();
@@ -521,9 +526,7 @@ async fn a_backlog_waits_for_a_clock_it_can_trust_rather_than_being_judged_by_19
 async fn once_reads_no_meter_while_the_clock_is_not_trusted() {
     within(30, async {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = site(dir.path(), 2, 100);
-        config.require_clock_sync = true;
-        let spool = spool::open_shared(&config.spool, 1_000).unwrap();
+        let (config, spool) = site_waiting_for_ntp(dir.path());
         let meters = FakeMeters::new(&config, |meter, _| meter as f64);
         let read_at = meters.read_at.clone();
         let clock = FakeClock::at(BOOT_1970 * 1000, SyncState::Unsynchronised);
