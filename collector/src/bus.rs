@@ -9,9 +9,9 @@
 
 use crate::backoff::Backoff;
 use crate::config::{Bus, Config, Link, Meter, Parity, SerialSettings};
-use crate::map::RegisterKind;
+use crate::map::{Decoded, RegisterKind};
 use crate::plan::PlannedRead;
-use crate::source::{Fault, MeterRead, MeterSource};
+use crate::source::{Fault, MeterRead, MeterSource, NoValue};
 use crate::spool::NewReading;
 use std::sync::Arc;
 use std::time::Duration;
@@ -218,7 +218,7 @@ impl BusReader {
 
     /// Reads the meter of `state_index` once.
     async fn read_meter(&mut self, state_index: usize, meter: &Meter) -> MeterRead {
-        let mut values = vec![None; meter.map.quantities.len()];
+        let mut values = vec![Err(NoValue::NotRead); meter.map.quantities.len()];
         let mut fault = None;
         let mut step = 0;
         while step < self.meters[state_index].plan.len() {
@@ -231,8 +231,13 @@ impl BusReader {
                     for &(q, offset) in &read.quantities {
                         let quantity = &meter.map.quantities[q];
                         let at = usize::from(offset);
-                        values[q] =
-                            quantity.value(&words[at..at + usize::from(quantity.ty.registers())]);
+                        values[q] = match quantity
+                            .value(&words[at..at + usize::from(quantity.ty.registers())])
+                        {
+                            Decoded::Value(value) => Ok(value),
+                            Decoded::Sentinel => Err(NoValue::Sentinel),
+                            Decoded::NotANumber => Err(NoValue::NotANumber),
+                        };
                     }
                     step += 1;
                 }
@@ -259,6 +264,7 @@ impl BusReader {
                 Ok(Err(exception)) => {
                     let q = read.quantities[0].0;
                     tracing::debug!(meter = %meter.id, quantity = %meter.map.quantities[q].name, "device exception {exception:?}: skipped");
+                    values[q] = Err(NoValue::Exception(u8::from(exception)));
                     step += 1;
                 }
                 Err(error) => {

@@ -3,23 +3,28 @@
 
 use collector::Config;
 use collector::daemon::OnceReport;
-use collector::inspect::CheckReport;
+use collector::inspect::{CheckReport, MeterProblem};
 use collector::source::MeterRead;
 use collector::spool::SpoolStats;
 use std::process::ExitCode;
 
-/// `collector run --once`: the counts; fails when delivery stopped early.
+/// `collector run --once`: the counts; fails when the clock kept it from
+/// reading or delivery stopped early.
 pub fn once(report: &OnceReport) -> ExitCode {
     println!(
         "{} meters read ({} answered), {} readings spooled, {} delivered, {} pending",
         report.meters, report.answered, report.spooled, report.delivered, report.pending
     );
-    match &report.retry {
-        Some(why) => {
-            println!("delivery stopped: {why}");
-            ExitCode::FAILURE
-        }
-        None => ExitCode::SUCCESS,
+    if let Some(state) = &report.waiting_for_clock {
+        println!("no meter read: the clock is {state}");
+    }
+    if let Some(why) = &report.retry {
+        println!("delivery stopped: {why}");
+    }
+    if report.retry.is_none() && report.waiting_for_clock.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -33,39 +38,84 @@ pub fn valid(config: &Config) {
     );
 }
 
-/// The rest of `collector check`: the token, every meter's values; fails
-/// when a meter does not answer.
+/// The rest of `collector check`: the token, the clock, every meter's
+/// values, then one line per meter the collector would spool nothing for;
+/// fails when there is one, or when the clock is not trusted.
 pub fn check(config: &Config, report: &CheckReport) -> ExitCode {
     match &report.token {
         Ok(()) => println!("ingest token: found ({:?})", config.token),
         Err(why) => println!("ingest token: MISSING: {why}"),
     }
+    let (now, clock) = &report.clock;
+    println!("clock: {}, {clock}", ingest_wire::format_utc(*now));
     print!("{}", table(config, &report.reads));
-    if report.silent() == 0 {
+    let problems = report.problems(&config.meters);
+    for (meter, problem) in &problems {
+        if let Some(line) = problem_line(config, *meter, problem) {
+            println!("{line}");
+        }
+    }
+    if problems.is_empty() && clock.is_trusted() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
 }
 
-/// `collector spool`: the counts.
+/// `meter01: no point value (total_energy): Modbus exception 2, Illegal
+/// data address (unit 7 on bus gw)`.
+fn problem_line(config: &Config, meter: usize, problem: &MeterProblem) -> Option<String> {
+    let meter = config.meters.get(meter)?;
+    let bus = config
+        .buses
+        .get(meter.bus)
+        .map_or("?", |bus| bus.name.as_str());
+    let what = match problem {
+        MeterProblem::NotAnswering(fault) => format!("not answering: {fault}"),
+        MeterProblem::NoPointValue { quantity, why } => {
+            let name = meter
+                .map
+                .quantities
+                .get(*quantity)
+                .map_or("?", |q| q.name.as_str());
+            format!("no point value ({name}): {why}")
+        }
+    };
+    Some(format!(
+        "{}: {what} (unit {} on bus {bus})",
+        meter.id, meter.unit
+    ))
+}
+
+/// `collector spool`: the counts, the oldest pending reading's time, and
+/// why each kind of reading that is not pending is (or is not) kept.
 pub fn spool(config: &Config, stats: &SpoolStats) {
-    println!("spool       {}", config.spool.display());
-    println!("pending     {}", stats.pending);
-    println!("quarantined {}", stats.quarantined);
-    println!(
-        "oldest      {}",
+    let row = |label: &str, value: String| println!("{label:<16}{value}");
+    row("spool", config.spool.display().to_string());
+    row("pending", stats.pending.to_string());
+    row(
+        "oldest pending",
         stats
             .oldest_pending
-            .map_or("-".to_owned(), ingest_wire::format_utc)
+            .map_or("none".to_owned(), ingest_wire::format_utc),
     );
-    println!("delivered   {}", stats.delivered);
+    row(
+        "quarantined",
+        format!(
+            "{} (refused: kept, never sent again; see --quarantined)",
+            stats.quarantined
+        ),
+    );
+    row(
+        "delivered",
+        format!("{} (acknowledged by the server: not kept)", stats.delivered),
+    );
     let full = if stats.dropped > 0 {
         " (the spool was full)"
     } else {
         ""
     };
-    println!("dropped     {}{full}", stats.dropped);
+    row("dropped", format!("{}{full}", stats.dropped));
 }
 
 /// `collector spool --quarantined`: one line per quarantined reading.
@@ -116,9 +166,9 @@ fn table(config: &Config, reads: &[MeterRead]) -> String {
             } else {
                 ""
             };
-            let value = match read.values.get(q).copied().flatten() {
-                Some(v) => format!("{v} {}{mark}", quantity.unit),
-                None => format!("(no value){mark}"),
+            let value = match read.values.get(q) {
+                Some(Ok(v)) => format!("{v} {}{mark}", quantity.unit),
+                _ => format!("(no value){mark}"),
             };
             rows.push([
                 head[0].clone(),
@@ -148,7 +198,7 @@ fn table(config: &Config, reads: &[MeterRead]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use collector::source::Fault;
+    use collector::source::{Fault, NoValue};
     use std::time::Duration;
 
     #[test]
@@ -174,12 +224,12 @@ mod tests {
         let reads = [
             MeterRead {
                 meter: 0,
-                values: vec![None, Some(70.5)],
+                values: vec![Err(NoValue::Exception(2)), Ok(70.5)],
                 fault: None,
             },
             MeterRead {
                 meter: 1,
-                values: vec![None, None],
+                values: vec![Err(NoValue::NotRead); 2],
                 fault: Some(Fault::Timeout(Duration::from_millis(300))),
             },
         ];

@@ -27,6 +27,11 @@ pub struct Config {
     pub spool: PathBuf,
     /// Pending readings the spool keeps at most; beyond, the oldest go.
     pub spool_max_readings: u64,
+    /// Take no reading while the kernel says the clock is not
+    /// synchronised (src/clock.rs); `false` for a machine whose clock is
+    /// kept right without the kernel's NTP status (a virtual machine whose
+    /// host keeps time).
+    pub require_clock_sync: bool,
     pub modbus: ModbusSettings,
     pub upload: UploadSettings,
     pub buses: Vec<Bus>,
@@ -203,6 +208,8 @@ struct SiteFile {
     spool: PathBuf,
     #[serde(default = "default_spool_max")]
     spool_max_readings: u64,
+    #[serde(default = "default_require_clock_sync")]
+    require_clock_sync: bool,
     #[serde(default)]
     maps: Option<PathBuf>,
     #[serde(default)]
@@ -213,6 +220,10 @@ struct SiteFile {
     bus: BTreeMap<String, Spanned<BusFile>>,
     #[serde(default)]
     meter: Vec<Spanned<MeterFile>>,
+}
+
+fn default_require_clock_sync() -> bool {
+    true
 }
 
 /// A year of 5-minute readings of 20 meters.
@@ -494,6 +505,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         token,
         spool: base.join(raw.spool),
         spool_max_readings: raw.spool_max_readings.max(1),
+        require_clock_sync: raw.require_clock_sync,
         modbus: raw.modbus,
         upload: UploadSettings {
             batch_readings: raw

@@ -1,13 +1,16 @@
 //! The collector at work: meters read on their boundaries, their readings
 //! committed to the spool before anything else, and the outbox delivering
 //! the spool in the background, retrying while the meters go on being read.
-//! [`Site`] is generic over its [`MeterSource`] and [`UploadSink`]; [`run`]
-//! and [`run_once`] use the Modbus buses and `POST /ingest`.
+//! No meter is read, and nothing stamped, while the site's [`Clock`] is not
+//! trusted (`crate::clock`). [`Site`] is generic over its [`MeterSource`]
+//! and [`UploadSink`], and takes its clock; [`run`] and [`run_once`] use the
+//! Modbus buses, `POST /ingest` and the system clock.
 
 use crate::bus::Fleet;
+use crate::clock::{Clock, ClockLog, ClockState, SystemClock, Timekeeper};
 use crate::config::{self, Config};
 use crate::outbox::Outbox;
-use crate::schedule::{last_boundary, next_cycle, unix_now};
+use crate::schedule::{last_boundary, next_cycle};
 use crate::sink::UploadSink;
 use crate::source::{self, MeterRead, MeterSource};
 use crate::spool::{self, NewReading, Spool, SpoolError};
@@ -19,6 +22,12 @@ use tokio::sync::{Notify, watch};
 
 /// How often a running collector looks at its configuration file.
 const CONFIG_CHECK: Duration = Duration::from_secs(2);
+
+/// A boundary the clock passed by more than this while the collector
+/// waited for it (the clock jumped forward, as at NTP's first answer after
+/// a boot at 1970) is not read: its stamp would not be when the meters
+/// were read.
+const LATE_BOUNDARY_MS: i64 = 60_000;
 
 /// Runs until `shutdown` completes: reads the Modbus meters on their
 /// boundaries, spools and delivers to `POST /ingest`. A change of the
@@ -35,10 +44,17 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
     let spool = open_spool(&config)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     loop {
         let sink = http_sink(&config)?;
-        let mut site = Site::start_with(config.clone(), spool.clone(), Fleet::new(&config), sink);
-        let exit = site.run_cycles(&mut stop).await;
+        let mut site = Site::start_with(
+            config.clone(),
+            spool.clone(),
+            Fleet::new(&config),
+            sink,
+            clock.clone(),
+        );
+        let exit = site.run_until(&mut stop).await;
         site.stop().await;
         match exit? {
             Exit::Shutdown => {
@@ -63,23 +79,37 @@ fn http_sink(config: &Config) -> anyhow::Result<Uploader> {
     Uploader::for_site(config).map_err(anyhow::Error::msg)
 }
 
-/// Why [`Site::run_cycles`] returned.
-enum Exit {
+/// Why [`Site::run_until`] returned.
+pub enum Exit {
+    /// `stop` said so.
     Shutdown,
+    /// The configuration file changed into this valid configuration.
     Reload(Box<Config>),
+}
+
+/// What one [`Site::cycle`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cycle {
+    /// The meters were read and their readings committed.
+    Read(Vec<MeterRead>),
+    /// The clock is not trusted: no meter was read, nothing committed.
+    WaitingForClock(ClockState),
 }
 
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
-/// A running site: its meter source, the spool, and the outbox delivering
-/// it in the background. [`run`] drives its cycles on the wall clock; tests
-/// drive them with boundaries of their own.
+/// A running site: its meter source, the spool, its clock, and the outbox
+/// delivering the spool in the background. [`Site::run_until`] drives its
+/// cycles on its clock; tests also drive them with boundaries of their
+/// own.
 pub struct Site<M = Fleet> {
     pub config: Config,
     pub spool: Arc<Spool>,
     pub source: M,
+    timekeeper: Timekeeper,
+    clock_log: ClockLog,
     wake: Arc<Notify>,
     stop_tx: watch::Sender<bool>,
     delivering: tokio::task::JoinHandle<()>,
@@ -88,25 +118,35 @@ pub struct Site<M = Fleet> {
 impl Site {
     /// Opens the spool and starts delivering it to `POST /ingest`
     /// (announcing the meters first), with the token read from where the
-    /// configuration says; the meters are read over Modbus.
+    /// configuration says; the meters are read over Modbus, on the system
+    /// clock.
     pub fn start(config: Config) -> anyhow::Result<Site> {
         let spool = open_spool(&config)?;
         let sink = http_sink(&config)?;
         let fleet = Fleet::new(&config);
-        Ok(Site::start_with(config, spool, fleet, sink))
+        Ok(Site::start_with(
+            config,
+            spool,
+            fleet,
+            sink,
+            Arc::new(SystemClock),
+        ))
     }
 }
 
 impl<M: MeterSource> Site<M> {
     /// Starts delivering `spool` to `sink` (announcing the meters of
-    /// `config` first); the meters are read from `source`.
+    /// `config` first); the meters are read from `source`, when `clock`
+    /// is trusted.
     pub fn start_with<S: UploadSink>(
         config: Config,
         spool: Arc<Spool>,
         source: M,
         sink: S,
+        clock: Arc<dyn Clock>,
     ) -> Site<M> {
-        let outbox = Outbox::new(sink, spool.clone(), &config);
+        let outbox = Outbox::new(sink, spool.clone(), &config, clock.clone());
+        let timekeeper = Timekeeper::new(clock, config.require_clock_sync);
         let wake = Arc::new(Notify::new());
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let stop = async move { stopped(&mut stop_rx).await };
@@ -115,6 +155,8 @@ impl<M: MeterSource> Site<M> {
             config,
             spool,
             source,
+            timekeeper,
+            clock_log: ClockLog::default(),
             wake,
             stop_tx,
             delivering,
@@ -122,15 +164,28 @@ impl<M: MeterSource> Site<M> {
     }
 
     /// Reads the meters `due` (indices), commits their readings stamped
-    /// with `boundary`, and wakes the outbox.
-    pub async fn cycle(
-        &mut self,
-        boundary: i64,
-        due: &[usize],
-    ) -> Result<Vec<MeterRead>, SpoolError> {
+    /// with `boundary`, and wakes the outbox; while the site's clock is not
+    /// trusted, reads nothing. The caller keeps `boundary` true to the
+    /// clock ([`Site::run_until`] does).
+    pub async fn cycle(&mut self, boundary: i64, due: &[usize]) -> Result<Cycle, SpoolError> {
+        if let Err(state) = self.trust_clock() {
+            return Ok(Cycle::WaitingForClock(state));
+        }
         let reads = self.source.read(boundary, due).await;
         self.commit(&reads, boundary).await?;
-        Ok(reads)
+        Ok(Cycle::Read(reads))
+    }
+
+    /// Whether the clock may stamp readings now (logged when that
+    /// changes); why not.
+    fn trust_clock(&mut self) -> Result<(), ClockState> {
+        let (_, state) = self.timekeeper.state(self.spool.newest_stamp());
+        self.clock_log.observe(&state);
+        if state.is_trusted() {
+            Ok(())
+        } else {
+            Err(state)
+        }
     }
 
     /// Commits the readings of `reads`, stamped with `boundary`, and wakes
@@ -163,20 +218,24 @@ impl<M: MeterSource> Site<M> {
         self.source.stop().await;
     }
 
-    /// Cycles on the wall clock until `stop`, or until the configuration
-    /// file changes into a valid one.
-    async fn run_cycles(&mut self, stop: &mut watch::Receiver<bool>) -> anyhow::Result<Exit> {
+    /// Cycles on the site's clock until `stop`, or until the configuration
+    /// file changes into a valid one. A boundary the clock jumped past or
+    /// back from while the site waited for it is not read; nor is any
+    /// while the clock is not trusted.
+    pub async fn run_until(&mut self, stop: &mut watch::Receiver<bool>) -> anyhow::Result<Exit> {
         let periods: Vec<i64> = self.config.meters.iter().map(|m| m.every).collect();
+        let longest_ms = periods.iter().max().copied().unwrap_or(0) * 1000;
         let config_text = std::fs::read(&self.config.path).unwrap_or_default();
         let mut refused_config: Option<Vec<u8>> = None;
         let mut last_check = tokio::time::Instant::now();
         loop {
-            let Some((at, due)) = next_cycle(unix_now(), &periods) else {
+            let Some((at, due)) = next_cycle(self.timekeeper.clock().now(), &periods) else {
                 anyhow::bail!("the configuration has no meters");
             };
             loop {
-                let left_ms = at * 1000 - unix_millis();
-                if left_ms <= 0 {
+                let left_ms = at * 1000 - self.timekeeper.clock().now_millis();
+                // Reached, or the clock went back further than a period.
+                if left_ms <= 0 || left_ms > longest_ms {
                     break;
                 }
                 let step = Duration::from_millis(left_ms.min(1000) as u64);
@@ -192,6 +251,17 @@ impl<M: MeterSource> Site<M> {
                         return Ok(Exit::Reload(Box::new(new)));
                     }
                 }
+            }
+            let late_ms = self.timekeeper.clock().now_millis() - at * 1000;
+            if !(0..=LATE_BOUNDARY_MS).contains(&late_ms) {
+                tracing::debug!(
+                    "the clock moved by {late_ms} ms past the boundary {}: not read",
+                    ingest_wire::format_utc(at)
+                );
+                continue;
+            }
+            if self.trust_clock().is_err() {
+                continue;
             }
             let reads = tokio::select! {
                 reads = self.source.read(at, &due) => reads,
@@ -231,12 +301,6 @@ fn changed_config(
     }
 }
 
-fn unix_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Commits `readings` to the spool; how many there were.
 async fn store(spool: &Arc<Spool>, readings: Vec<NewReading>) -> Result<usize, SpoolError> {
     let count = readings.len();
@@ -262,35 +326,54 @@ pub struct OnceReport {
     pub pending: u64,
     /// Why delivery stopped before the spool was empty.
     pub retry: Option<String>,
+    /// Why no meter was read: the clock is not trusted.
+    pub waiting_for_clock: Option<ClockState>,
 }
 
-/// One cycle now over Modbus and `POST /ingest`: see [`run_once_with`].
+/// One cycle now over Modbus, `POST /ingest` and the system clock: see
+/// [`run_once_with`].
 pub async fn run_once(config: &Config) -> anyhow::Result<OnceReport> {
     let sink = http_sink(config)?;
     let spool = open_spool(config)?;
-    Ok(run_once_with(config, &spool, Fleet::new(config), sink).await?)
+    Ok(run_once_with(
+        config,
+        &spool,
+        Fleet::new(config),
+        sink,
+        Arc::new(SystemClock),
+    )
+    .await?)
 }
 
 /// One cycle now: every meter read once from `source`, stamped with its
-/// last boundary, spooled, then the spool delivered to `sink` as far as it
-/// lets it.
+/// last boundary by `clock`, spooled, then the spool delivered to `sink`
+/// as far as it lets it. While `clock` is not trusted no meter is read.
 pub async fn run_once_with<M: MeterSource, S: UploadSink>(
     config: &Config,
     spool: &Arc<Spool>,
     mut source: M,
     sink: S,
+    clock: Arc<dyn Clock>,
 ) -> Result<OnceReport, SpoolError> {
-    let reads = source.read(unix_now(), &every_meter(config)).await;
+    let timekeeper = Timekeeper::new(clock.clone(), config.require_clock_sync);
+    let (reads, spooled, waiting_for_clock) = match timekeeper.trusted_now(spool.newest_stamp()) {
+        Ok(now) => {
+            let reads = source.read(now, &every_meter(config)).await;
+            let readings = source::readings(&config.meters, &reads, |meter| {
+                config
+                    .meters
+                    .get(meter)
+                    .map_or(now, |m| last_boundary(now, m.every))
+            });
+            let spooled = store(spool, readings).await?;
+            (reads, spooled, None)
+        }
+        Err(state) => (Vec::new(), 0, Some(state)),
+    };
     source.stop().await;
-    let now = unix_now();
-    let readings = source::readings(&config.meters, &reads, |meter| {
-        config
-            .meters
-            .get(meter)
-            .map_or(now, |m| last_boundary(now, m.every))
-    });
-    let spooled = store(spool, readings).await?;
-    let drained = Outbox::new(sink, spool.clone(), config).drain().await?;
+    let drained = Outbox::new(sink, spool.clone(), config, clock)
+        .drain()
+        .await?;
     Ok(OnceReport {
         meters: reads.len(),
         answered: reads.iter().filter(|r| r.fault.is_none()).count(),
@@ -298,5 +381,6 @@ pub async fn run_once_with<M: MeterSource, S: UploadSink>(
         delivered: drained.delivered,
         pending: spool.pending(),
         retry: drained.retry,
+        waiting_for_clock,
     })
 }

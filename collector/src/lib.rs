@@ -13,6 +13,7 @@
 
 pub mod backoff;
 pub mod bus;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod inspect;

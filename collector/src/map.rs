@@ -206,15 +206,19 @@ impl Quantity {
         start..start + u32::from(self.ty.registers())
     }
 
-    /// The engineering value of the quantity's registers, `None` when they
-    /// hold a sentinel, NaN or infinity.
-    pub fn value(&self, words: &[u16]) -> Option<f64> {
+    /// The engineering value of the quantity's registers (scale and offset
+    /// applied), or why they hold none: a sentinel, NaN or infinity.
+    pub fn value(&self, words: &[u16]) -> Decoded {
         match decode(words, self.ty, self.order) {
             Decoded::Value(raw) => {
                 let value = raw * self.scale + self.offset;
-                value.is_finite().then_some(value)
+                if value.is_finite() {
+                    Decoded::Value(value)
+                } else {
+                    Decoded::NotANumber
+                }
             }
-            Decoded::Sentinel | Decoded::NotANumber => None,
+            other => other,
         }
     }
 }

@@ -1,11 +1,12 @@
 //! The sending side of the spool: the meters' announcement first, then
 //! batches of pending readings oldest first, each leaving `pending` only
 //! on its sink's verdict (delivered or refused). A reading ingest would
-//! refuse is quarantined alone, by the index the wire check names.
+//! refuse is quarantined alone, by the index the wire check names. Readings
+//! wait while the clock is not trusted: "in the future" is judged by it.
 
 use crate::backoff::Backoff;
+use crate::clock::{Clock, Timekeeper};
 use crate::config::{Config, UploadSettings};
-use crate::schedule::unix_now;
 use crate::sink::{Delivery, UploadSink};
 use crate::spool::{self, Spool, SpoolError, SpooledReading};
 use ingest_wire::{Batch, Entry, PointAnnouncement, Reading};
@@ -43,17 +44,20 @@ pub struct Outbox<S> {
     batch_readings: usize,
     /// Points still to announce.
     announce: Option<Vec<PointAnnouncement>>,
+    timekeeper: Timekeeper,
 }
 
 impl<S: UploadSink> Outbox<S> {
     /// An outbox that announces the meters of `config`, then sends
-    /// `spool` in batches of `config.upload.batch_readings`.
-    pub fn new(sink: S, spool: Arc<Spool>, config: &Config) -> Outbox<S> {
+    /// `spool` in batches of `config.upload.batch_readings` while `clock`
+    /// is trusted.
+    pub fn new(sink: S, spool: Arc<Spool>, config: &Config, clock: Arc<dyn Clock>) -> Outbox<S> {
         Outbox {
             sink,
             spool,
             batch_readings: config.upload.batch_readings,
             announce: Some(config.announcements()),
+            timekeeper: Timekeeper::new(clock, config.require_clock_sync),
         }
     }
 
@@ -84,10 +88,14 @@ impl<S: UploadSink> Outbox<S> {
             return Ok(Step::Idle);
         };
         let from = first.ts;
+        let now = match self.timekeeper.trusted_now(self.spool.newest_stamp()) {
+            Ok(now) => now,
+            Err(state) => return Ok(Step::Retry(format!("waiting for the clock: {state}"))),
+        };
         // What ingest would refuse is quarantined here, alone, rather than
         // sinking a whole batch on the server.
         let body = readings_body(&batch);
-        if let Err(error) = ingest_wire::check(&body, unix_now()) {
+        if let Err(error) = ingest_wire::check(&body, now) {
             let bad = match error.entry {
                 Some(Entry::Reading(i)) => batch.get(i).cloned(),
                 _ => None,
@@ -97,7 +105,7 @@ impl<S: UploadSink> Outbox<S> {
             let reason = format!("refused by the collector: {error}");
             let count = bad.len();
             spool::blocking(&self.spool, move |spool| {
-                spool.quarantine(&bad, &reason, unix_now())
+                spool.quarantine(&bad, &reason, now)
             })
             .await?;
             return Ok(Step::Quarantined(count));
@@ -117,7 +125,7 @@ impl<S: UploadSink> Outbox<S> {
                 );
                 let reason = format!("{status}: {message}");
                 spool::blocking(&self.spool, move |spool| {
-                    spool.quarantine(&batch, &reason, unix_now())
+                    spool.quarantine(&batch, &reason, now)
                 })
                 .await?;
                 Step::Quarantined(count)

@@ -24,6 +24,10 @@ pub struct Device {
     pub refused: HashSet<(RegisterKind, u16)>,
     /// Answer nothing at all (a dead meter).
     pub silent: bool,
+    /// Answer every read with this exception: a TCP gateway asked for a
+    /// unit it cannot reach (`GatewayTargetDevice`), or a device that is
+    /// not the meter the map describes (`IllegalDataAddress`).
+    pub exception: Option<ExceptionCode>,
 }
 
 impl Device {
@@ -70,6 +74,9 @@ impl Device {
         address: u16,
         count: u16,
     ) -> Result<Vec<u16>, ExceptionCode> {
+        if let Some(exception) = self.exception {
+            return Err(exception);
+        }
         let table = match kind {
             RegisterKind::Input => &self.input,
             RegisterKind::Holding => &self.holding,

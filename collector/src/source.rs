@@ -45,21 +45,60 @@ impl std::fmt::Display for Fault {
     }
 }
 
+/// Why a quantity of a meter that answered has no value this cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoValue {
+    /// Not asked for: the meter stopped answering before it.
+    NotRead,
+    /// The device answered with this Modbus exception code (2: no such
+    /// register, as at a wrong ModbusId; 11: a gateway reached no device).
+    Exception(u8),
+    /// The registers hold the meter's "not available" (all ones, or the
+    /// most negative number).
+    Sentinel,
+    /// NaN or infinite.
+    NotANumber,
+}
+
+impl std::fmt::Display for NoValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoValue::NotRead => f.write_str("not read"),
+            NoValue::Exception(code) => write!(
+                f,
+                "Modbus exception {code}, {}",
+                tokio_modbus::ExceptionCode::new(*code)
+            ),
+            NoValue::Sentinel => f.write_str("the meter says \"not available\""),
+            NoValue::NotANumber => f.write_str("not a number (NaN or infinite)"),
+        }
+    }
+}
+
 /// What one meter gave in one cycle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeterRead {
     /// Index in [`Config::meters`](crate::config::Config::meters).
     pub meter: usize,
-    /// Per quantity of the meter's map; `None` when skipped (exception,
-    /// sentinel, NaN).
-    pub values: Vec<Option<f64>>,
+    /// Per quantity of the meter's map: its value, or why there is none
+    /// (such a quantity is skipped, not sent).
+    pub values: Vec<Result<f64, NoValue>>,
     pub fault: Option<Fault>,
 }
 
 impl MeterRead {
-    /// The point's value (the map's `value` quantity), when it was read.
+    /// The point's value (the map's `value` quantity), or why it was not
+    /// read.
+    pub fn point_value(&self, meter: &Meter) -> Result<f64, NoValue> {
+        self.values
+            .get(meter.map.value)
+            .copied()
+            .unwrap_or(Err(NoValue::NotRead))
+    }
+
+    /// The point's value, when it was read.
     pub fn value(&self, meter: &Meter) -> Option<f64> {
-        self.values.get(meter.map.value).copied().flatten()
+        self.point_value(meter).ok()
     }
 }
 

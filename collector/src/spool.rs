@@ -13,7 +13,10 @@ use std::sync::{Arc, Mutex};
 
 /// Numbered migrations, applied in order; `PRAGMA user_version` is the
 /// number applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_spool.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_spool.sql"),
+    include_str!("../migrations/0002_newest_stamp.sql"),
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewReading {
@@ -35,7 +38,12 @@ pub struct SpooledReading {
 pub struct SpoolStats {
     pub pending: u64,
     pub quarantined: u64,
+    /// The stamp of the oldest reading still waiting for the server
+    /// (quarantined and delivered readings are not pending); `None` when
+    /// nothing is pending.
     pub oldest_pending: Option<i64>,
+    /// Acknowledged by the server since the spool was made (a count: the
+    /// readings themselves leave the spool).
     pub delivered: u64,
     /// Readings dropped because the spool was full.
     pub dropped: u64,
@@ -57,6 +65,8 @@ pub struct Spool {
 struct Inner {
     db: Connection,
     pending: u64,
+    /// The newest stamp of any reading ever inserted (`newest_stamp`).
+    newest_stamp: Option<i64>,
 }
 
 pub type Result<T> = rusqlite::Result<T>;
@@ -122,8 +132,13 @@ impl Spool {
         migrate(&mut db)?;
         let pending: i64 = db.query_row("SELECT COUNT(*) FROM pending", [], |row| row.get(0))?;
         let pending = pending as u64;
+        let newest_stamp = read_newest_stamp(&db)?;
         Ok(Spool {
-            inner: Mutex::new(Inner { db, pending }),
+            inner: Mutex::new(Inner {
+                db,
+                pending,
+                newest_stamp,
+            }),
             max_pending: max_pending.max(1),
         })
     }
@@ -151,6 +166,14 @@ impl Spool {
                 added += statement.execute(params![r.meter_id, r.ts, r.value])? as u64;
             }
         }
+        let newest = readings.iter().map(|r| r.ts).max();
+        if let Some(newest) = newest {
+            tx.execute(
+                "INSERT INTO newest_stamp (id, ts) VALUES (1, ?1) \
+                 ON CONFLICT (id) DO UPDATE SET ts = MAX(ts, excluded.ts)",
+                [newest],
+            )?;
+        }
         let total = before + added;
         let dropped = total.saturating_sub(self.max_pending);
         if dropped > 0 {
@@ -162,6 +185,7 @@ impl Spool {
         }
         tx.commit()?;
         inner.pending = total - dropped;
+        inner.newest_stamp = inner.newest_stamp.max(newest);
         Ok(Inserted { added, dropped })
     }
 
@@ -224,6 +248,12 @@ impl Spool {
         self.lock().pending
     }
 
+    /// The newest stamp of any reading the spool ever took (pending,
+    /// delivered or quarantined), without a query.
+    pub fn newest_stamp(&self) -> Option<i64> {
+        self.lock().newest_stamp
+    }
+
     pub fn stats(&self) -> Result<SpoolStats> {
         let inner = self.lock();
         let db = &inner.db;
@@ -257,6 +287,31 @@ impl Spool {
         })?;
         rows.collect()
     }
+}
+
+/// The newest stamp the spool at `path` ever took, read without changing
+/// anything (no file is made, no migration applied): for `collector
+/// check`, which may run as another user than the daemon. `None` when
+/// there is no spool yet.
+pub fn newest_stamp_at(path: &Path) -> Result<Option<i64>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let db = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    db.busy_timeout(std::time::Duration::from_secs(5))?;
+    let applied: i64 = db.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if applied < 2 {
+        // Made before the mark was kept: the newest pending reading.
+        return db.query_row("SELECT MAX(ts) FROM pending", [], |row| row.get(0));
+    }
+    read_newest_stamp(&db)
+}
+
+fn read_newest_stamp(db: &Connection) -> Result<Option<i64>> {
+    db.query_row("SELECT ts FROM newest_stamp WHERE id = 1", [], |row| {
+        row.get(0)
+    })
+    .optional()
 }
 
 fn delete(db: &Connection, ids: &[i64]) -> Result<u64> {
@@ -347,6 +402,49 @@ mod tests {
             spool.quarantined().unwrap()[0].3,
             "400: readings[0].value: bad"
         );
+    }
+
+    #[test]
+    fn the_newest_stamp_outlives_delivery_and_is_read_without_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.sqlite");
+        assert_eq!(newest_stamp_at(&path).unwrap(), None);
+        assert!(!path.exists(), "looking made no spool");
+        let spool = Spool::open(&path, 100).unwrap();
+        assert_eq!(spool.newest_stamp(), None);
+        spool
+            .insert(&[reading("m", 900, 1.0), reading("m", 600, 2.0)])
+            .unwrap();
+        // An older reading taken later does not move it back.
+        spool.insert(&[reading("n", 300, 3.0)]).unwrap();
+        assert_eq!(spool.newest_stamp(), Some(900));
+        let all = spool.oldest(10).unwrap();
+        spool.delivered(&all).unwrap();
+        assert_eq!(spool.pending(), 0);
+        assert_eq!(spool.newest_stamp(), Some(900), "delivered, not forgotten");
+        assert_eq!(newest_stamp_at(&path).unwrap(), Some(900));
+        drop(spool);
+        assert_eq!(newest_stamp_at(&path).unwrap(), Some(900));
+        assert_eq!(Spool::open(&path, 100).unwrap().newest_stamp(), Some(900));
+    }
+
+    #[test]
+    fn a_spool_made_before_the_mark_takes_its_newest_pending_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spool.sqlite");
+        {
+            let mut db = Connection::open(&path).unwrap();
+            let tx = db.transaction().unwrap();
+            tx.execute_batch(MIGRATIONS[0]).unwrap();
+            tx.pragma_update(None, "user_version", 1).unwrap();
+            tx.execute_batch(
+                "INSERT INTO pending (meter_id, ts, value) VALUES ('m', 600, 1), ('m', 300, 2)",
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        assert_eq!(newest_stamp_at(&path).unwrap(), Some(600));
+        assert_eq!(Spool::open(&path, 100).unwrap().newest_stamp(), Some(600));
     }
 
     #[test]

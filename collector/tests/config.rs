@@ -38,6 +38,7 @@ fn the_example_site_is_valid() {
         TokenSource::File("/etc/intellimeter/ingest-token".into())
     );
     assert_eq!(config.meters.len(), 3);
+    assert!(config.require_clock_sync, "readings wait for NTP");
     let usb0 = &config.buses[config.meters[0].bus];
     match &usb0.link {
         Link::Serial(serial) => {
@@ -245,10 +246,14 @@ fn addresses_far_beyond_the_registers_are_refused_not_wrapped() {
             "maps/bad.toml:6: quantity[0].address: {far} is out of range: a f32 needs registers {far} to 9223372036854775808 of 0 to 65535"
         ),
     );
+    let line = 1 + example()
+        .lines()
+        .position(|l| l == "startAddress = 0")
+        .unwrap();
     refused(
         &example().replace("startAddress = 0", &format!("startAddress = {far}")),
         &[&format!(
-            "site.toml:56: meter[0].startAddress: {far} puts registers of eastron-sdm630.toml beyond 65535"
+            "site.toml:{line}: meter[0].startAddress: {far} puts registers of eastron-sdm630.toml beyond 65535"
         )],
     );
 }

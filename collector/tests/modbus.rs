@@ -9,7 +9,7 @@ use collector::bus::Fleet;
 use collector::config;
 use collector::map::{self, RegisterKind, ValueType, WordOrder};
 use collector::simulator::{Devices, PtyLine, serve_rtu, serve_tcp};
-use collector::source::Fault;
+use collector::source::{Fault, NoValue};
 use common::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -78,7 +78,7 @@ async fn tcp_values_in_every_type_and_word_order() {
         assert_eq!(reads[0].fault, None);
         for (q, quantity) in map.quantities.iter().enumerate() {
             let expected = if quantity.name == "scaled" { 1239.5 } else { known(quantity.ty, quantity.order) };
-            let got = reads[0].values[q].unwrap_or_else(|| panic!("{} has no value", quantity.name));
+            let got = reads[0].values[q].unwrap_or_else(|why| panic!("{} has no value: {why}", quantity.name));
             assert!((got - expected).abs() < 1e-9, "{}: {got} != {expected}", quantity.name);
         }
         assert_eq!(fleet.readings(&reads, |_| 300), [collector::spool::NewReading { meter_id: "m".into(), ts: 300, value: 1239.5 }]);
@@ -136,12 +136,16 @@ async fn exceptions_skip_a_quantity_and_sentinels_are_not_sent() {
             .position(|q| q.name == "frequency")
             .unwrap();
         assert_eq!(reads[0].fault, None);
-        assert_eq!(reads[0].values[frequency], None, "skipped");
-        assert_eq!(reads[0].values[0], Some(100.0));
+        assert_eq!(
+            reads[0].values[frequency],
+            Err(NoValue::Exception(2)),
+            "skipped"
+        );
+        assert_eq!(reads[0].values[0], Ok(100.0));
         assert_eq!(reads[0].value(&config.meters[0]), Some(107.0));
         assert_eq!(
-            reads[1].value(&config.meters[1]),
-            None,
+            reads[1].point_value(&config.meters[1]),
+            Err(NoValue::NotANumber),
             "NaN is not a reading"
         );
         let readings = fleet.readings(&reads, |_| 600);
