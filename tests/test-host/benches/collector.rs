@@ -59,11 +59,12 @@ async fn bench() {
 
     // A site whose one meter nobody serves: only the spool matters here.
     let maps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../collector/maps");
+    // require_clock_sync = false: these machines run without NTP.
     let site = dir.path().join("site.toml");
     std::fs::write(
         &site,
         format!(
-            "server = \"{base}\"\ntoken_file = \"token\"\nspool = \"spool.sqlite\"\nmaps = \"{}\"\n\
+            "server = \"{base}\"\ntoken_file = \"token\"\nspool = \"spool.sqlite\"\nrequire_clock_sync = false\nmaps = \"{}\"\n\
              [upload]\nbatch_readings = 5000\n\n[bus.gw]\ntcp = \"127.0.0.1:9\"\n\n\
              [[meter]]\nMeterId = \"m0\"\nModbusId = 1\nPort = \"gw\"\nModbusMap = \"eastron-sdm120.toml\"\nSaveEvery = 60\n",
             maps.display()
