@@ -6,7 +6,8 @@
 //! 2. /file CSV: rows/s, time to first byte and peak guest memory for a
 //!    year of 5-minute readings of 100 points, next to the `sqlite3` CLI
 //!    writing the same rows as CSV from the same database file; then the
-//!    same rows as JSON, XML and YAML;
+//!    same rows as JSON, XML and YAML; then all four gzipped
+//!    (`Accept-Encoding: gzip`): bytes, rows/s, and how much smaller;
 //! 3. /data with 100 points: requests/s and p50/p99, next to the
 //!    hello-world `health` component.
 //!
@@ -257,6 +258,27 @@ async fn bench_export(points: i64, days: i64) {
         assert_eq!(export.status, 200);
         other_formats.push((format, export.total_time, export.body_bytes));
     }
+    // Each format again, gzipped page by page (Accept-Encoding: gzip).
+    let mut gzipped = Vec::new();
+    for format in ["csv", "json", "xml", "yaml"] {
+        let path = format!("{path}&type={format}");
+        let headers = [
+            ("authorization", bearer.as_str()),
+            ("accept-encoding", "gzip"),
+        ];
+        let export = request_streamed(&base, "GET", &path, &headers, vec![])
+            .await
+            .unwrap();
+        assert_eq!(export.status, 200);
+        assert!(
+            export
+                .headers
+                .iter()
+                .any(|(name, value)| name == "content-encoding" && value == "gzip"),
+            "{format}: not gzipped"
+        );
+        gzipped.push((format, export.total_time, export.body_bytes));
+    }
     app.shutdown().await;
 
     println!(
@@ -267,12 +289,38 @@ async fn bench_export(points: i64, days: i64) {
         "  component                 {component_rate:>12.0} rows/s  ({:.1?} total, first byte after {:.1?})",
         full.total_time, full.time_to_first_body_byte
     );
-    for (format, time, bytes) in other_formats {
+    let other_formats_bytes = |wanted: &str| {
+        other_formats
+            .iter()
+            .find(|(format, _, _)| *format == wanted)
+            .map_or(0, |(_, _, bytes)| *bytes)
+    };
+    for (format, time, bytes) in &other_formats {
+        let (time, bytes) = (*time, *bytes);
         println!(
             "  the same as {:<13} {:>12.0} rows/s  ({time:.1?} total, {:.0} MB)",
             format.to_uppercase(),
             rows as f64 / time.as_secs_f64(),
             bytes as f64 / 1e6
+        );
+    }
+    let plain_bytes = |format: &str| match format {
+        "csv" => full.body_bytes,
+        _ => other_formats_bytes(format),
+    };
+    for (format, time, bytes) in &gzipped {
+        let rate = rows as f64 / time.as_secs_f64();
+        println!(
+            "  {:<4} gzipped              {rate:>12.0} rows/s  ({time:.1?} total, {:.1} MB, {:.1}x smaller)",
+            format.to_uppercase(),
+            *bytes as f64 / 1e6,
+            plain_bytes(format) as f64 / *bytes as f64
+        );
+    }
+    if let Some((_, time, _)) = gzipped.first() {
+        println!(
+            "  CSV gzipped / plain rows/s {:>11.2}",
+            full.total_time.as_secs_f64() / time.as_secs_f64()
         );
     }
     println!(

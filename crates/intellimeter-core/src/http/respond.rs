@@ -4,6 +4,7 @@
 use crate::context::{Ctx, Services};
 use crate::error::{ApiError, ErrorKind};
 use crate::format::Format;
+use crate::http::encoding;
 use crate::http::reply::{Payload, Reply};
 use crate::http::request::{ApiRequest, MAX_BODY_BYTES, requested_format};
 use crate::routes::RouteSpec;
@@ -80,10 +81,22 @@ pub fn respond_among(routes: &[&Route], request: &ApiRequest, services: Services
     }
 }
 
-/// Runs the route's handler and renders its outcome in the negotiated format. Never
-/// panics on bad input; internal errors are logged and answered with a
-/// short 500.
+/// Runs the route's handler and renders its outcome in the negotiated
+/// format, compressed as the request allows ([`encoding::negotiate`]).
+/// Never panics on bad input; internal errors are logged and answered with
+/// a short 500.
 pub fn respond(route: &Route, request: &ApiRequest, services: Services) -> ApiResponse {
+    let mut response = answer(route, request, services);
+    encoding::negotiate(
+        &request.method,
+        request.header("accept-encoding"),
+        &mut response,
+    );
+    response
+}
+
+/// The answer to `request`, before content coding.
+fn answer(route: &Route, request: &ApiRequest, services: Services) -> ApiResponse {
     let env = services.env;
     let explicit = match requested_format(request) {
         Ok(format) => format,

@@ -6,6 +6,7 @@
 //! accepts gzip (`Vary: Accept-Encoding`).
 
 use crate::error::ApiError;
+use crate::http::encoding::accepts_gzip;
 use crate::http::request::ApiRequest;
 use crate::http::{Reply, method_not_allowed};
 
@@ -82,30 +83,6 @@ pub fn reply(assets: &[Asset], request: &ApiRequest) -> Result<Reply, ApiError> 
         reply = reply.with_header(name, *value);
     }
     Ok(reply)
-}
-
-/// Whether an `Accept-Encoding` value allows gzip: named (or `*`) with a
-/// q-value above 0, and not refused by name.
-fn accepts_gzip(header: &str) -> bool {
-    let mut named = None;
-    let mut any = None;
-    for item in header.split(',') {
-        let mut parts = item.split(';');
-        let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = parts
-            .filter_map(|param| {
-                let (name, value) = param.split_once('=')?;
-                (name.trim().eq_ignore_ascii_case("q")).then(|| value.trim().parse::<f64>().ok())?
-            })
-            .next()
-            .unwrap_or(1.0);
-        match coding.as_str() {
-            "gzip" | "x-gzip" => named = Some(q > 0.0),
-            "*" => any = Some(q > 0.0),
-            _ => {}
-        }
-    }
-    named.or(any).unwrap_or(false)
 }
 
 /// `If-None-Match` by weak comparison (RFC 9110 §13.1.2): `*`, or any

@@ -9,21 +9,10 @@ use crate::readmodel::{self, Listing};
 use crate::routes::{Grants, RouteSpec};
 use crate::security::auth;
 
-pub const DATA_SPEC: RouteSpec = RouteSpec {
-    path: "/data",
-    methods: &["GET"],
-    trigger: "/data",
-    component: "data",
-    grants: Grants::stores(&[]),
-};
+pub const DATA_SPEC: RouteSpec = RouteSpec::at("/data", &["GET"], "data", Grants::stores(&[]));
 
-pub const INTERVAL_SPEC: RouteSpec = RouteSpec {
-    path: "/interval",
-    methods: &["GET"],
-    trigger: "/interval",
-    component: "interval",
-    grants: Grants::stores(&[]),
-};
+pub const INTERVAL_SPEC: RouteSpec =
+    RouteSpec::at("/interval", &["GET"], "interval", Grants::stores(&[]));
 
 /// `/data`, for its component.
 pub const DATA_ROUTE: Route = Route::new(&DATA_SPEC, handle_data);

@@ -11,13 +11,7 @@ use crate::http::{Reply, Route};
 use crate::routes::{Grants, RouteSpec};
 use crate::security::auth;
 
-pub const SPEC: RouteSpec = RouteSpec {
-    path: "/file",
-    methods: &["GET"],
-    trigger: "/file",
-    component: "file",
-    grants: Grants::stores(&[]),
-};
+pub const SPEC: RouteSpec = RouteSpec::at("/file", &["GET"], "file", Grants::stores(&[]));
 
 /// The route, for the component.
 pub const ROUTE: Route = Route::new(&SPEC, handle);

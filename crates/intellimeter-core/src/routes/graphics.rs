@@ -16,13 +16,7 @@ use crate::routes::{Grants, RouteSpec};
 use crate::security::auth;
 use charts::Figure;
 
-pub const SPEC: RouteSpec = RouteSpec {
-    path: "/graphics",
-    methods: &["GET"],
-    trigger: "/graphics",
-    component: "graphics",
-    grants: Grants::stores(&[]),
-};
+pub const SPEC: RouteSpec = RouteSpec::at("/graphics", &["GET"], "graphics", Grants::stores(&[]));
 
 /// The route, for the component.
 pub const ROUTE: Route = Route::new(&SPEC, handle);

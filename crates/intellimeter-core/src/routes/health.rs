@@ -8,13 +8,7 @@ use crate::http::request::ApiRequest;
 use crate::http::{Reply, Route};
 use crate::routes::{Grants, RouteSpec};
 
-pub const SPEC: RouteSpec = RouteSpec {
-    path: "/health",
-    methods: &["GET", "HEAD"],
-    trigger: "/health",
-    component: "health",
-    grants: Grants::NONE,
-};
+pub const SPEC: RouteSpec = RouteSpec::at("/health", &["GET", "HEAD"], "health", Grants::NONE);
 
 /// The route, for the component.
 pub const ROUTE: Route = Route::new(&SPEC, handle);

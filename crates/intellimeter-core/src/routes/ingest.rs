@@ -14,13 +14,7 @@ use crate::security::auth;
 use crate::value::Value;
 use ingest_wire::{MAX_INGEST_BODY_BYTES, WireError, WireErrorKind};
 
-pub const SPEC: RouteSpec = RouteSpec {
-    path: "/ingest",
-    methods: &["POST"],
-    trigger: "/ingest",
-    component: "ingest",
-    grants: Grants::stores(&[]),
-};
+pub const SPEC: RouteSpec = RouteSpec::at("/ingest", &["POST"], "ingest", Grants::stores(&[]));
 
 /// The route, for the component.
 pub const ROUTE: Route = Route {

@@ -9,13 +9,12 @@ use crate::routes::{Grants, RouteSpec};
 use crate::security::auth;
 use crate::value::Value;
 
-pub const SPEC: RouteSpec = RouteSpec {
-    path: "/key",
-    methods: &["GET", "POST"],
-    trigger: "/key",
-    component: "key",
-    grants: Grants::stores(&[auth::SEALING_SECRET_VARIABLE]),
-};
+pub const SPEC: RouteSpec = RouteSpec::at(
+    "/key",
+    &["GET", "POST"],
+    "key",
+    Grants::stores(&[auth::SEALING_SECRET_VARIABLE]),
+);
 
 /// The route, for the component.
 pub const ROUTE: Route = Route::new(&SPEC, handle);

@@ -73,6 +73,22 @@ impl Grants {
 }
 
 impl RouteSpec {
+    /// A route whose trigger in spin.toml is its own path.
+    pub const fn at(
+        path: &'static str,
+        methods: &'static [&'static str],
+        component: &'static str,
+        grants: Grants,
+    ) -> RouteSpec {
+        RouteSpec {
+            path,
+            methods,
+            trigger: path,
+            component,
+            grants,
+        }
+    }
+
     /// Whether this route serves `path` as Spin routes it: segments
     /// compared one by one, empty ones ignored (`//session/` is
     /// `/session`); `/x/...` serves `/x` and everything below it.
@@ -117,31 +133,20 @@ pub const ROUTES: &[&RouteSpec] = &[
 
 /// `GET /openapi.json`: served by its component from the embedded
 /// document (`functions/openapi`).
-pub const OPENAPI: RouteSpec = RouteSpec {
-    path: "/openapi.json",
-    methods: &["GET", "HEAD"],
-    trigger: "/openapi.json",
-    component: "openapi",
-    grants: Grants::NONE,
-};
+pub const OPENAPI: RouteSpec =
+    RouteSpec::at("/openapi.json", &["GET", "HEAD"], "openapi", Grants::NONE);
 
 /// The dashboard's page (`functions/dashboard`).
-pub const DASHBOARD_PAGE: RouteSpec = RouteSpec {
-    path: "/",
-    methods: &["GET", "HEAD"],
-    trigger: "/",
-    component: "dashboard",
-    grants: Grants::NONE,
-};
+pub const DASHBOARD_PAGE: RouteSpec =
+    RouteSpec::at("/", &["GET", "HEAD"], "dashboard", Grants::NONE);
 
 /// The dashboard's script, WebAssembly and style.
-pub const DASHBOARD_FILES: RouteSpec = RouteSpec {
-    path: "/dashboard/...",
-    methods: &["GET", "HEAD"],
-    trigger: "/dashboard/...",
-    component: "dashboard",
-    grants: Grants::NONE,
-};
+pub const DASHBOARD_FILES: RouteSpec = RouteSpec::at(
+    "/dashboard/...",
+    &["GET", "HEAD"],
+    "dashboard",
+    Grants::NONE,
+);
 
 /// The core routes with their handlers, for tests that serve them without
 /// a host (the request harness, the fuzz targets): one per [`ROUTES`]

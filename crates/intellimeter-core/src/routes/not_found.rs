@@ -9,13 +9,7 @@ use crate::http::{Reply, Route};
 use crate::routes::{Grants, ROUTES, RouteSpec};
 
 /// The catch-all answers every method (with 404), so it lists none.
-pub const SPEC: RouteSpec = RouteSpec {
-    path: "/...",
-    methods: &[],
-    trigger: "/...",
-    component: "not-found",
-    grants: Grants::NONE,
-};
+pub const SPEC: RouteSpec = RouteSpec::at("/...", &[], "not-found", Grants::NONE);
 
 /// The route, for the component.
 pub const ROUTE: Route = Route::new(&SPEC, handle);

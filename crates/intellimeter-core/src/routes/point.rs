@@ -12,13 +12,7 @@ use crate::readmodel::{self, Listing};
 use crate::routes::{Grants, RouteSpec};
 use crate::security::auth;
 
-pub const SPEC: RouteSpec = RouteSpec {
-    path: "/point",
-    methods: &["GET", "POST"],
-    trigger: "/point",
-    component: "point",
-    grants: Grants::stores(&[]),
-};
+pub const SPEC: RouteSpec = RouteSpec::at("/point", &["GET", "POST"], "point", Grants::stores(&[]));
 
 /// The route, for the component.
 pub const ROUTE: Route = Route::new(&SPEC, handle);

@@ -13,13 +13,7 @@ use crate::http::request::ApiRequest;
 use crate::http::{Reply, Route};
 use crate::routes::{Grants, RouteSpec, graphics};
 
-pub const SPEC: RouteSpec = RouteSpec {
-    path: "/series",
-    methods: &["GET"],
-    trigger: "/series",
-    component: "series",
-    grants: Grants::stores(&[]),
-};
+pub const SPEC: RouteSpec = RouteSpec::at("/series", &["GET"], "series", Grants::stores(&[]));
 
 /// The route, for the component.
 pub const ROUTE: Route = Route::new(&SPEC, handle);

@@ -12,16 +12,15 @@ use crate::routes::{Grants, RouteSpec};
 use crate::security::auth::{self, CookiePolicy, LogIn};
 use crate::value::Value;
 
-pub const SPEC: RouteSpec = RouteSpec {
-    path: "/session",
-    methods: &["GET", "PUT", "DELETE"],
-    trigger: "/session",
-    component: "session",
-    grants: Grants::stores(&[
+pub const SPEC: RouteSpec = RouteSpec::at(
+    "/session",
+    &["GET", "PUT", "DELETE"],
+    "session",
+    Grants::stores(&[
         auth::CLIENT_ADDRESS_HEADER_VARIABLE,
         auth::PLAIN_HTTP_VARIABLE,
     ]),
-};
+);
 
 /// The route, for the component.
 pub const ROUTE: Route = Route::new(&SPEC, handle);

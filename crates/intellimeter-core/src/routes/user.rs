@@ -13,17 +13,16 @@ use crate::security::auth::{self, CookiePolicy};
 use crate::security::secrets;
 use crate::value::Value;
 
-pub const SPEC: RouteSpec = RouteSpec {
-    path: "/user",
-    methods: &["GET", "POST", "PUT", "DELETE"],
-    trigger: "/user",
-    component: "user",
-    grants: Grants::stores(&[
+pub const SPEC: RouteSpec = RouteSpec::at(
+    "/user",
+    &["GET", "POST", "PUT", "DELETE"],
+    "user",
+    Grants::stores(&[
         auth::SEALING_SECRET_VARIABLE,
         auth::CLIENT_ADDRESS_HEADER_VARIABLE,
         auth::PLAIN_HTTP_VARIABLE,
     ]),
-};
+);
 
 /// The route, for the component.
 pub const ROUTE: Route = Route::new(&SPEC, handle);

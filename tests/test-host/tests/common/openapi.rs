@@ -285,7 +285,7 @@ pub fn dicttoxml_values(text: &str) -> Result<Vec<Json>, String> {
     let mut reader = Reader::from_str(text);
     loop {
         match reader.read_event().map_err(|e| e.to_string())? {
-            Event::Start(start) if start.name().as_ref() == b"Response" => break,
+            Event::Start(start) if start.name().as_ref() == "Response" => break,
             Event::Decl(_) => {}
             other => return Err(format!("expected <Response>, found {other:?}")),
         }
@@ -308,12 +308,12 @@ fn read_children(
     loop {
         match reader.read_event().map_err(|e| e.to_string())? {
             Event::Start(start) => {
-                let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
+                let name = start.name().as_ref().to_owned();
                 let kind = attribute(&start, "type")?;
                 children.push((name.clone(), read_value(reader, &name, kind.as_deref())?));
             }
             Event::Empty(start) => {
-                let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
+                let name = start.name().as_ref().to_owned();
                 let value = match attribute(&start, "type")?.as_deref() {
                     Some("str") => json!(""),
                     Some("null") => Json::Null,
@@ -323,8 +323,8 @@ fn read_children(
                 };
                 children.push((name, value));
             }
-            Event::End(end) if end.name().as_ref() == parent.as_bytes() => return Ok(children),
-            Event::Text(text) if text.iter().all(u8::is_ascii_whitespace) => {}
+            Event::End(end) if end.name().as_ref() == parent => return Ok(children),
+            Event::Text(text) if text.chars().all(char::is_whitespace) => {}
             other => return Err(format!("unexpected {other:?} in <{parent}>")),
         }
     }
@@ -353,7 +353,8 @@ fn read_value(
             loop {
                 match reader.read_event().map_err(|e| e.to_string())? {
                     Event::Text(part) => {
-                        text.push_str(&part.decode().map_err(|e| e.to_string())?);
+                        // Entities come as GeneralRef events, not in the text.
+                        text.push_str(&part);
                     }
                     Event::GeneralRef(reference) => {
                         match reference.resolve_char_ref().map_err(|e| e.to_string())? {
@@ -371,7 +372,7 @@ fn read_value(
                             }
                         }
                     }
-                    Event::End(end) if end.name().as_ref() == name.as_bytes() => break,
+                    Event::End(end) if end.name().as_ref() == name => break,
                     other => return Err(format!("unexpected {other:?} in <{name}>")),
                 }
             }
@@ -401,8 +402,8 @@ fn read_value(
 fn attribute(start: &quick_xml::events::BytesStart, name: &str) -> Result<Option<String>, String> {
     for attribute in start.attributes() {
         let attribute = attribute.map_err(|e| e.to_string())?;
-        if attribute.key.as_ref() == name.as_bytes() {
-            return Ok(Some(String::from_utf8_lossy(&attribute.value).into_owned()));
+        if attribute.key.as_ref() == name {
+            return Ok(Some(attribute.value.into_owned()));
         }
     }
     Ok(None)
