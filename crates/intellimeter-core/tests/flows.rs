@@ -132,6 +132,7 @@ fn migrations_apply_once_to_an_empty_database() {
         [
             "interval_rollups",
             "login_failures",
+            "pending_work",
             "points",
             "projects",
             "readings",
@@ -678,7 +679,7 @@ fn look_alike_usernames_are_one_user() {
 }
 
 #[test]
-fn migration_5_keys_the_users_it_finds_and_keeps_old_look_alikes_working() {
+fn users_made_before_keys_are_keyed_oldest_first_and_old_look_alikes_keep_working() {
     let world = World::new();
     migrations::apply_up_to(&world, 4).unwrap();
     world
@@ -700,18 +701,34 @@ fn migration_5_keys_the_users_it_finds_and_keeps_old_look_alikes_working() {
             .unwrap();
     }
     migrations::apply(&world).unwrap();
-    let keys: Vec<(String, Option<String>)> = world
-        .execute("SELECT username, username_key FROM users ORDER BY id", &[])
-        .unwrap()
-        .iter()
-        .map(|row| (row.text(0).unwrap(), row.text(1).ok()))
-        .collect();
+    let keys = || -> Vec<(String, Option<String>)> {
+        world
+            .execute("SELECT username, username_key FROM users ORDER BY id", &[])
+            .unwrap()
+            .iter()
+            .map(|row| (row.text(0).unwrap(), row.text(1).ok()))
+            .collect()
+    };
+    assert!(
+        keys().iter().all(|(_, key)| key.is_none()),
+        "SQL alone cannot key them"
+    );
+    // The first login keys them, oldest first, once.
+    assert_eq!(log_in(&world, "TEST", "password1").1["uuid"], 1);
     assert_eq!(
-        keys,
+        keys(),
         [
             ("test".to_owned(), Some("test".to_owned())),
             ("ｔｅｓｔ".to_owned(), None),
         ]
+    );
+    assert!(
+        world
+            .execute("SELECT 1 FROM pending_work", &[])
+            .unwrap()
+            .rows
+            .is_empty(),
+        "done once"
     );
     // Each still logs in: the older by any form, the younger by its name.
     assert_eq!(log_in(&world, "TEST", "password1").1["uuid"], 1);

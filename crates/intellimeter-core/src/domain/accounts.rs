@@ -367,6 +367,7 @@ pub fn create_user(
     fields: NewAccount,
 ) -> Result<UserId, ApiError> {
     let prepared = PreparedAccount::prepare(ctx, fields)?;
+    key_usernames(ctx)?;
     in_transaction(ctx.db()?, |db| prepared.insert(ctx, db, project_id))
 }
 
@@ -400,6 +401,7 @@ pub fn provision(
         )));
     }
     let prepared = PreparedAccount::prepare(ctx, first_user)?;
+    key_usernames(ctx)?;
     let ingest_token = secrets::new_token(ctx.env());
     let (project_id, user_id) = in_transaction(ctx.db()?, |db| {
         let project_id = insert_project(
@@ -448,6 +450,43 @@ pub fn project_by_ingest_token_hash(
         .transpose()
 }
 
+/// Gives the users made before migration 5 their username key, oldest
+/// first, once: before a login or an account write (a cheap read when
+/// there is nothing to do). A key an older user already has is left NULL.
+pub fn key_usernames(ctx: &Ctx) -> Result<(), ApiError> {
+    let pending = |db: &dyn Sql| -> Result<bool, ApiError> {
+        Ok(!db
+            .execute(
+                "SELECT 1 FROM pending_work WHERE name = 'username_keys'",
+                &[],
+            )?
+            .rows
+            .is_empty())
+    };
+    let db = ctx.db()?;
+    if !pending(db)? {
+        return Ok(());
+    }
+    in_transaction(db, |db| {
+        if !pending(db)? {
+            return Ok(());
+        }
+        let users = db.execute(
+            "SELECT id, username FROM users WHERE username_key IS NULL ORDER BY id",
+            &[],
+        )?;
+        for user in users.iter() {
+            db.execute(
+                "UPDATE users SET username_key = ?1 WHERE id = ?2 \
+                 AND NOT EXISTS (SELECT 1 FROM users WHERE username_key = ?1)",
+                &[username_key(&user.text(1)?).into(), user.int(0)?.into()],
+            )?;
+        }
+        db.execute("DELETE FROM pending_work WHERE name = 'username_keys'", &[])?;
+        Ok::<_, ApiError>(())
+    })
+}
+
 /// The caller's project's users, as `GET /user` shows them.
 pub fn users_of(ctx: &Ctx, account: &Account) -> Result<Value, ApiError> {
     public_users(ctx.db()?, account.project_id, &account.timezone)
@@ -460,6 +499,9 @@ pub fn update_own(
     account: &Account,
     changes: &AccountChanges,
 ) -> Result<Account, ApiError> {
+    if changes.username.is_some() {
+        key_usernames(ctx)?;
+    }
     let ((), stored) = readmodel::write_account(ctx, account, |write| update_user(write, changes))?;
     stored.ok_or_else(|| ApiError::unauthorized("the account no longer exists"))
 }

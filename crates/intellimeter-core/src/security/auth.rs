@@ -509,6 +509,7 @@ pub fn log_in(ctx: &Ctx, request: &ApiRequest, login: LogIn) -> Result<Account, 
         LogIn::Password { username, password } => {
             let throttle = Throttle::password(&client, username);
             throttle.reserve(ctx)?;
+            accounts::key_usernames(ctx)?;
             let account = match accounts::login_by_username(ctx.db()?, username)? {
                 Some(stored) if secrets::verify_password(password, &stored.password_hash) => {
                     readmodel::account(ctx, stored.user_id)?

@@ -3,49 +3,16 @@
 //! transaction that re-reads the version after taking the write lock, so
 //! two components starting at once apply each migration exactly once.
 
-use crate::domain::names::username_key;
 use crate::storage::{Sql, StorageError, in_transaction};
 
-/// A migration's step in Rust, run after its SQL in the same transaction.
-type Step = fn(&dyn Sql) -> Result<(), StorageError>;
-
-/// One migration: its SQL, then (in the same transaction) a step SQL
-/// cannot do itself.
-struct Migration {
-    sql: &'static str,
-    then: Option<Step>,
-}
-
-const fn sql(sql: &'static str) -> Migration {
-    Migration { sql, then: None }
-}
-
 /// Migration `n` (1-based) is `MIGRATIONS[n - 1]`. Append only.
-const MIGRATIONS: &[Migration] = &[
-    sql(include_str!("../../migrations/0001_accounts.sql")),
-    sql(include_str!("../../migrations/0002_meter_data.sql")),
-    sql(include_str!("../../migrations/0003_account_security.sql")),
-    sql(include_str!("../../migrations/0004_interval_rollups.sql")),
-    Migration {
-        sql: include_str!("../../migrations/0005_username_keys.sql"),
-        then: Some(fill_username_keys),
-    },
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_accounts.sql"),
+    include_str!("../../migrations/0002_meter_data.sql"),
+    include_str!("../../migrations/0003_account_security.sql"),
+    include_str!("../../migrations/0004_interval_rollups.sql"),
+    include_str!("../../migrations/0005_username_keys.sql"),
 ];
-
-/// Migration 5's step: every user's username key, oldest user first; a
-/// key an older user already has is left NULL (that user logs in by its
-/// exact name, see `accounts::login_by_username`).
-fn fill_username_keys(db: &dyn Sql) -> Result<(), StorageError> {
-    let users = db.execute("SELECT id, username FROM users ORDER BY id", &[])?;
-    for user in users.iter() {
-        db.execute(
-            "UPDATE users SET username_key = ?1 WHERE id = ?2 \
-             AND NOT EXISTS (SELECT 1 FROM users WHERE username_key = ?1)",
-            &[username_key(&user.text(1)?).into(), user.int(0)?.into()],
-        )?;
-    }
-    Ok(())
-}
 
 pub fn latest_version() -> i64 {
     MIGRATIONS.len() as i64
@@ -79,12 +46,8 @@ pub fn apply_up_to(db: &dyn Sql, target: i64) -> Result<(), StorageError> {
             if current_version(db)? >= next {
                 return Ok(());
             }
-            let migration = &MIGRATIONS[(next - 1) as usize];
-            for statement in statements(migration.sql) {
+            for statement in statements(MIGRATIONS[(next - 1) as usize]) {
                 db.execute(&statement, &[])?;
-            }
-            if let Some(step) = migration.then {
-                step(db)?;
             }
             // PRAGMA takes no bound parameters; `next` is our own integer.
             db.execute(&format!("PRAGMA user_version = {next}"), &[])?;
@@ -123,8 +86,8 @@ mod tests {
 
     #[test]
     fn every_migration_splits_into_statements() {
-        for migration in MIGRATIONS {
-            let statements = statements(migration.sql);
+        for script in MIGRATIONS {
+            let statements = statements(script);
             assert!(!statements.is_empty());
             for statement in statements {
                 assert!(
