@@ -4,11 +4,10 @@
 use crate::context::Ctx;
 use crate::domain::ids::{ProjectId, UserId};
 use crate::domain::names::username_key;
-use crate::domain::time::{is_known_time_zone, local_date_time};
-use crate::domain::validate;
+use crate::domain::time::local_date_time;
 use crate::error::ApiError;
 use crate::readmodel::{self, AccountWrite};
-use crate::security::{auth, secrets};
+use crate::security::secrets;
 use crate::storage::in_transaction;
 use crate::storage::{Row, Sql, SqlValue, StorageError};
 use crate::value::Value;
@@ -211,7 +210,7 @@ pub fn set_api_key(write: &AccountWrite, key_hash: &str, sealed: Vec<u8>) -> Res
 
 /// The key of a user created in this transaction (no read model yet), or
 /// of [`set_api_key`].
-fn store_api_key(
+pub(crate) fn store_api_key(
     db: &dyn Sql,
     user_id: UserId,
     key_hash: &str,
@@ -301,130 +300,6 @@ pub fn set_ingest_token_hash(
     Ok(!rows.rows.is_empty())
 }
 
-/// What a new user is given at creation (by `PUT /user` or provisioning).
-pub struct NewAccount<'a> {
-    pub username: &'a str,
-    pub email: &'a str,
-    pub password: &'a str,
-}
-
-/// A validated new user with its password hashed and API key drawn: the
-/// slow work (argon2, sealing key) is done before the write lock is taken.
-pub struct PreparedAccount<'a> {
-    fields: NewAccount<'a>,
-    password_hash: String,
-    api_key: String,
-    sealing_key: secrets::SealingKey,
-}
-
-impl<'a> PreparedAccount<'a> {
-    pub fn prepare(ctx: &Ctx, fields: NewAccount<'a>) -> Result<Self, ApiError> {
-        validate::username(fields.username)?;
-        validate::email(fields.email)?;
-        validate::password(fields.password)?;
-        let password_hash =
-            secrets::hash_password(ctx.env(), fields.password).map_err(ApiError::internal)?;
-        Ok(PreparedAccount {
-            fields,
-            password_hash,
-            api_key: secrets::new_api_key(ctx.env()),
-            sealing_key: auth::sealing_key(ctx)?,
-        })
-    }
-
-    /// Inserts the user; returns its id. 409 when the username is taken.
-    pub fn insert(
-        &self,
-        ctx: &Ctx,
-        db: &dyn Sql,
-        project_id: ProjectId,
-    ) -> Result<UserId, ApiError> {
-        let key_hash = secrets::digest_hex(&self.api_key);
-        let user_id = insert_user(
-            db,
-            &NewUser {
-                project_id,
-                username: self.fields.username,
-                email: self.fields.email,
-                password_hash: &self.password_hash,
-                joined_at: ctx.now(),
-                api_key_hash: &key_hash,
-                session_stamp: &auth::new_session_stamp(ctx),
-            },
-        )?;
-        let sealed = self
-            .sealing_key
-            .seal(ctx.env(), &Account::seal_owner(user_id), &self.api_key);
-        store_api_key(db, user_id, &key_hash, sealed)?;
-        Ok(user_id)
-    }
-}
-
-/// Creates one user of `project_id` in its own transaction.
-pub fn create_user(
-    ctx: &Ctx,
-    project_id: ProjectId,
-    fields: NewAccount,
-) -> Result<UserId, ApiError> {
-    let prepared = PreparedAccount::prepare(ctx, fields)?;
-    key_usernames(ctx)?;
-    in_transaction(ctx.db()?, |db| prepared.insert(ctx, db, project_id))
-}
-
-/// A new project (site) as support provisions it.
-pub struct NewProject<'a> {
-    pub name: &'a str,
-    /// An IANA time zone: the site's local days and times.
-    pub timezone: &'a str,
-}
-
-/// What provisioning made: the ids, and the collector's ingest token
-/// (shown once; only its digest is stored).
-pub struct Provisioned {
-    pub project_id: ProjectId,
-    pub user_id: UserId,
-    pub ingest_token: String,
-}
-
-/// Creates a project, its first user and its ingest token, in one
-/// transaction (all or nothing).
-pub fn provision(
-    ctx: &Ctx,
-    project: NewProject,
-    first_user: NewAccount,
-) -> Result<Provisioned, ApiError> {
-    validate::project_name(project.name)?;
-    if !is_known_time_zone(project.timezone) {
-        return Err(ApiError::bad_request(format!(
-            "timezone {:?} is not an IANA time zone such as America/Toronto",
-            project.timezone
-        )));
-    }
-    let prepared = PreparedAccount::prepare(ctx, first_user)?;
-    key_usernames(ctx)?;
-    let ingest_token = secrets::new_token(ctx.env());
-    let (project_id, user_id) = in_transaction(ctx.db()?, |db| {
-        let project_id = insert_project(
-            db,
-            project.name,
-            project.timezone,
-            &secrets::digest_hex(&ingest_token),
-            ctx.now(),
-        )?;
-        let user_id = prepared.insert(ctx, db, project_id)?;
-        Ok::<_, ApiError>((project_id, user_id))
-    })?;
-    ctx.env().log(&format!(
-        "provisioned project {project_id} ({:?}) with user {user_id}",
-        project.name
-    ));
-    Ok(Provisioned {
-        project_id,
-        user_id,
-        ingest_token,
-    })
-}
-
 /// A project and the time zone of its local days.
 pub struct ProjectZone {
     pub project_id: ProjectId,
@@ -509,7 +384,7 @@ pub fn update_own(
 /// Ends every session of the account (a new session stamp).
 pub fn end_every_session(ctx: &Ctx, account: &Account) -> Result<(), ApiError> {
     let changes = AccountChanges {
-        session_stamp: Some(auth::new_session_stamp(ctx)),
+        session_stamp: Some(secrets::new_session_stamp(ctx.env())),
         ..AccountChanges::default()
     };
     readmodel::write_account(ctx, account, |write| update_user(write, &changes))?;

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod days;
+pub mod enrolment;
 pub mod exports;
 pub mod figures;
 pub mod ids;

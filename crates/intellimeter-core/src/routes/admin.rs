@@ -7,7 +7,7 @@
 //!   token; the old one stops at once (a stolen or lost collector).
 
 use crate::context::Ctx;
-use crate::domain::accounts::{self, NewAccount, NewProject};
+use crate::domain::enrolment::{self, NewAccount, NewProject};
 use crate::domain::ids::ProjectId;
 use crate::error::ApiError;
 use crate::http::request::{ApiRequest, Params};
@@ -46,7 +46,7 @@ pub const INGEST_TOKEN: Route = Route::new(&INGEST_TOKEN_SPEC, rotate_ingest_tok
 fn provision(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     auth::check_admin_token(ctx, request)?;
     let params = Params::parse(request)?;
-    let provisioned = accounts::provision(
+    let provisioned = enrolment::provision(
         ctx,
         NewProject {
             name: params.required("name")?,

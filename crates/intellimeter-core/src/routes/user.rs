@@ -2,7 +2,8 @@
 //! user in the caller's project, DELETE own account.
 
 use crate::context::Ctx;
-use crate::domain::accounts::{self, AccountChanges, NewAccount};
+use crate::domain::accounts::{self, AccountChanges};
+use crate::domain::enrolment::{self, NewAccount};
 use crate::domain::validate;
 use crate::error::ApiError;
 use crate::http::request::{ApiRequest, Params};
@@ -62,7 +63,7 @@ fn update_own(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         changes.password_hash =
             Some(secrets::hash_password(ctx.env(), password).map_err(ApiError::internal)?);
         // Every session of the user ends with the old password.
-        changes.session_stamp = Some(auth::new_session_stamp(ctx));
+        changes.session_stamp = Some(secrets::new_session_stamp(ctx.env()));
     }
     let account = accounts::update_own(ctx, &caller.account, &changes)?;
     // The answer follows the preference just stored, unless the request
@@ -83,7 +84,7 @@ fn update_own(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
 fn create_in_project(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     let caller = auth::authenticate(ctx, request)?;
     let params = Params::parse(request)?;
-    let user_id = accounts::create_user(
+    let user_id = enrolment::create_user(
         ctx,
         caller.account.project_id,
         NewAccount {

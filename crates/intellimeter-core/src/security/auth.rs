@@ -226,11 +226,6 @@ fn account_by_session(ctx: &Ctx, token: &str) -> Result<Option<Account>, ApiErro
     }
 }
 
-/// A fresh session stamp: 128 random bits as hex.
-pub fn new_session_stamp(ctx: &Ctx) -> String {
-    secrets::hex(&crate::env::random_bytes::<16>(ctx.env()))
-}
-
 /// Starts a session of `account` (bound to its current session stamp);
 /// returns the token for the cookie. The user's index of sessions is
 /// updated under SQLite's write lock (the key-value store has no atomic

@@ -132,6 +132,12 @@ impl SealingKey {
     }
 }
 
+/// A fresh session stamp: 128 random bits as hex. Replacing a user's
+/// stamp ends every session issued with the old one.
+pub fn new_session_stamp(env: &dyn Env) -> String {
+    hex(&random_bytes::<16>(env))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
