@@ -7,7 +7,8 @@
 
 use intellimeter_core::http::request::{Params, requested_format};
 use intellimeter_core::domain::time::LocalClock;
-use intellimeter_core::{ApiRequest, validate};
+use intellimeter_core::ApiRequest;
+use intellimeter_core::domain::validate;
 use libfuzzer_sys::fuzz_target;
 
 const CONTENT_TYPES: &[&str] = &[

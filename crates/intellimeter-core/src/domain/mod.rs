@@ -4,15 +4,15 @@
 //! speak HTTP only. A write to what a read model holds goes through a
 //! write handle of [`crate::readmodel`].
 
-pub mod accounts;
-pub mod days;
-pub mod enrolment;
-pub mod exports;
-pub mod figures;
+pub(crate) mod accounts;
+pub(crate) mod days;
+pub(crate) mod enrolment;
+pub(crate) mod exports;
+pub(crate) mod figures;
 pub mod ids;
-pub mod ingest;
-pub mod names;
-pub mod points;
+pub(crate) mod ingest;
+pub(crate) mod names;
+pub(crate) mod points;
 pub mod readings;
 pub mod time;
 pub mod validate;

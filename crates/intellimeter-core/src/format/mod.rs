@@ -4,10 +4,10 @@
 
 mod csv;
 pub mod export;
-pub mod json;
-pub mod pyfloat;
+pub(crate) mod json;
+pub(crate) mod pyfloat;
 pub mod row;
-pub mod xml;
+pub(crate) mod xml;
 mod yaml;
 
 pub use row::ExportRow;

@@ -1,7 +1,7 @@
 //! The HTTP edge of the core: requests in ([`request`]), replies out
 //! ([`reply`], [`respond`]), and embedded static files ([`static_files`]).
 
-pub mod encoding;
+pub(crate) mod encoding;
 pub mod reply;
 pub mod request;
 pub mod respond;

@@ -4,4 +4,4 @@
 
 pub mod auth;
 pub mod secrets;
-pub mod throttle;
+pub(crate) mod throttle;
