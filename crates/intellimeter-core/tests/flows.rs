@@ -142,10 +142,9 @@ fn migrations_apply_once_to_an_empty_database() {
     );
 }
 
-#[test]
-fn user_ids_survive_the_move_to_autoincrement_and_are_never_reused() {
-    let world = World::new();
-    migrations::apply_up_to(&world, 2).unwrap();
+/// The schema as of migration `version`, with project 1 in it.
+fn an_old_schema_with_a_project(world: &World, version: i64) {
+    migrations::apply_up_to(world, version).unwrap();
     world
         .execute(
             "INSERT INTO projects (id, name, timezone, ingest_token_hash, created_at) \
@@ -153,6 +152,12 @@ fn user_ids_survive_the_move_to_autoincrement_and_are_never_reused() {
             &[],
         )
         .unwrap();
+}
+
+#[test]
+fn user_ids_survive_the_move_to_autoincrement_and_are_never_reused() {
+    let world = World::new();
+    an_old_schema_with_a_project(&world, 2);
     for (id, name) in [(1, "a"), (2, "b"), (7, "c")] {
         world
             .execute(
@@ -681,14 +686,7 @@ fn look_alike_usernames_are_one_user() {
 #[test]
 fn users_made_before_keys_are_keyed_oldest_first_and_old_look_alikes_keep_working() {
     let world = World::new();
-    migrations::apply_up_to(&world, 4).unwrap();
-    world
-        .execute(
-            "INSERT INTO projects (id, name, timezone, ingest_token_hash, created_at) \
-             VALUES (1, 'p', 'UTC', 'h', 0)",
-            &[],
-        )
-        .unwrap();
+    an_old_schema_with_a_project(&world, 4);
     let hash = intellimeter_core::security::secrets::hash_password(&world, "password1").unwrap();
     // Two users that were distinct before keys: the older keeps the key.
     for (name, key) in [("test", "k-a"), ("ｔｅｓｔ", "k-b")] {
