@@ -601,6 +601,20 @@ fn read_models_answer_what_a_rebuild_from_sql_answers() {
     );
 }
 
+/// Logs in with a password; the session cookie (`name=token`).
+fn logged_in(world: &World, username: &str, password: &str) -> String {
+    let response = world.call(
+        &routes::session::ROUTE,
+        json_request(
+            "PUT",
+            "/session",
+            &serde_json::json!({"username": username, "password": password}).to_string(),
+        ),
+    );
+    assert_eq!(response.status, 200, "{username} logs in");
+    session_cookie(&response)
+}
+
 /// Logs in; the status and the user id it answers with.
 fn log_in(world: &World, username: &str, password: &str) -> (u16, serde_json::Value) {
     world.json(
@@ -617,17 +631,7 @@ fn log_in(world: &World, username: &str, password: &str) -> (u16, serde_json::Va
 fn look_alike_usernames_are_one_user() {
     let world = World::new();
     world.provision("test");
-    let (status, _) = log_in(&world, "test", "password1");
-    assert_eq!(status, 200);
-    let login = world.call(
-        &routes::session::ROUTE,
-        json_request(
-            "PUT",
-            "/session",
-            r#"{"username": "test", "password": "password1"}"#,
-        ),
-    );
-    let cookie = session_cookie(&login);
+    let cookie = logged_in(&world, "test", "password1");
     // Full width, upper case, mixed: the same user, for login…
     for same in ["ｔｅｓｔ", "TEST", "ＴＥＳＴ", "Test"] {
         let (status, body) = log_in(&world, same, "password1");
@@ -661,14 +665,7 @@ fn look_alike_usernames_are_one_user() {
         .with_header("cookie", &cookie),
     );
     assert_eq!(status, 200);
-    let bob = session_cookie(&world.call(
-        &routes::session::ROUTE,
-        json_request(
-            "PUT",
-            "/session",
-            r#"{"username": "bob", "password": "password2"}"#,
-        ),
-    ));
+    let bob = logged_in(&world, "bob", "password2");
     let (status, body) = world.json(
         &routes::user::ROUTE,
         json_request("POST", "/user", r#"{"username": "Ｔｅｓｔ"}"#).with_header("cookie", &bob),
@@ -740,16 +737,7 @@ fn a_user_has_a_bounded_number_of_live_sessions_the_oldest_goes_first() {
     world.provision("alice");
     let logins = MAX_SESSIONS_PER_USER + 3;
     let cookies: Vec<String> = (0..logins)
-        .map(|_| {
-            session_cookie(&world.call(
-                &routes::session::ROUTE,
-                json_request(
-                    "PUT",
-                    "/session",
-                    r#"{"username": "alice", "password": "password1"}"#,
-                ),
-            ))
-        })
+        .map(|_| logged_in(&world, "alice", "password1"))
         .collect();
     let live: Vec<bool> = cookies
         .iter()
