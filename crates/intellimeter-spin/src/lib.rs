@@ -8,8 +8,7 @@
 use futures::StreamExt;
 use intellimeter_core::env::Env;
 use intellimeter_core::error::{ApiError, ErrorKind};
-use intellimeter_core::format::Format;
-use intellimeter_core::http::request::requested_format;
+use intellimeter_core::http::request::format_before_handler;
 use intellimeter_core::storage::{
     KeyValue, Rows, Sql, SqlValue, StorageError, StorageErrorKind, Transient,
 };
@@ -70,10 +69,7 @@ async fn read_request<'a>(
             String::from_utf8_lossy(&value).into_owned(),
         ));
     }
-    let format = requested_format(&api_request)
-        .ok()
-        .flatten()
-        .unwrap_or(Format::Json);
+    let format = format_before_handler(&api_request);
     let route = http::route_for(routes, &api_request.path)
         .map_err(|error| http::error_response(format, &error))?;
     let max_body_bytes = route.max_body_bytes;

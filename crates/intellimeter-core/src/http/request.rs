@@ -122,17 +122,21 @@ impl ApiRequest {
     }
 }
 
+/// The IP address in `raw`: `ip`, `ip:port` or `[ipv6]:port`.
+pub(crate) fn ip_address(raw: &str) -> Option<std::net::IpAddr> {
+    raw.parse::<std::net::SocketAddr>()
+        .map(|socket| socket.ip())
+        .or_else(|_| raw.trim_matches(['[', ']']).parse())
+        .ok()
+}
+
 /// `ip`, `ip:port`, `[ipv6]:port` → the address as counted: IPv4 as is,
 /// IPv6 as its /64 network. Anything else is kept (bounded) as text.
 fn normalize_address(raw: &str) -> String {
-    use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-    let ip = raw
-        .parse::<SocketAddr>()
-        .map(|socket| socket.ip())
-        .or_else(|_| raw.trim_matches(['[', ']']).parse::<IpAddr>());
-    match ip {
-        Ok(IpAddr::V4(v4)) => v4.to_string(),
-        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+    use std::net::{IpAddr, Ipv6Addr};
+    match ip_address(raw) {
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
             Some(v4) => v4.to_string(),
             None if v6.is_loopback() => v6.to_string(),
             None => {
@@ -141,7 +145,7 @@ fn normalize_address(raw: &str) -> String {
                 format!("{network}/64")
             }
         },
-        Err(_) => raw.chars().take(64).collect(),
+        None => raw.chars().take(64).collect(),
     }
 }
 
@@ -345,6 +349,16 @@ pub fn requested_format(request: &ApiRequest) -> Result<Option<Format>, ApiError
         };
     }
     Ok(request.header("accept").and_then(format_from_accept))
+}
+
+/// The format of a refusal made before any handler runs (no route for
+/// the path, a body too large): the one the request asks for explicitly,
+/// else JSON (an account's stored preference is not known yet).
+pub fn format_before_handler(request: &ApiRequest) -> Format {
+    requested_format(request)
+        .ok()
+        .flatten()
+        .unwrap_or(Format::Json)
 }
 
 /// XML when the Accept header ranks an XML type above JSON.

@@ -6,7 +6,7 @@ use crate::error::{ApiError, ErrorKind};
 use crate::format::Format;
 use crate::http::encoding;
 use crate::http::reply::{Payload, Reply};
-use crate::http::request::{ApiRequest, MAX_BODY_BYTES, requested_format};
+use crate::http::request::{ApiRequest, MAX_BODY_BYTES, format_before_handler, requested_format};
 use crate::routes::RouteSpec;
 use crate::value::Value;
 
@@ -71,13 +71,7 @@ pub type Handler = fn(&Ctx, &ApiRequest) -> Result<Reply, ApiError>;
 pub fn respond_among(routes: &[&Route], request: &ApiRequest, services: Services) -> ApiResponse {
     match route_for(routes, &request.path) {
         Ok(route) => respond(route, request, services),
-        Err(error) => {
-            let format = requested_format(request)
-                .ok()
-                .flatten()
-                .unwrap_or(Format::Json);
-            error_response(format, &error)
-        }
+        Err(error) => error_response(format_before_handler(request), &error),
     }
 }
 

@@ -17,8 +17,8 @@
 //! write handle ([`write_account`] → [`AccountWrite`], [`write_project`] →
 //! [`ProjectWrite`]) and the domain's write functions take one, so no
 //! write can skip the refresh: the handle's function refreshes the entries
-//! after the writer's body, inside its transaction. Writers hold the lock one at a time, so
-//! entries are written in commit order and the last write reflects the
+//! after the writer's body, inside its transaction. Writers hold the lock
+//! one at a time, so entries are written in commit order and the last write reflects the
 //! last commit. A missing entry is rebuilt the same way, under the lock. A
 //! write whose commit then fails deletes the entries it wrote ([`write`]),
 //! so the next read rebuilds them. The key prefix carries the layout

@@ -373,17 +373,13 @@ fn is_loopback_authority(authority: &str) -> bool {
 
 /// A loopback IP address, with or without a port.
 fn is_loopback_address(address: &str) -> bool {
-    use std::net::{IpAddr, SocketAddr};
-    address
-        .parse::<SocketAddr>()
-        .map(|socket| socket.ip())
-        .or_else(|_| address.trim_matches(['[', ']']).parse::<IpAddr>())
-        .is_ok_and(|ip| match ip {
-            IpAddr::V4(v4) => v4.is_loopback(),
-            IpAddr::V6(v6) => {
-                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-            }
-        })
+    use std::net::IpAddr;
+    crate::http::request::ip_address(address).is_some_and(|ip| match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    })
 }
 
 /// The key that seals API keys: from the `key_seal_secret` variable when
