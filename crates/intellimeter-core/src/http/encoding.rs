@@ -101,13 +101,18 @@ pub fn negotiate(method: &str, accept_encoding: Option<&str>, response: &mut Api
         .push(("content-encoding".to_owned(), "gzip".to_owned()));
 }
 
-/// `Vary: Accept-Encoding`, added to a `Vary` the answer has.
+/// `Vary: Accept-Encoding`, added to a `Vary` the answer has unless it
+/// names it already (the dashboard's files and `/openapi.json` do).
 fn add_vary(response: &mut ApiResponse) {
     match response
         .headers
         .iter_mut()
         .find(|(name, _)| name.eq_ignore_ascii_case("vary"))
     {
+        Some((_, value))
+            if value
+                .split(',')
+                .any(|field| field.trim().eq_ignore_ascii_case("accept-encoding")) => {}
         Some((_, value)) => value.push_str(", Accept-Encoding"),
         None => response
             .headers
@@ -319,6 +324,13 @@ mod tests {
         let mut head = response("application/json", Vec::new());
         negotiate("HEAD", Some("gzip"), &mut head);
         assert_eq!(head.header("content-encoding"), None);
+        // Embedded files name Accept-Encoding themselves: named once.
+        let mut document = response("application/json", big.clone());
+        document
+            .headers
+            .push(("vary".to_owned(), "Accept-Encoding".to_owned()));
+        negotiate("GET", None, &mut document);
+        assert_eq!(document.header("vary"), Some("Accept-Encoding"));
         // A Vary the answer has is kept.
         let mut figure = response("application/json", big.clone());
         figure
