@@ -15,7 +15,7 @@ pub use limits::*;
 pub use time::{format_utc, parse_time};
 pub use validate::{
     CheckedBatch, CheckedReading, Entry, WireError, WireErrorKind, check, check_point_name,
-    forbidden_in_names, parse,
+    check_unit, forbidden_in_names, parse,
 };
 
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,34 @@ pub struct Batch {
         deserialize_with = "objects"
     )]
     pub readings: Vec<Reading>,
+    /// How the sending collector is doing (optional: older collectors do
+    /// not send it).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "object"
+    )]
+    pub collector: Option<CollectorStatus>,
+}
+
+/// The sending collector's state, sent with each batch and shown by
+/// `GET /status`. Every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CollectorStatus {
+    /// The collector's version (`0.4.0`).
+    #[serde(rename = "Version", default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Readings in its spool not yet delivered, this batch's included.
+    #[serde(rename = "Backlog", default, skip_serializing_if = "Option::is_none")]
+    pub backlog: Option<u64>,
+    /// Whether the site's system clock is synchronised (NTP); a collector
+    /// that requires it stamps no reading while it is not.
+    #[serde(
+        rename = "ClockSynchronised",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub clock_synchronised: Option<bool>,
 }
 
 /// A list whose every entry is a JSON object: serde's derive would also
@@ -47,6 +75,16 @@ where
 {
     let entries: Vec<Object<T>> = Vec::deserialize(deserializer)?;
     Ok(entries.into_iter().map(|Object(entry)| entry).collect())
+}
+
+/// An optional JSON object (not an array of its fields either).
+fn object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let entry: Option<Object<T>> = Option::deserialize(deserializer)?;
+    Ok(entry.map(|Object(entry)| entry))
 }
 
 /// `T` read from a JSON object only.
@@ -99,6 +137,10 @@ pub struct PointAnnouncement {
         skip_serializing_if = "Option::is_none"
     )]
     pub start_address: Option<i64>,
+    /// The unit of the point's value (`kWh`, `Wh`, `m³`), from the
+    /// collector's register map; absent when the map does not say.
+    #[serde(rename = "Unit", default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 /// One reading of a meter's value (its cumulative energy register).
@@ -140,8 +182,10 @@ mod tests {
                 modbus_map: Some("Priority.ici".into()),
                 save_every: Some(5),
                 start_address: Some(1100),
+                unit: None,
             }],
             readings: vec![Reading::at("meter1", 1_572_455_700, 28540.24)],
+            collector: None,
         };
         let json = serde_json::to_string(&batch).unwrap();
         assert_eq!(
@@ -159,6 +203,32 @@ mod tests {
                 ..Default::default()
             }
         );
+    }
+
+    #[test]
+    fn units_and_collector_status_are_optional_additions() {
+        let batch = Batch {
+            points: vec![PointAnnouncement {
+                meter_id: "m".into(),
+                unit: Some("kWh".into()),
+                ..Default::default()
+            }],
+            readings: Vec::new(),
+            collector: Some(CollectorStatus {
+                version: Some("0.4.0".into()),
+                backlog: Some(21),
+                clock_synchronised: Some(false),
+            }),
+        };
+        let json = serde_json::to_string(&batch).unwrap();
+        assert_eq!(
+            json,
+            r#"{"points":[{"MeterId":"m","Unit":"kWh"}],"collector":{"Version":"0.4.0","Backlog":21,"ClockSynchronised":false}}"#
+        );
+        assert_eq!(parse(json.as_bytes()).unwrap(), batch);
+        // An older collector's batch has neither.
+        let old = parse(br#"{"points": [{"MeterId": "m"}], "readings": []}"#).unwrap();
+        assert_eq!((old.points[0].unit.as_ref(), old.collector), (None, None));
     }
 
     #[test]

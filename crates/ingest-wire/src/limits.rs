@@ -20,3 +20,8 @@ pub const MAX_ID_CHARS: usize = 64;
 /// Readings may not claim to be from further in the future than this
 /// (a collector with a wrong clock).
 pub const MAX_FUTURE_SECONDS: i64 = 24 * 60 * 60;
+/// Longest unit of a point's value (`kWh`, `m³`, `kvarh`).
+pub const MAX_UNIT_CHARS: usize = 16;
+/// The largest spool backlog a collector may report: far beyond any spool,
+/// and exact in every store's integers.
+pub const MAX_BACKLOG: u64 = 1_000_000_000_000;

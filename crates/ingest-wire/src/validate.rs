@@ -5,7 +5,7 @@
 
 use crate::limits::*;
 use crate::time::parse_time;
-use crate::{Batch, PointAnnouncement};
+use crate::{Batch, CollectorStatus, PointAnnouncement};
 use std::collections::HashSet;
 use std::fmt;
 
@@ -38,6 +38,8 @@ pub enum Entry {
     Point(usize),
     /// `readings[i]`: a reading.
     Reading(usize),
+    /// `collector`: the collector's status.
+    Collector,
 }
 
 impl fmt::Display for Entry {
@@ -45,6 +47,7 @@ impl fmt::Display for Entry {
         match self {
             Entry::Point(index) => write!(f, "points[{index}]"),
             Entry::Reading(index) => write!(f, "readings[{index}]"),
+            Entry::Collector => f.write_str("collector"),
         }
     }
 }
@@ -81,6 +84,7 @@ impl std::error::Error for WireError {}
 pub struct CheckedBatch<'a> {
     pub points: Vec<&'a PointAnnouncement>,
     pub readings: Vec<CheckedReading<'a>>,
+    pub collector: Option<&'a CollectorStatus>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -127,6 +131,7 @@ fn entry_of(path: &serde_path_to_error::Path) -> Option<Entry> {
     let list = match segments.next()? {
         Segment::Map { key } if key == "points" => Entry::Point,
         Segment::Map { key } if key == "readings" => Entry::Reading,
+        Segment::Map { key } if key == "collector" => return Some(Entry::Collector),
         _ => return None,
     };
     match segments.next()? {
@@ -175,6 +180,35 @@ fn check_text(entry: Entry, field: &str, text: &str) -> Result<(), WireError> {
     Ok(())
 }
 
+/// The rule for a unit (`kWh`, `m³`): 1 to [`MAX_UNIT_CHARS`] characters,
+/// no control characters, no spaces at either end. The error says what is
+/// wrong, without the field's name.
+pub fn check_unit(unit: &str) -> Result<(), String> {
+    let chars = unit.chars().count();
+    if chars == 0 || chars > MAX_UNIT_CHARS {
+        return Err(format!("must have 1 to {MAX_UNIT_CHARS} characters"));
+    }
+    if unit.chars().any(forbidden_in_names) || unit.trim() != unit {
+        return Err("must not contain control characters or start or end with spaces".to_owned());
+    }
+    Ok(())
+}
+
+fn check_collector(status: &CollectorStatus) -> Result<(), WireError> {
+    let entry = Entry::Collector;
+    if let Some(version) = &status.version {
+        check_text(entry, "Version", version)?;
+    }
+    if status.backlog.is_some_and(|backlog| backlog > MAX_BACKLOG) {
+        return Err(WireError::at(
+            entry,
+            "Backlog",
+            format_args!("at most {MAX_BACKLOG}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks every entry of `batch` as of `now` (seconds since the epoch)
 /// before anything is stored; the first bad one is named.
 pub fn check(batch: &Batch, now: i64) -> Result<CheckedBatch<'_>, WireError> {
@@ -206,6 +240,9 @@ pub fn check(batch: &Batch, now: i64) -> Result<CheckedBatch<'_>, WireError> {
             if let Some(text) = text {
                 check_text(entry, field, text)?;
             }
+        }
+        if let Some(unit) = &point.unit {
+            check_unit(unit).map_err(|why| WireError::at(entry, "Unit", why))?;
         }
         if !announced.insert(point.meter_id.as_str()) {
             return Err(WireError::at(
@@ -243,7 +280,14 @@ pub fn check(batch: &Batch, now: i64) -> Result<CheckedBatch<'_>, WireError> {
             value: reading.value,
         });
     }
-    Ok(CheckedBatch { points, readings })
+    if let Some(status) = &batch.collector {
+        check_collector(status)?;
+    }
+    Ok(CheckedBatch {
+        points,
+        readings,
+        collector: batch.collector.as_ref(),
+    })
 }
 
 #[cfg(test)]
@@ -391,7 +435,41 @@ B0"}]}"#
                     .to_owned(),
                 Some(Entry::Point(0)),
             ),
+            (
+                r#"{"points": [{"MeterId": "a", "Unit": "kWh"}, {"MeterId": "b", "Unit": " kWh"}]}"#
+                    .to_owned(),
+                Some(Entry::Point(1)),
+            ),
+            (
+                r#"{"points": [{"MeterId": "a", "Unit": ""}]}"#.to_owned(),
+                Some(Entry::Point(0)),
+            ),
+            (
+                r#"{"points": [{"MeterId": "a", "Unit": "kilowatt-hours, really"}]}"#.to_owned(),
+                Some(Entry::Point(0)),
+            ),
+            (
+                r#"{"points": [{"MeterId": "a", "Unit": 3}]}"#.to_owned(),
+                Some(Entry::Point(0)),
+            ),
+            (
+                r#"{"collector": {"Backlog": -1}}"#.to_owned(),
+                Some(Entry::Collector),
+            ),
+            (
+                r#"{"collector": {"Backlog": 1000000000001}}"#.to_owned(),
+                Some(Entry::Collector),
+            ),
+            (
+                r#"{"collector": {"ClockSynchronised": "yes"}}"#.to_owned(),
+                Some(Entry::Collector),
+            ),
+            (
+                format!(r#"{{"collector": {{"Version": "{}"}}}}"#, "9".repeat(65)),
+                Some(Entry::Collector),
+            ),
             // About the batch as a whole.
+            (r#"{"collector": []}"#.to_owned(), Some(Entry::Collector)),
             ("[]".to_owned(), None),
             (r#"{"readings": 3}"#.to_owned(), None),
             (

@@ -56,9 +56,14 @@ fn batch() -> impl Strategy<Value = Batch> {
         text(),
         text(),
         prop::option::of(any::<i64>()),
+        prop::option::of(prop_oneof![
+            "kWh|Wh|m³|kvarh",
+            "[A-Za-z ]{0,18}",
+            any::<String>()
+        ]),
     )
         .prop_map(
-            |(meter_id, modbus_id, port, no_phases, meter_type, modbus_map, save_every)| {
+            |(meter_id, modbus_id, port, no_phases, meter_type, modbus_map, save_every, unit)| {
                 PointAnnouncement {
                     meter_id,
                     modbus_id,
@@ -68,6 +73,7 @@ fn batch() -> impl Strategy<Value = Batch> {
                     modbus_map,
                     save_every,
                     start_address: modbus_id,
+                    unit,
                 }
             },
         );
@@ -77,7 +83,27 @@ fn batch() -> impl Strategy<Value = Batch> {
             time_stamping,
             value,
         });
-    (vec(point, 0..4), vec(reading, 0..8)).prop_map(|(points, readings)| Batch { points, readings })
+    // A collector's status that passes (its refusals are not about an
+    // entry of a list, which the tests below take apart).
+    let collector = prop::option::of(
+        (
+            prop::option::of("[0-9.]{1,12}"),
+            prop::option::of(0..=MAX_BACKLOG),
+            prop::option::of(any::<bool>()),
+        )
+            .prop_map(|(version, backlog, clock_synchronised)| CollectorStatus {
+                version,
+                backlog,
+                clock_synchronised,
+            }),
+    );
+    (vec(point, 0..4), vec(reading, 0..8), collector).prop_map(|(points, readings, collector)| {
+        Batch {
+            points,
+            readings,
+            collector,
+        }
+    })
 }
 
 /// A refusal's typed entry is the one its text names first.
@@ -119,7 +145,11 @@ fn within_limits(batch: &Batch, checked: &CheckedBatch, now: i64) -> Result<(), 
             prop_assert!(text.chars().count() <= MAX_ID_CHARS);
             prop_assert!(!text.chars().any(char::is_control));
         }
+        if let Some(unit) = &point.unit {
+            prop_assert!(check_unit(unit).is_ok());
+        }
     }
+    prop_assert_eq!(checked.collector, batch.collector.as_ref());
     for (reading, wire) in checked.readings.iter().zip(&batch.readings) {
         prop_assert!(check_point_name(reading.meter_id).is_ok());
         prop_assert!(reading.ts >= 0 && reading.ts <= now + MAX_FUTURE_SECONDS);

@@ -130,6 +130,7 @@ fn migrations_apply_once_to_an_empty_database() {
     assert_eq!(
         names,
         [
+            "collectors",
             "interval_rollups",
             "login_failures",
             "pending_work",
@@ -555,23 +556,31 @@ fn read_models_answer_what_a_rebuild_from_sql_answers() {
     );
 
     let answers = || -> Vec<String> {
-        ["/data", "/interval", "/point", "/point?id=1", "/session"]
-            .iter()
-            .map(|path| {
-                let route = match *path {
-                    "/data" => &routes::data::DATA_ROUTE,
-                    "/interval" => &routes::data::INTERVAL_ROUTE,
-                    "/session" => &routes::session::ROUTE,
-                    _ => &routes::point::ROUTE,
-                };
-                let response = world.call(
-                    route,
-                    ApiRequest::new("GET", path).with_header("cookie", &cookie),
-                );
-                assert_eq!(response.status, 200);
-                String::from_utf8(response.body).unwrap()
-            })
-            .collect()
+        [
+            "/data",
+            "/interval",
+            "/point",
+            "/point?id=1",
+            "/session",
+            "/status",
+        ]
+        .iter()
+        .map(|path| {
+            let route = match *path {
+                "/data" => &routes::data::DATA_ROUTE,
+                "/interval" => &routes::data::INTERVAL_ROUTE,
+                "/session" => &routes::session::ROUTE,
+                "/status" => &routes::status::ROUTE,
+                _ => &routes::point::ROUTE,
+            };
+            let response = world.call(
+                route,
+                ApiRequest::new("GET", path).with_header("cookie", &cookie),
+            );
+            assert_eq!(response.status, 200);
+            String::from_utf8(response.body).unwrap()
+        })
+        .collect()
     };
     let from_read_models = answers();
     assert!(
@@ -589,14 +598,14 @@ fn read_models_answer_what_a_rebuild_from_sql_answers() {
     world
         .kv
         .borrow_mut()
-        .retain(|key, _| !key.starts_with("rm1:"));
+        .retain(|key, _| !key.starts_with("rm"));
     assert_eq!(answers(), from_read_models, "rebuilt from SQL");
     assert!(
         world
             .kv
             .borrow()
             .keys()
-            .any(|key| key.starts_with("rm1:latest:")),
+            .any(|key| key.starts_with("rm2:latest:")),
         "and stored again"
     );
 }

@@ -16,8 +16,9 @@ use std::collections::BTreeMap;
 
 const START: i64 = 1_546_300_800; // 2019-01-01 00:00 UTC
 
-/// `(point, span, start) → (total, low, high, count)`.
-type Rollups = BTreeMap<(i64, i64, i64), (f64, f64, f64, i64)>;
+/// `(point, span, start) → (total, low, high, count, (peak demand, its
+/// start, its end))`.
+type Rollups = BTreeMap<(i64, i64, i64), (f64, f64, f64, i64, (f64, i64, i64))>;
 
 /// xorshift: repeatable pseudo-random numbers.
 struct Random(u64);
@@ -115,15 +116,29 @@ fn expected(db: &Sqlite) -> Rollups {
     }
     let mut out = BTreeMap::new();
     for (point, readings) in by_point {
-        for (_, ts, value) in readings::intervals(&readings) {
+        for interval in readings::intervals(&readings) {
+            let (ts, value) = (interval.end, interval.value);
+            // The demand of the interval: over the time since the reading
+            // it is measured from, per hour.
+            let demand = value * 3600.0 / (ts - interval.base) as f64;
             for span in [HOUR, BLOCK] {
                 let entry = out
                     .entry((point, span, ts.div_euclid(span) * span))
-                    .or_insert((0.0, f64::INFINITY, f64::NEG_INFINITY, 0));
+                    .or_insert((
+                        0.0,
+                        f64::INFINITY,
+                        f64::NEG_INFINITY,
+                        0,
+                        (f64::NEG_INFINITY, 0, 0),
+                    ));
                 entry.0 += value;
                 entry.1 = entry.1.min(value);
                 entry.2 = entry.2.max(value);
                 entry.3 += 1;
+                // Intervals come in time order: the first of equal peaks stays.
+                if demand > entry.4.0 {
+                    entry.4 = (demand, interval.base, ts);
+                }
             }
         }
     }
@@ -133,7 +148,8 @@ fn expected(db: &Sqlite) -> Rollups {
 fn stored(db: &Sqlite) -> Rollups {
     let rows = db
         .execute(
-            "SELECT point_id, span, start, total, low, high, count FROM interval_rollups",
+            "SELECT point_id, span, start, total, low, high, count, peak, peak_start, peak_end \
+             FROM interval_rollups",
             &[],
         )
         .unwrap();
@@ -150,7 +166,13 @@ fn stored(db: &Sqlite) -> Rollups {
                     row.int(1).unwrap(),
                     row.int(2).unwrap(),
                 ),
-                (real(3), real(4), real(5), row.int(6).unwrap()),
+                (
+                    real(3),
+                    real(4),
+                    real(5),
+                    row.int(6).unwrap(),
+                    (real(7), row.int(8).unwrap(), row.int(9).unwrap()),
+                ),
             )
         })
         .collect()
@@ -166,7 +188,7 @@ fn assert_same(actual: &Rollups, expected: &Rollups) {
         let e = expected[key];
         let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * (1.0 + x.abs().max(y.abs()));
         assert!(
-            close(a.0, e.0) && close(a.1, e.1) && close(a.2, e.2) && a.3 == e.3,
+            close(a.0, e.0) && close(a.1, e.1) && close(a.2, e.2) && a.3 == e.3 && a.4 == e.4,
             "{key:?}: stored {a:?}, expected {e:?}"
         );
     }
@@ -234,7 +256,7 @@ fn ingest_keeps_rollups_exact_whatever_the_order_of_arrival() {
 }
 
 #[test]
-fn migration_0004_computes_the_same_rollups_as_ingest() {
+fn migrations_0004_and_0006_compute_the_same_rollups_as_ingest() {
     let mut random = Random(42);
     let all = meter_readings(4, &mut random);
     let db = database(3);
@@ -259,8 +281,8 @@ fn migration_0004_computes_the_same_rollups_as_ingest() {
 
 fn raw_total(db: &Sqlite, scope: Scope, from: i64, to: i64) -> BTreeMap<PointId, f64> {
     let mut totals = BTreeMap::new();
-    for (point, _, _, value) in readings::raw_intervals(db, scope, from, to).unwrap() {
-        *totals.entry(point).or_insert(0.0) += value;
+    for (point, interval) in readings::raw_intervals(db, scope, from, to).unwrap() {
+        *totals.entry(point).or_insert(0.0) += interval.value;
     }
     totals
 }

@@ -6,6 +6,7 @@ use crate::context::Ctx;
 use crate::domain::ids::{PointId, ProjectId};
 use crate::domain::points::{self, PointConfig};
 use crate::domain::readings::{self, NewReading};
+use crate::domain::status::{CollectorContact, MeterBrief};
 use crate::error::{ApiError, ErrorKind};
 use crate::readmodel::{self, ProjectWrite};
 use crate::storage::Sql;
@@ -33,6 +34,7 @@ impl From<&PointAnnouncement> for PointConfig {
             modbus_map: point.modbus_map.clone(),
             save_every: point.save_every,
             start_address: point.start_address,
+            unit: point.unit.clone(),
         }
     }
 }
@@ -72,9 +74,10 @@ pub fn store(
             });
         }
         let new = readings::insert(write, &rows)?;
+        CollectorContact::of_batch(ctx.now(), batch.collector).record(write)?;
         // The listings are rewritten before COMMIT (readmodel.rs); when no
-        // point was written, from the names read here.
-        write.offer_names(std::mem::take(&mut known.names));
+        // point was written, from the points read here.
+        write.offer_points(std::mem::take(&mut known.briefs));
         Ok((known.created, new))
     })?;
     Ok(Stored {
@@ -89,8 +92,8 @@ pub fn store(
 struct KnownPoints {
     /// Site meter id → point id.
     ids: HashMap<String, PointId>,
-    /// Point id → shown name, of the points that existed before the batch.
-    names: HashMap<PointId, String>,
+    /// Point id → brief, of the points that existed before the batch.
+    briefs: HashMap<PointId, MeterBrief>,
     existing: usize,
     created: u64,
 }
@@ -99,15 +102,15 @@ impl KnownPoints {
     fn load(db: &dyn Sql, project_id: ProjectId) -> Result<Self, ApiError> {
         let identities = points::identities(db, project_id)?;
         let mut ids = HashMap::with_capacity(identities.len());
-        let mut names = HashMap::with_capacity(identities.len());
+        let mut briefs = HashMap::with_capacity(identities.len());
         for point in identities {
             ids.insert(point.site_meter_id, point.id);
-            names.insert(point.id, point.name);
+            briefs.insert(point.id, point.brief);
         }
         Ok(KnownPoints {
             existing: ids.len(),
             ids,
-            names,
+            briefs,
             created: 0,
         })
     }

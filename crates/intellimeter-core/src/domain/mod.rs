@@ -14,5 +14,7 @@ pub(crate) mod ingest;
 pub(crate) mod names;
 pub(crate) mod points;
 pub mod readings;
+pub(crate) mod status;
 pub mod time;
+pub mod usage;
 pub mod validate;

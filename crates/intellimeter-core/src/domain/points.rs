@@ -3,6 +3,7 @@
 
 use crate::context::Ctx;
 use crate::domain::ids::{PointId, ProjectId};
+use crate::domain::status::MeterBrief;
 use crate::error::ApiError;
 use crate::readmodel::{self, ProjectWrite};
 use crate::storage::{Row, Sql, SqlValue, StorageError};
@@ -27,12 +28,15 @@ pub struct PointConfig {
     pub modbus_map: Option<String>,
     pub save_every: Option<i64>,
     pub start_address: Option<i64>,
+    /// The unit of the point's value (`kWh`), when the collector said.
+    #[serde(default)]
+    pub unit: Option<String>,
 }
 
 impl PointConfig {
     /// The configuration columns' values, in the order `modbus_id, port,
-    /// no_phases, meter_type, modbus_map, save_every, start_address`.
-    fn sql_values(&self) -> [SqlValue; 7] {
+    /// no_phases, meter_type, modbus_map, save_every, start_address, unit`.
+    fn sql_values(&self) -> [SqlValue; 8] {
         let int = |v: Option<i64>| v.map_or(SqlValue::Null, SqlValue::Integer);
         let text = |v: &Option<String>| v.clone().map_or(SqlValue::Null, SqlValue::Text);
         [
@@ -43,12 +47,13 @@ impl PointConfig {
             text(&self.modbus_map),
             int(self.save_every),
             int(self.start_address),
+            text(&self.unit),
         ]
     }
 }
 
 const POINT_COLUMNS: &str =
-    "id, name, modbus_id, port, no_phases, meter_type, modbus_map, save_every, start_address";
+    "id, name, modbus_id, port, no_phases, meter_type, modbus_map, save_every, start_address, unit";
 
 fn optional_int(row: &Row, index: usize) -> Result<Option<i64>, StorageError> {
     match row.0.get(index) {
@@ -77,8 +82,18 @@ impl Point {
                 modbus_map: optional_text(&row, 6)?,
                 save_every: optional_int(&row, 7)?,
                 start_address: optional_int(&row, 8)?,
+                unit: optional_text(&row, 9)?,
             },
         })
+    }
+
+    /// What the read model keeps of it for the listings and `/status`.
+    pub fn brief(&self) -> MeterBrief {
+        MeterBrief {
+            name: self.name.clone(),
+            unit: self.config.unit.clone(),
+            save_every: self.config.save_every,
+        }
     }
 
     /// The page's `/point` shape, key order included.
@@ -165,13 +180,13 @@ pub struct PointIdentity {
     /// What the collector calls it (`MeterId` on the wire).
     pub site_meter_id: String,
     pub id: PointId,
-    /// Its shown name (`MeterParam`), which users may change.
-    pub name: String,
+    /// Its shown name, unit and cadence.
+    pub brief: MeterBrief,
 }
 
 pub fn identities(db: &dyn Sql, project_id: ProjectId) -> Result<Vec<PointIdentity>, ApiError> {
     let rows = db.execute(
-        "SELECT site_meter_id, id, name FROM points WHERE project_id = ?",
+        "SELECT site_meter_id, id, name, unit, save_every FROM points WHERE project_id = ?",
         &[project_id.into()],
     )?;
     rows.iter()
@@ -179,7 +194,11 @@ pub fn identities(db: &dyn Sql, project_id: ProjectId) -> Result<Vec<PointIdenti
             Ok(PointIdentity {
                 site_meter_id: row.text(0)?,
                 id: PointId::from_column(&row, 1)?,
-                name: row.text(2)?,
+                brief: MeterBrief {
+                    name: row.text(2)?,
+                    unit: optional_text(&row, 3)?,
+                    save_every: optional_int(&row, 4)?,
+                },
             })
         })
         .collect()
@@ -219,8 +238,8 @@ pub fn create(
         };
         let inserted = db.execute(
             "INSERT INTO points (project_id, site_meter_id, name, modbus_id, port, no_phases, \
-             meter_type, modbus_map, save_every, start_address) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, name) DO NOTHING RETURNING id",
+             meter_type, modbus_map, save_every, start_address, unit) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, name) DO NOTHING RETURNING id",
             &[
                 &[project_id.into(), site_meter_id.into(), name.into()][..],
                 &config.sql_values(),
@@ -245,7 +264,8 @@ pub fn update_config(
     write.points_changed();
     write.db().execute(
         "UPDATE points SET modbus_id = ?, port = ?, no_phases = ?, meter_type = ?, \
-         modbus_map = ?, save_every = ?, start_address = ? WHERE id = ? AND project_id = ?",
+         modbus_map = ?, save_every = ?, start_address = ?, unit = ? \
+         WHERE id = ? AND project_id = ?",
         &[
             &config.sql_values()[..],
             &[id.into(), write.project_id().into()],

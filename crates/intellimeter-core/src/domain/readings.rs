@@ -158,15 +158,48 @@ fn real(value: &SqlValue) -> Result<f64, ApiError> {
 ///
 /// Fewer than two readings → `None`.
 pub fn interval(values: &[f64]) -> Option<f64> {
+    measured(values).map(|(value, _)| value)
+}
+
+/// [`interval`], and how many readings back the value it is measured
+/// from is (1, or 2 across a glitch): its duration runs from that
+/// reading's time.
+fn measured(values: &[f64]) -> Option<(f64, usize)> {
     // Readings are bounded at ingest, so a difference is always finite;
     // values stored before that bound still never give a non-finite answer.
-    let difference = match *values {
-        [.., previous, latest] if latest < previous => Some(0.0),
-        [before, dropped, latest] if dropped < before && latest >= before => Some(latest - before),
-        [.., previous, latest] => Some(latest - previous),
-        _ => None,
+    let (difference, back) = match *values {
+        [.., previous, latest] if latest < previous => (0.0, 1),
+        [before, dropped, latest] if dropped < before && latest >= before => (latest - before, 2),
+        [.., previous, latest] => (latest - previous, 1),
+        _ => return None,
     };
-    difference.map(|value| if value.is_finite() { value } else { 0.0 })
+    Some((
+        if difference.is_finite() {
+            difference
+        } else {
+            0.0
+        },
+        back,
+    ))
+}
+
+/// One interval of a point's readings: what the meter counted up to the
+/// reading at `end`, measured from the reading at `base` (the reading
+/// before, or the one before a glitch); `previous` is the reading just
+/// before `end`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    pub base: i64,
+    pub previous: i64,
+    pub end: i64,
+    pub value: f64,
+}
+
+impl Interval {
+    /// Its demand: the interval over its duration, per hour (kW for kWh).
+    pub fn demand(&self) -> f64 {
+        self.value * 3600.0 / (self.end - self.base) as f64
+    }
 }
 
 /// The span of the finest rollup: an hour.
@@ -176,46 +209,88 @@ pub const HOUR: i64 = 3600;
 pub const BLOCK: i64 = 6 * HOUR;
 /// Touched points per rollup statement (3 parameters each).
 const POINTS_PER_STATEMENT: usize = 300;
-/// Rollup rows per upsert (8 parameters each).
+/// Rollup rows per upsert (11 parameters each).
 const ROLLUPS_PER_UPSERT: usize = 1000;
 
 /// The interval at every reading of `readings` (one point's `(time,
 /// value)`, oldest first) but the first: `(previous time, time, interval)`
 /// by the rule of [`interval`].
-pub fn intervals(readings: &[(i64, f64)]) -> Vec<(i64, i64, f64)> {
+pub fn intervals(readings: &[(i64, f64)]) -> Vec<Interval> {
     let values: Vec<f64> = readings.iter().map(|&(_, value)| value).collect();
     (1..readings.len())
         .filter_map(|index| {
             let window = &values[index.saturating_sub(2)..=index];
-            interval(window).map(|value| (readings[index - 1].0, readings[index].0, value))
+            measured(window).map(|(value, back)| Interval {
+                base: readings[index - back].0,
+                previous: readings[index - 1].0,
+                end: readings[index].0,
+                value,
+            })
         })
         .collect()
 }
 
-/// The sum, smallest, largest and number of some intervals.
+/// The sum, smallest, largest and number of some intervals, and the
+/// largest demand among them ([`Interval::demand`]) with when it ran.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Tally {
-    total: f64,
-    low: f64,
-    high: f64,
-    count: i64,
+pub struct Tally {
+    pub total: f64,
+    pub low: f64,
+    pub high: f64,
+    pub count: i64,
+    pub peak: Peak,
 }
 
-impl Tally {
-    fn new(value: f64) -> Self {
-        Tally {
-            total: value,
-            low: value,
-            high: value,
-            count: 1,
+/// The largest demand of some intervals and the interval's `[start,
+/// end)`; of equal demands, the earliest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Peak {
+    pub demand: f64,
+    pub start: i64,
+    pub end: i64,
+}
+
+impl Peak {
+    fn of(interval: &Interval) -> Self {
+        Peak {
+            demand: interval.demand(),
+            start: interval.base,
+            end: interval.end,
         }
     }
 
-    fn add(&mut self, value: f64) {
-        self.total += value;
-        self.low = self.low.min(value);
-        self.high = self.high.max(value);
-        self.count += 1;
+    /// The greater of two peaks; the earlier of equal ones.
+    pub fn max(self, other: Peak) -> Peak {
+        if other.demand > self.demand || (other.demand == self.demand && other.end < self.end) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+impl Tally {
+    pub fn new(interval: &Interval) -> Self {
+        Tally {
+            total: interval.value,
+            low: interval.value,
+            high: interval.value,
+            count: 1,
+            peak: Peak::of(interval),
+        }
+    }
+
+    pub fn add(&mut self, interval: &Interval) {
+        self.merge(&Tally::new(interval));
+    }
+
+    /// Adds another tally's intervals (of later or earlier times).
+    pub fn merge(&mut self, other: &Tally) {
+        self.total += other.total;
+        self.low = self.low.min(other.low);
+        self.high = self.high.max(other.high);
+        self.count += other.count;
+        self.peak = self.peak.max(other.peak);
     }
 }
 
@@ -299,16 +374,16 @@ fn refresh_rollups(
         let mut hour: Option<((i64, i64, i64), Tally)> = None;
         let mut block: Option<((i64, i64, i64), Tally)> = None;
         // The stored readings' own intervals are in the rollups already.
-        for (_, ts, value) in intervals(&sequence)
+        for interval in intervals(&sequence)
             .into_iter()
-            .filter(|&(_, ts, _)| ts >= first)
+            .filter(|interval| interval.end >= first)
         {
             for (span, open) in [(HOUR, &mut hour), (BLOCK, &mut block)] {
-                let key = (point, span, ts.div_euclid(span) * span);
+                let key = (point, span, interval.end.div_euclid(span) * span);
                 match open {
-                    Some((open_key, tally)) if *open_key == key => tally.add(value),
+                    Some((open_key, tally)) if *open_key == key => tally.add(&interval),
                     _ => {
-                        if let Some(done) = open.replace((key, Tally::new(value))) {
+                        if let Some(done) = open.replace((key, Tally::new(&interval))) {
                             added.push(done);
                         }
                     }
@@ -375,12 +450,12 @@ fn recompute_hours(
     let mut current: Option<(i64, i64)> = None;
     let mut flush = |current: Option<(i64, i64)>, readings: &[(i64, f64)]| {
         if let Some((point, first_hour)) = current {
-            for (_, ts, value) in intervals(readings) {
-                if ts >= first_hour {
+            for interval in intervals(readings) {
+                if interval.end >= first_hour {
                     hours
-                        .entry((point, ts.div_euclid(HOUR) * HOUR))
-                        .and_modify(|tally: &mut Tally| tally.add(value))
-                        .or_insert_with(|| Tally::new(value));
+                        .entry((point, interval.end.div_euclid(HOUR) * HOUR))
+                        .and_modify(|tally: &mut Tally| tally.add(&interval))
+                        .or_insert_with(|| Tally::new(&interval));
                 }
             }
         }
@@ -413,14 +488,22 @@ impl Upsert {
             Upsert::Replace => {
                 " ON CONFLICT (project_id, point_id, span, start) DO UPDATE SET \
                  total = excluded.total, low = excluded.low, high = excluded.high, \
-                 count = excluded.count"
+                 count = excluded.count, peak = excluded.peak, \
+                 peak_start = excluded.peak_start, peak_end = excluded.peak_end"
             }
+            // The added intervals come after the stored ones: of equal
+            // peaks, the stored (earlier) one stays.
             Upsert::Add => {
                 " ON CONFLICT (project_id, point_id, span, start) DO UPDATE SET \
                  total = interval_rollups.total + excluded.total, \
                  low = MIN(interval_rollups.low, excluded.low), \
                  high = MAX(interval_rollups.high, excluded.high), \
-                 count = interval_rollups.count + excluded.count"
+                 count = interval_rollups.count + excluded.count, \
+                 peak_start = CASE WHEN excluded.peak > interval_rollups.peak \
+                     THEN excluded.peak_start ELSE interval_rollups.peak_start END, \
+                 peak_end = CASE WHEN excluded.peak > interval_rollups.peak \
+                     THEN excluded.peak_end ELSE interval_rollups.peak_end END, \
+                 peak = MAX(interval_rollups.peak, excluded.peak)"
             }
         }
     }
@@ -436,14 +519,15 @@ fn upsert(
     for chunk in rollups.chunks(ROLLUPS_PER_UPSERT) {
         let mut sql = String::from(
             "INSERT INTO interval_rollups \
-             (project_id, point_id, span, start, total, low, high, count) VALUES ",
+             (project_id, point_id, span, start, total, low, high, count, peak, peak_start, peak_end) \
+             VALUES ",
         );
-        let mut params = Vec::with_capacity(chunk.len() * 8);
+        let mut params = Vec::with_capacity(chunk.len() * 11);
         for (index, &((point, span, start), tally)) in chunk.iter().enumerate() {
             sql.push_str(if index == 0 {
-                "(?,?,?,?,?,?,?,?)"
+                "(?,?,?,?,?,?,?,?,?,?,?)"
             } else {
-                ",(?,?,?,?,?,?,?,?)"
+                ",(?,?,?,?,?,?,?,?,?,?,?)"
             });
             params.extend([
                 project_id.into(),
@@ -454,6 +538,9 @@ fn upsert(
                 SqlValue::Real(tally.low),
                 SqlValue::Real(tally.high),
                 tally.count.into(),
+                SqlValue::Real(tally.peak.demand),
+                tally.peak.start.into(),
+                tally.peak.end.into(),
             ]);
         }
         sql.push_str(mode.on_conflict());
@@ -468,38 +555,59 @@ fn refresh_blocks(
     project_id: i64,
     hours: &[((i64, i64, i64), Tally)],
 ) -> Result<(), ApiError> {
-    let mut blocks: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    let mut ranges: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
     for &((point, _, hour), _) in hours {
         let block = hour.div_euclid(BLOCK) * BLOCK;
-        let range = blocks.entry(point).or_insert((block, block + BLOCK));
+        let range = ranges.entry(point).or_insert((block, block + BLOCK));
         range.0 = range.0.min(block);
         range.1 = range.1.max(block + BLOCK);
     }
-    if blocks.is_empty() {
+    if ranges.is_empty() {
         return Ok(());
     }
-    let blocks: Vec<(i64, i64, i64)> = blocks
+    let ranges: Vec<(i64, i64, i64)> = ranges
         .into_iter()
         .map(|(point, (lo, hi))| (point, lo, hi))
         .collect();
-    let (mut sql, mut params) = touched_table(&blocks);
+    let (mut sql, mut params) = touched_table(&ranges);
     // CROSS JOIN: SQLite keeps `touched` as the outer loop (each point's
     // hours are then one primary-key range), where a plain join may scan
-    // the project's rollups once per touched point. `WHERE true`: SQLite
-    // needs a WHERE before an upsert's ON CONFLICT after a join.
-    sql.push_str(
-        "INSERT INTO interval_rollups \
-         (project_id, point_id, span, start, total, low, high, count) \
-         SELECT r.project_id, r.point_id, 21600, r.start / 21600 * 21600, \
-                SUM(r.total), MIN(r.low), MAX(r.high), SUM(r.count) \
+    // the project's rollups once per touched point.
+    sql.push_str(&format!(
+        "SELECT r.point_id, r.start, {TALLY_COLUMNS} \
          FROM touched t CROSS JOIN interval_rollups r ON r.project_id = ? \
           AND r.point_id = t.point_id AND r.span = 3600 AND r.start >= t.lo AND r.start < t.hi \
-         WHERE true GROUP BY r.point_id, r.start / 21600",
-    );
-    sql.push_str(Upsert::Replace.on_conflict());
+         ORDER BY r.point_id, r.start"
+    ));
     params.push(project_id.into());
-    db.execute(&sql, &params)?;
-    Ok(())
+    let mut blocks: Vec<((i64, i64, i64), Tally)> = Vec::new();
+    for row in db.execute(&sql, &params)?.iter() {
+        let (point, hour, tally) = (row.int(0)?, row.int(1)?, tally_of(&row, 2)?);
+        let key = (point, BLOCK, hour.div_euclid(BLOCK) * BLOCK);
+        match blocks.last_mut() {
+            Some((open, sum)) if *open == key => sum.merge(&tally),
+            _ => blocks.push((key, tally)),
+        }
+    }
+    upsert(db, project_id, &blocks, Upsert::Replace)
+}
+
+/// The columns of a rollup's [`Tally`], as [`tally_of`] reads them.
+pub const TALLY_COLUMNS: &str = "r.total, r.low, r.high, r.count, r.peak, r.peak_start, r.peak_end";
+
+/// The [`Tally`] in a row's columns from `first` on ([`TALLY_COLUMNS`]).
+pub fn tally_of(row: &crate::storage::Row, first: usize) -> Result<Tally, ApiError> {
+    Ok(Tally {
+        total: real(&row.0[first])?,
+        low: real(&row.0[first + 1])?,
+        high: real(&row.0[first + 2])?,
+        count: row.int(first + 3)?,
+        peak: Peak {
+            demand: real(&row.0[first + 4])?,
+            start: row.int(first + 5)?,
+            end: row.int(first + 6)?,
+        },
+    })
 }
 
 /// Where the intervals of a time range come from: whole rollups of a span,
@@ -552,7 +660,7 @@ pub struct Scope<'a> {
 impl Scope<'_> {
     /// ` WHERE p.project_id = ?N [AND p.id IN (?N+1, …)]`, its parameters
     /// appended to `params` (numbered from their position there).
-    fn filter(&self, params: &mut Vec<SqlValue>) -> String {
+    pub(crate) fn filter(&self, params: &mut Vec<SqlValue>) -> String {
         params.push(self.project_id.into());
         let mut sql = format!(" WHERE p.project_id = ?{}", params.len());
         if let Some(points) = self.points {
@@ -590,14 +698,13 @@ pub fn latest_time(db: &dyn Sql, scope: Scope) -> Result<Option<i64>, ApiError> 
 }
 
 /// The intervals of the readings in `[from, to)` (with the two readings
-/// before `from` that the rule looks back to), per point in point order:
-/// `(point, previous time, time, interval)`.
+/// before `from` that the rule looks back to), per point in point order.
 pub fn raw_intervals(
     db: &dyn Sql,
     scope: Scope,
     from: i64,
     to: i64,
-) -> Result<Vec<(PointId, i64, i64, f64)>, ApiError> {
+) -> Result<Vec<(PointId, Interval)>, ApiError> {
     let mut params: Vec<SqlValue> = vec![from.into(), to.into()];
     let mut sql = String::from(
         "SELECT p.id, r.ts, r.value FROM points p \
@@ -614,9 +721,9 @@ pub fn raw_intervals(
     let mut current: Option<PointId> = None;
     let flush = |point: Option<PointId>, readings: &[(i64, f64)], out: &mut Vec<_>| {
         if let Some(point) = point {
-            for (previous, ts, value) in intervals(readings) {
-                if ts >= from {
-                    out.push((point, previous, ts, value));
+            for interval in intervals(readings) {
+                if interval.end >= from {
+                    out.push((point, interval));
                 }
             }
         }
@@ -647,8 +754,8 @@ pub fn window_totals(
     for (source, part_from, part_to) in decompose(from, to) {
         match source {
             Source::Raw => {
-                for (point, _, _, value) in raw_intervals(db, scope, part_from, part_to)? {
-                    *totals.entry(point).or_default() += value;
+                for (point, interval) in raw_intervals(db, scope, part_from, part_to)? {
+                    *totals.entry(point).or_default() += interval.value;
                 }
             }
             Source::Rollup(span) => {
@@ -689,7 +796,16 @@ pub fn interval_series(
     if to - from <= RAW_WINDOW_SECONDS {
         let intervals = raw_intervals(db, scope, from, to)?;
         let mut series: Vec<(PointId, Vec<Bucket>)> = Vec::new();
-        for (point, previous, ts, value) in intervals {
+        for (
+            point,
+            Interval {
+                previous,
+                end: ts,
+                value,
+                ..
+            },
+        ) in intervals
+        {
             if series.last().is_none_or(|(id, _)| *id != point) {
                 series.push((point, Vec::new()));
             }

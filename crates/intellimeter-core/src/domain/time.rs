@@ -29,6 +29,11 @@ impl LocalClock {
         }
     }
 
+    /// The zone itself.
+    pub fn zone(&self) -> &TimeZone {
+        &self.zone
+    }
+
     /// `YYYY-mm-dd HH:MM:SS` of `unix_seconds` in this zone.
     pub fn format(&mut self, unix_seconds: i64) -> &str {
         if self.last.as_ref().is_none_or(|(ts, _)| *ts != unix_seconds) {

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `rm1:key:<sha256 of an API key>` | the [`Account`] whose current key it is | bearer authentication |
 //! | `rm1:account:<user id>` | the [`Account`] | session authentication |
-//! | `rm1:latest:<project id>` | the bodies of `/data` and `/interval`, rendered in JSON and XML | `/data`, `/interval` |
+//! | `rm2:latest:<project id>` | the bodies of `/data` and `/interval`, rendered in JSON and XML, and the [`SiteStatus`] | `/data`, `/interval`, `/status` |
 //! | `rm1:points:<project id>` | `/point`'s list, likewise, and the points | `/point` |
 //!
 //! An [`Account`] holds no password hash: only a login reads that, from SQL.
@@ -29,6 +29,7 @@ use crate::domain::accounts::{self, Account};
 use crate::domain::ids::{PointId, ProjectId, UserId};
 use crate::domain::points::{self, Point};
 use crate::domain::readings::{self, LatestValue};
+use crate::domain::status::{CollectorContact, MeterBrief, MeterLine, SiteStatus};
 use crate::domain::time::LocalClock;
 use crate::error::ApiError;
 use crate::format::Rendered;
@@ -46,8 +47,12 @@ fn api_key_key(key_hash: &str) -> String {
 }
 
 fn latest_key(project_id: ProjectId) -> String {
-    format!("rm1:latest:{project_id}")
+    format!("rm2:latest:{project_id}")
 }
+
+/// The parts of a `latest` entry: `/data` JSON and XML, `/interval` JSON
+/// and XML, the status (JSON).
+const LATEST_PARTS: usize = 5;
 
 fn points_key(project_id: ProjectId) -> String {
     format!("rm1:points:{project_id}")
@@ -202,7 +207,11 @@ pub fn listing(
         Listing::Data | Listing::Interval => latest_key(project_id),
         Listing::Points => points_key(project_id),
     };
-    let count = if listing == Listing::Points { 3 } else { 4 };
+    let count = if listing == Listing::Points {
+        3
+    } else {
+        LATEST_PARTS
+    };
     if let Some(bytes) = ctx.kv().get(&key)?
         && let Some(parts) = unpack(&bytes, count)
     {
@@ -220,10 +229,26 @@ pub fn listing(
             },
         });
     }
-    let listings = in_transaction(ctx.db()?, |db| {
-        refresh_project(ctx, db, project_id, None, Changed::Points)
-    })?;
-    Ok(listings.take(listing))
+    Ok(rebuild_project(ctx, project_id)?.take(listing))
+}
+
+/// The project's [`SiteStatus`], from its read model, rebuilt from SQL
+/// (with the listings) when missing.
+pub fn status(ctx: &Ctx, project_id: ProjectId) -> Result<SiteStatus, ApiError> {
+    if let Some(bytes) = ctx.kv().get(&latest_key(project_id))?
+        && let Some(parts) = unpack(&bytes, LATEST_PARTS)
+        && let Ok(status) = serde_json::from_slice(parts[4])
+    {
+        return Ok(status);
+    }
+    Ok(rebuild_project(ctx, project_id)?.status)
+}
+
+/// Rewrites every listing of the project from SQL, under the write lock.
+fn rebuild_project(ctx: &Ctx, project_id: ProjectId) -> Result<Listings, ApiError> {
+    in_transaction(ctx.db()?, |db| {
+        refresh_project(ctx, db, project_id, None, Changed::Points, None)
+    })
 }
 
 /// A project's listings, as just stored.
@@ -231,6 +256,7 @@ pub struct Listings {
     data: Rendered,
     interval: Rendered,
     points: Option<StoredListing>,
+    pub status: SiteStatus,
 }
 
 impl Listings {
@@ -258,14 +284,17 @@ impl Listings {
 #[derive(Debug, Clone, PartialEq)]
 enum Changed {
     /// Readings only: the point list stays as it is. The writer knows the
-    /// points' names (id → name), read under the same lock.
-    Readings { names: HashMap<PointId, String> },
+    /// points (id → brief), read under the same lock.
+    Readings {
+        points: HashMap<PointId, MeterBrief>,
+    },
     /// Points (names, configuration, new points), perhaps readings too.
     Points,
 }
 
 /// Rewrites the project's listings from SQL, in the project's time zone
-/// (read when `None`). Readings only: one statement; points changed: two.
+/// (read when `None`), with the collector's `contact` (read when `None`).
+/// Readings only, from ingest: one statement; points changed: three.
 /// Call inside the write transaction that changed its points or readings.
 fn refresh_project(
     ctx: &Ctx,
@@ -273,6 +302,7 @@ fn refresh_project(
     project_id: ProjectId,
     timezone: Option<&str>,
     changed: Changed,
+    contact: Option<CollectorContact>,
 ) -> Result<Listings, ApiError> {
     let timezone = match timezone {
         Some(timezone) => timezone.to_owned(),
@@ -287,21 +317,43 @@ fn refresh_project(
             .unwrap_or_else(|| "UTC".to_owned()),
     };
     let mut clock = LocalClock::new(&timezone);
-    let (names, points) = match changed {
-        Changed::Readings { names } => (names, None),
+    let (briefs, points) = match changed {
+        Changed::Readings { points } => (points, None),
         Changed::Points => {
             let points = points::all(db, project_id)?;
-            let names = points.iter().map(|p| (p.id, p.name.clone())).collect();
-            (names, Some(points))
+            let briefs = points.iter().map(|p| (p.id, p.brief())).collect();
+            (briefs, Some(points))
         }
     };
+    let contact = match contact {
+        Some(contact) => Some(contact),
+        None => CollectorContact::of_project(db, project_id)?,
+    };
     let latest = readings::latest(db, project_id)?;
+    let mut last_reading: HashMap<PointId, i64> =
+        latest.readings.iter().map(|l| (l.point, l.ts)).collect();
+    let mut meters: Vec<MeterLine> = briefs
+        .iter()
+        .map(|(&id, brief)| MeterLine {
+            id,
+            brief: brief.clone(),
+            last_reading: last_reading.remove(&id),
+        })
+        .collect();
+    meters.sort_by_key(|line| line.id);
+    let status = SiteStatus {
+        timezone: timezone.clone(),
+        collector: contact,
+        meters,
+    };
+    let status_json =
+        serde_json::to_vec(&status).map_err(|error| ApiError::internal(error.to_string()))?;
     let mut rows = |latest: Vec<LatestValue>| -> Rendered {
         Rendered::of(&Value::List(
             latest
                 .into_iter()
                 .filter_map(|latest| {
-                    let name = names.get(&latest.point)?;
+                    let name = &briefs.get(&latest.point)?.name;
                     Some(reading_value(name, clock.format(latest.ts), latest.value))
                 })
                 .collect(),
@@ -312,7 +364,13 @@ fn refresh_project(
     let kv = ctx.kv();
     kv.set(
         &latest_key(project_id),
-        &pack(&[&data.json, &data.xml, &interval.json, &interval.xml]),
+        &pack(&[
+            &data.json,
+            &data.xml,
+            &interval.json,
+            &interval.xml,
+            &status_json,
+        ]),
     )?;
     let points = match points {
         Some(points) => {
@@ -343,6 +401,7 @@ fn refresh_project(
         data,
         interval,
         points,
+        status,
     })
 }
 
@@ -419,9 +478,11 @@ pub struct ProjectWrite<'a> {
     db: &'a dyn Sql,
     project_id: ProjectId,
     points_changed: Cell<bool>,
-    /// The points' names as read in this transaction, offered by a writer
-    /// that changed no point (saves the refresh a statement).
-    names: RefCell<Option<HashMap<PointId, String>>>,
+    /// The points as read in this transaction, offered by a writer that
+    /// changed no point (saves the refresh a statement).
+    points: RefCell<Option<HashMap<PointId, MeterBrief>>>,
+    /// The collector's contact as this transaction stored it (ingest).
+    contact: RefCell<Option<CollectorContact>>,
 }
 
 impl ProjectWrite<'_> {
@@ -439,10 +500,15 @@ impl ProjectWrite<'_> {
         self.points_changed.set(true);
     }
 
-    /// The project's point names (id → name), read in this transaction;
-    /// used only if no point was written.
-    pub fn offer_names(&self, names: HashMap<PointId, String>) {
-        *self.names.borrow_mut() = Some(names);
+    /// The project's points (id → brief), read in this transaction; used
+    /// only if no point was written.
+    pub fn offer_points(&self, points: HashMap<PointId, MeterBrief>) {
+        *self.points.borrow_mut() = Some(points);
+    }
+
+    /// The collector's contact, as this transaction stored it.
+    pub(crate) fn offer_contact(&self, contact: CollectorContact) {
+        *self.contact.borrow_mut() = Some(contact);
     }
 }
 
@@ -461,14 +527,16 @@ pub fn write_project<T>(
             db,
             project_id,
             points_changed: Cell::new(false),
-            names: RefCell::new(None),
+            points: RefCell::new(None),
+            contact: RefCell::new(None),
         };
         let value = body(&handle)?;
-        let changed = match handle.names.take() {
-            Some(names) if !handle.points_changed.get() => Changed::Readings { names },
+        let changed = match handle.points.take() {
+            Some(points) if !handle.points_changed.get() => Changed::Readings { points },
             _ => Changed::Points,
         };
-        let listings = refresh_project(ctx, db, project_id, timezone, changed)?;
+        let contact = handle.contact.take();
+        let listings = refresh_project(ctx, db, project_id, timezone, changed, contact)?;
         Ok((value, listings))
     })
 }

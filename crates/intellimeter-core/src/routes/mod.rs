@@ -25,6 +25,8 @@ pub mod not_found;
 pub mod point;
 pub mod series;
 pub mod session;
+pub mod status;
+pub mod usage;
 pub mod user;
 
 use crate::http::Route;
@@ -121,6 +123,8 @@ pub const ROUTES: &[&RouteSpec] = &[
     &file::SPEC,
     &graphics::SPEC,
     &series::SPEC,
+    &usage::SPEC,
+    &status::SPEC,
     &ingest::SPEC,
     &admin::PROJECTS_SPEC,
     &admin::INGEST_TOKEN_SPEC,
@@ -162,6 +166,8 @@ pub const HANDLED: &[&Route] = &[
     &file::ROUTE,
     &graphics::ROUTE,
     &series::ROUTE,
+    &usage::ROUTE,
+    &status::ROUTE,
     &ingest::ROUTE,
     &admin::PROJECTS,
     &admin::INGEST_TOKEN,

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_account_security.sql"),
     include_str!("../../migrations/0004_interval_rollups.sql"),
     include_str!("../../migrations/0005_username_keys.sql"),
+    include_str!("../../migrations/0006_usage_and_status.sql"),
 ];
 
 pub fn latest_version() -> i64 {

@@ -858,8 +858,8 @@ impl Template {
                 })
                 .collect();
             let body = serde_json::to_string(&ingest_wire::Batch {
-                points: Vec::new(),
                 readings,
+                ..Default::default()
             })
             .expect("a batch");
             world.json(

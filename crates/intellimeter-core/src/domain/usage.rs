@@ -1,0 +1,552 @@
+//! `GET /usage`: per meter and per local hour, day, ISO week, month or
+//! year of a range of local days, the energy used, the peak demand and
+//! when it ran, and the coverage (intervals present ÷ expected), plus a
+//! total per meter.
+//!
+//! Served from the interval rollups ([`crate::domain::readings`]): each
+//! bucket is cut into whole 6-hour blocks, whole hours and, where a local
+//! boundary falls inside a UTC hour (half-hour zones), the raw readings of
+//! that part; the rollups are summed in SQL, one statement for all
+//! buckets. An interval belongs to the bucket its closing reading falls
+//! in, as in the rollups and `/interval`.
+
+use crate::context::Ctx;
+use crate::domain::accounts::Account;
+use crate::domain::days;
+use crate::domain::ids::PointId;
+use crate::domain::points::{self, Point};
+use crate::domain::readings::{self, Peak, Scope, Source, Tally};
+use crate::domain::time::LocalClock;
+use crate::error::ApiError;
+use crate::storage::{Sql, SqlValue};
+use crate::value::Value;
+use jiff::civil::Date;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// The most buckets one meter may have in one answer (a leap year of
+/// hours, with room).
+pub const MAX_BUCKETS: usize = 9_000;
+/// The most rows (buckets × meters) one answer may have: a month of hours
+/// of 130 meters, a year of days of 270.
+pub const MAX_ROWS: usize = 100_000;
+
+/// The length of a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Hour,
+    Day,
+    /// ISO weeks, Monday to Sunday.
+    Week,
+    Month,
+    Year,
+}
+
+impl Step {
+    pub const ALL: [Step; 5] = [Step::Hour, Step::Day, Step::Week, Step::Month, Step::Year];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Hour => "hour",
+            Step::Day => "day",
+            Step::Week => "week",
+            Step::Month => "month",
+            Step::Year => "year",
+        }
+    }
+
+    /// The step `interval=` names (exactly, in lower case).
+    pub fn parse(text: &str) -> Result<Step, ApiError> {
+        Step::ALL
+            .into_iter()
+            .find(|step| step.name() == text)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "interval must be hour, day, week, month or year, not {text:?}"
+                ))
+            })
+    }
+}
+
+/// What a usage answer is of.
+pub struct UsageRequest<'a> {
+    /// The first and last local day, both included ([`days::range`]).
+    pub days: (Date, Date),
+    pub step: Step,
+    /// One point by name, or every point of the project.
+    pub meter: Option<&'a str>,
+}
+
+/// The local boundaries of the buckets of `step` over local days `first`
+/// to `last`: `[start of first, …, start of the day after last]`, each
+/// bucket `[b[i], b[i+1])`. The first and last buckets are cut at the
+/// range (a week that starts before `first` starts at `first`).
+pub fn boundaries(
+    clock: &LocalClock,
+    first: Date,
+    last: Date,
+    step: Step,
+) -> Result<Vec<i64>, ApiError> {
+    let (start, end) = days::instants(clock, first, last)?;
+    let too_many = || {
+        ApiError::bad_request(format!(
+            "{} to {} has more than {MAX_BUCKETS} buckets of one {}; ask for fewer days or a longer interval",
+            first,
+            last,
+            step.name()
+        ))
+    };
+    let mut bounds = vec![start];
+    match step {
+        Step::Hour => {
+            if (end - start) / 3600 > MAX_BUCKETS as i64 {
+                return Err(too_many());
+            }
+            // Every quarter hour (all zones' offsets are whole quarter
+            // hours) that starts a local hour: 23 or 25 a DST day, and the
+            // right ones where the offset has half or three quarters of an
+            // hour, or DST moves it by half an hour.
+            let mut at = start + 900;
+            while at < end {
+                let local = jiff::Timestamp::from_second(at)
+                    .map_err(|error| ApiError::bad_request(error.to_string()))?
+                    .to_zoned(clock.zone().clone());
+                if local.minute() == 0 && local.second() == 0 {
+                    bounds.push(at);
+                }
+                at += 900;
+            }
+        }
+        Step::Day | Step::Week | Step::Month | Step::Year => {
+            let mut day = first;
+            loop {
+                let next = match step {
+                    Step::Day => day.tomorrow(),
+                    Step::Week => day.checked_add(
+                        jiff::Span::new()
+                            .days(7 - i64::from(day.weekday().to_monday_zero_offset())),
+                    ),
+                    Step::Month => day
+                        .first_of_month()
+                        .checked_add(jiff::Span::new().months(1)),
+                    Step::Year => day.first_of_year().checked_add(jiff::Span::new().years(1)),
+                    Step::Hour => unreachable!("hours are handled above"),
+                };
+                match next {
+                    Ok(next) if next <= last => {
+                        bounds.push(clock.start_of_day(next).map_err(ApiError::bad_request)?);
+                        day = next;
+                    }
+                    _ => break,
+                }
+                if bounds.len() > MAX_BUCKETS {
+                    return Err(too_many());
+                }
+            }
+        }
+    }
+    bounds.push(end);
+    Ok(bounds)
+}
+
+/// One meter's usage in one bucket (or over the range).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketUsage {
+    pub start: i64,
+    pub end: i64,
+    /// The intervals in it; `None` when there are none.
+    pub tally: Option<Tally>,
+}
+
+/// One meter's usage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeterUsage {
+    pub point: Point,
+    pub buckets: Vec<BucketUsage>,
+    pub total: BucketUsage,
+}
+
+/// The usage the request asks for, of the caller's project: 404 for a
+/// meter the project does not have, 400 for an answer too large.
+pub fn usage(
+    ctx: &Ctx,
+    account: &Account,
+    asked: &UsageRequest,
+) -> Result<Vec<MeterUsage>, ApiError> {
+    let db = ctx.db()?;
+    let project_id = account.project_id;
+    let chosen: Vec<Point> = match asked.meter {
+        Some(name) => vec![
+            points::by_name(db, project_id, name)?
+                .ok_or_else(|| ApiError::not_found(format!("no metering point named {name:?}")))?,
+        ],
+        None => points::all(db, project_id)?,
+    };
+    let clock = LocalClock::new(&account.timezone);
+    let bounds = boundaries(&clock, asked.days.0, asked.days.1, asked.step)?;
+    let buckets = bounds.len() - 1;
+    if buckets.saturating_mul(chosen.len()) > MAX_ROWS {
+        return Err(ApiError::bad_request(format!(
+            "{buckets} buckets × {} meters is more than {MAX_ROWS} rows; ask for fewer days, a longer interval or one meter",
+            chosen.len()
+        )));
+    }
+    let ids: Vec<PointId> = chosen.iter().map(|point| point.id).collect();
+    let scope = Scope {
+        project_id,
+        points: asked.meter.map(|_| &ids[..]),
+    };
+    let tallies = bucket_tallies(db, scope, &bounds)?;
+    Ok(chosen
+        .into_iter()
+        .map(|point| {
+            let mut total: Option<Tally> = None;
+            let buckets = bounds
+                .windows(2)
+                .enumerate()
+                .map(|(index, pair)| {
+                    let tally = tallies.get(&(point.id, index)).copied();
+                    if let Some(tally) = &tally {
+                        match &mut total {
+                            Some(sum) => sum.merge(tally),
+                            None => total = Some(*tally),
+                        }
+                    }
+                    BucketUsage {
+                        start: pair[0],
+                        end: pair[1],
+                        tally,
+                    }
+                })
+                .collect();
+            MeterUsage {
+                point,
+                buckets,
+                total: BucketUsage {
+                    start: bounds[0],
+                    end: bounds[bounds.len() - 1],
+                    tally: total,
+                },
+            }
+        })
+        .collect())
+}
+
+/// Each point's tally per bucket (`(point, bucket index) → tally`), of the
+/// buckets `[bounds[i], bounds[i+1])`: whole rollups summed in SQL, raw
+/// readings for the parts shorter than an hour.
+fn bucket_tallies(
+    db: &dyn Sql,
+    scope: Scope,
+    bounds: &[i64],
+) -> Result<BTreeMap<(PointId, usize), Tally>, ApiError> {
+    let mut rollup_parts = String::new();
+    let mut raw_parts: Vec<(usize, i64, i64)> = Vec::new();
+    for (index, pair) in bounds.windows(2).enumerate() {
+        for (source, from, to) in readings::decompose(pair[0], pair[1]) {
+            match source {
+                Source::Rollup(span) => {
+                    let separator = if rollup_parts.is_empty() { "" } else { "," };
+                    // Our own integers: written into the statement, which
+                    // keeps a year of parts far below the parameter limit.
+                    let _ = write!(rollup_parts, "{separator}({index},{span},{from},{to})");
+                }
+                Source::Raw => raw_parts.push((index, from, to)),
+            }
+        }
+    }
+    let mut tallies: BTreeMap<(PointId, usize), Tally> = BTreeMap::new();
+    let mut add = |key: (PointId, usize), tally: Tally| match tallies.get_mut(&key) {
+        Some(sum) => sum.merge(&tally),
+        None => {
+            tallies.insert(key, tally);
+        }
+    };
+    if !rollup_parts.is_empty() {
+        let mut params: Vec<SqlValue> = Vec::new();
+        // One MIN()/MAX() aggregate: SQLite takes the bare peak_start and
+        // peak_end from the row with the largest peak.
+        let mut sql = format!(
+            "WITH parts(bucket, span, lo, hi) AS (VALUES {rollup_parts}) \
+             SELECT p.id, parts.bucket, SUM(r.total), SUM(r.count), \
+                    MAX(r.peak), r.peak_start, r.peak_end \
+             FROM points p CROSS JOIN parts CROSS JOIN interval_rollups r \
+              ON r.project_id = p.project_id AND r.point_id = p.id AND r.span = parts.span \
+              AND r.start >= parts.lo AND r.start < parts.hi"
+        );
+        sql.push_str(&scope.filter(&mut params));
+        sql.push_str(" GROUP BY p.id, parts.bucket");
+        for row in db.execute(&sql, &params)?.iter() {
+            let point = PointId::from_column(&row, 0)?;
+            let bucket = usize::try_from(row.int(1)?)
+                .map_err(|_| ApiError::internal("a negative bucket"))?;
+            let total = real(&row.0[2])?;
+            add(
+                (point, bucket),
+                Tally {
+                    total,
+                    // Not shown by /usage.
+                    low: total,
+                    high: total,
+                    count: row.int(3)?,
+                    peak: Peak {
+                        demand: real(&row.0[4])?,
+                        start: row.int(5)?,
+                        end: row.int(6)?,
+                    },
+                },
+            );
+        }
+    }
+    for (bucket, from, to) in raw_parts {
+        for (point, interval) in readings::raw_intervals(db, scope, from, to)? {
+            if interval.end < to {
+                add((point, bucket), Tally::new(&interval));
+            }
+        }
+    }
+    Ok(tallies)
+}
+
+fn real(value: &SqlValue) -> Result<f64, ApiError> {
+    match value {
+        SqlValue::Real(x) => Ok(*x),
+        SqlValue::Integer(n) => Ok(*n as f64),
+        other => Err(ApiError::internal(format!("a rollup value is {other:?}"))),
+    }
+}
+
+/// The unit demand is shown in for a point whose energy is in `unit`,
+/// and the factor from "`unit` per hour" to it: kW for Wh, kWh and MWh
+/// (likewise kvar, kVA), "`unit`/h" otherwise.
+pub fn demand_unit(unit: Option<&str>) -> (Option<String>, f64) {
+    let Some(unit) = unit else {
+        return (None, 1.0);
+    };
+    for (prefix, factor) in [("M", 1000.0), ("k", 1.0), ("", 0.001)] {
+        for (energy, power) in [("Wh", "kW"), ("varh", "kvar"), ("VAh", "kVA")] {
+            if unit == format!("{prefix}{energy}") {
+                return (Some(power.to_owned()), factor);
+            }
+        }
+    }
+    (Some(format!("{unit}/h")), 1.0)
+}
+
+/// Intervals a meter read every `cadence` seconds should have given in
+/// `[start, end)`, counted up to `now` (a bucket still running expects
+/// what has passed); `None` when nothing is expected yet.
+fn expected_intervals(start: i64, end: i64, now: i64, cadence: i64) -> Option<i64> {
+    let elapsed = end.min(now) - start;
+    (elapsed >= cadence).then(|| elapsed / cadence.max(1))
+}
+
+impl BucketUsage {
+    /// Its row as the answer shows it.
+    fn to_value(&self, clock: &mut LocalClock, point: &Point, now: i64) -> Value {
+        let (demand_unit, factor) = demand_unit(point.config.unit.as_deref());
+        let cadence = point.brief().cadence_seconds();
+        let mut time = |ts: i64| Value::LocalDateTime(clock.format(ts).to_owned());
+        let (start, end) = (time(self.start), time(self.end));
+        let expected = expected_intervals(self.start, self.end, now, cadence);
+        let count = self.tally.map_or(0, |tally| tally.count);
+        let coverage = match (expected, point.config.save_every) {
+            (Some(expected), Some(_)) => Value::Float((count as f64 / expected as f64).min(1.0)),
+            _ => Value::Null,
+        };
+        let (energy, peak, peak_start, peak_end) = match &self.tally {
+            Some(tally) => (
+                Value::Float(tally.total),
+                Value::Float(tally.peak.demand * factor),
+                time(tally.peak.start),
+                time(tally.peak.end),
+            ),
+            None => (Value::Null, Value::Null, Value::Null, Value::Null),
+        };
+        Value::dict([
+            ("Start", start),
+            ("End", end),
+            ("Energy", energy),
+            ("PeakDemand", peak),
+            ("PeakStart", peak_start),
+            ("PeakEnd", peak_end),
+            ("Intervals", Value::Int(count)),
+            ("Coverage", coverage),
+            ("DemandUnit", demand_unit.map_or(Value::Null, Value::Str)),
+        ])
+    }
+}
+
+/// The `/usage` answer.
+pub fn to_value(usage: &[MeterUsage], timezone: &str, asked: &UsageRequest, now: i64) -> Value {
+    let mut clock = LocalClock::new(timezone);
+    Value::dict([
+        ("TimeZone", Value::str(timezone)),
+        ("Interval", Value::str(asked.step.name())),
+        ("Start", Value::Str(asked.days.0.to_string())),
+        ("End", Value::Str(asked.days.1.to_string())),
+        (
+            "Meters",
+            Value::List(
+                usage
+                    .iter()
+                    .map(|meter| {
+                        let (demand_unit, _) = demand_unit(meter.point.config.unit.as_deref());
+                        Value::dict([
+                            ("MeterId", Value::str(&*meter.point.name)),
+                            (
+                                "Unit",
+                                meter
+                                    .point
+                                    .config
+                                    .unit
+                                    .as_deref()
+                                    .map_or(Value::Null, Value::str),
+                            ),
+                            ("DemandUnit", demand_unit.map_or(Value::Null, Value::Str)),
+                            (
+                                "SaveEvery",
+                                meter
+                                    .point
+                                    .config
+                                    .save_every
+                                    .map_or(Value::Null, Value::Int),
+                            ),
+                            (
+                                "Buckets",
+                                Value::List(
+                                    meter
+                                        .buckets
+                                        .iter()
+                                        .map(|b| b.to_value(&mut clock, &meter.point, now))
+                                        .collect(),
+                                ),
+                            ),
+                            ("Total", meter.total.to_value(&mut clock, &meter.point, now)),
+                        ])
+                    })
+                    .collect(),
+            ),
+        ),
+    ])
+}
+
+/// The `/usage` answer as CSV: a header, then one row per meter and
+/// bucket, then one total row per meter (`Row` says which).
+pub fn to_csv(usage: &[MeterUsage], timezone: &str, now: i64) -> Vec<u8> {
+    let mut clock = LocalClock::new(timezone);
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "MeterId",
+        "Row",
+        "Start",
+        "End",
+        "Energy",
+        "Unit",
+        "PeakDemand",
+        "DemandUnit",
+        "PeakStart",
+        "PeakEnd",
+        "Intervals",
+        "Coverage",
+    ];
+    let _ = writer.write_record(header);
+    let cell = |value: &Value| match value {
+        Value::Null => String::new(),
+        Value::Float(x) => {
+            let mut text = Vec::new();
+            crate::format::row::write_float(&mut text, *x);
+            String::from_utf8(text).unwrap_or_default()
+        }
+        Value::Int(n) => n.to_string(),
+        Value::Str(text) | Value::LocalDateTime(text) => text.clone(),
+        other => format!("{other:?}"),
+    };
+    let rows = usage.iter().flat_map(|meter| {
+        meter
+            .buckets
+            .iter()
+            .map(move |bucket| (meter, "bucket", bucket))
+            .chain(std::iter::once((meter, "total", &meter.total)))
+    });
+    for (meter, kind, bucket) in rows {
+        let Value::Dict(fields) = bucket.to_value(&mut clock, &meter.point, now) else {
+            continue;
+        };
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(key, _)| key == name)
+                .map_or(String::new(), |(_, value)| cell(value))
+        };
+        let _ = writer.write_record([
+            meter.point.name.clone(),
+            kind.to_owned(),
+            field("Start"),
+            field("End"),
+            field("Energy"),
+            meter.point.config.unit.clone().unwrap_or_default(),
+            field("PeakDemand"),
+            field("DemandUnit"),
+            field("PeakStart"),
+            field("PeakEnd"),
+            field("Intervals"),
+            field("Coverage"),
+        ]);
+    }
+    writer.into_inner().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> Date {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn buckets_follow_local_days_weeks_months_and_dst() {
+        let paris = LocalClock::new("Europe/Paris");
+        // 2019-10-27: 25 hours in Paris.
+        let hours = boundaries(&paris, day("2019-10-27"), day("2019-10-27"), Step::Hour).unwrap();
+        assert_eq!(hours.len() - 1, 25);
+        let spring = boundaries(&paris, day("2019-03-31"), day("2019-03-31"), Step::Hour).unwrap();
+        assert_eq!(spring.len() - 1, 23);
+        let kolkata = LocalClock::new("Asia/Kolkata");
+        let hours = boundaries(&kolkata, day("2019-10-27"), day("2019-10-28"), Step::Hour).unwrap();
+        assert_eq!(hours.len() - 1, 48);
+        assert!(hours.iter().all(|ts| ts.rem_euclid(3600) == 1800));
+        // Weeks start on Monday: Wed 2019-10-02 .. Tue 2019-10-15 is
+        // Wed–Sun, Mon–Sun, Mon–Tue.
+        let utc = LocalClock::new("UTC");
+        let weeks = boundaries(&utc, day("2019-10-02"), day("2019-10-15"), Step::Week).unwrap();
+        let days: Vec<i64> = weeks.windows(2).map(|w| (w[1] - w[0]) / 86_400).collect();
+        assert_eq!(days, [5, 7, 2]);
+        let months = boundaries(&utc, day("2019-01-15"), day("2019-03-31"), Step::Month).unwrap();
+        let days: Vec<i64> = months.windows(2).map(|w| (w[1] - w[0]) / 86_400).collect();
+        assert_eq!(days, [17, 28, 31]);
+        let years = boundaries(&utc, day("2019-12-31"), day("2020-01-01"), Step::Year).unwrap();
+        assert_eq!(years.len() - 1, 2);
+        let too_many = boundaries(&utc, day("2019-01-01"), day("2020-12-31"), Step::Hour);
+        assert_eq!(too_many.unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn demand_is_in_kilowatts_for_energy_units() {
+        assert_eq!(demand_unit(Some("kWh")), (Some("kW".into()), 1.0));
+        assert_eq!(demand_unit(Some("Wh")), (Some("kW".into()), 0.001));
+        assert_eq!(demand_unit(Some("MWh")), (Some("kW".into()), 1000.0));
+        assert_eq!(demand_unit(Some("kvarh")), (Some("kvar".into()), 1.0));
+        assert_eq!(demand_unit(Some("m³")), (Some("m³/h".into()), 1.0));
+        assert_eq!(demand_unit(None), (None, 1.0));
+    }
+
+    #[test]
+    fn expected_intervals_count_only_what_has_passed() {
+        assert_eq!(expected_intervals(0, 86_400, 1_000_000, 300), Some(288));
+        assert_eq!(expected_intervals(0, 86_400, 3_600, 300), Some(12));
+        assert_eq!(expected_intervals(0, 86_400, 100, 300), None);
+        assert_eq!(expected_intervals(100, 200, 0, 300), None);
+    }
+}
