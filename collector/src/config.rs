@@ -463,6 +463,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             continue;
         }
         let start = start as u16;
+        let unit_of_value = value_unit(&register_map);
         meters.push(Meter {
             id: id.clone(),
             unit,
@@ -479,6 +480,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 modbus_map: Some(map_name),
                 save_every: Some(every),
                 start_address: Some(i64::from(start)),
+                unit: unit_of_value,
             },
         });
     }
@@ -487,7 +489,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
     let announcements = ingest_wire::Batch {
         points: meters.iter().map(|m| m.announcement.clone()).collect(),
-        readings: Vec::new(),
+        ..ingest_wire::Batch::default()
     };
     if let Err(error) = ingest_wire::check(&announcements, 0) {
         errors.push(at(
@@ -584,4 +586,13 @@ impl Config {
     pub fn ingest_url(&self) -> String {
         format!("{}/ingest", self.server)
     }
+}
+
+/// The unit of a map's value quantity, as the point's announcement gives
+/// it (`kWh`); `None` when the map does not say, or says what the wire
+/// would refuse.
+fn value_unit(map: &RegisterMap) -> Option<String> {
+    let unit = map.quantities.get(map.value)?.unit.trim();
+    ingest_wire::check_unit(unit).ok()?;
+    Some(unit.to_owned())
 }

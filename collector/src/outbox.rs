@@ -5,11 +5,11 @@
 //! wait while the clock is not trusted: "in the future" is judged by it.
 
 use crate::backoff::Backoff;
-use crate::clock::{Clock, Timekeeper};
+use crate::clock::{Clock, SyncState, Timekeeper};
 use crate::config::{Config, UploadSettings};
 use crate::sink::{Delivery, UploadSink};
 use crate::spool::{self, Spool, SpoolError, SpooledReading};
-use ingest_wire::{Batch, Entry, PointAnnouncement, Reading};
+use ingest_wire::{Batch, CollectorStatus, Entry, PointAnnouncement, Reading};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,7 +65,10 @@ impl<S: UploadSink> Outbox<S> {
     pub async fn step(&mut self) -> Result<Step, SpoolError> {
         if let Some(points) = &self.announce {
             let count = points.len();
-            let body = announcement_body(points.clone());
+            let body = Batch {
+                collector: Some(self.status()),
+                ..announcement_body(points.clone())
+            };
             return Ok(match self.sink.deliver(&body).await {
                 Delivery::Delivered => {
                     tracing::info!(points = count, "meters announced");
@@ -94,7 +97,10 @@ impl<S: UploadSink> Outbox<S> {
         };
         // What ingest would refuse is quarantined here, alone, rather than
         // sinking a whole batch on the server.
-        let body = readings_body(&batch);
+        let body = Batch {
+            collector: Some(self.status()),
+            ..readings_body(&batch)
+        };
         if let Err(error) = ingest_wire::check(&body, now) {
             let bad = match error.entry {
                 Some(Entry::Reading(i)) => batch.get(i).cloned(),
@@ -131,6 +137,21 @@ impl<S: UploadSink> Outbox<S> {
                 Step::Quarantined(count)
             }
         })
+    }
+
+    /// What each batch says of this collector (`GET /status` shows it):
+    /// its version, the readings pending (the batch's included), whether
+    /// the kernel says the clock is synchronised.
+    fn status(&self) -> CollectorStatus {
+        CollectorStatus {
+            version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+            backlog: Some(self.spool.pending()),
+            clock_synchronised: match self.timekeeper.clock().sync_state() {
+                SyncState::Synchronised => Some(true),
+                SyncState::Unsynchronised => Some(false),
+                SyncState::Unknown(_) => None,
+            },
+        }
     }
 
     /// Steps until nothing is pending or a step must be retried.
@@ -232,6 +253,7 @@ pub fn readings_body(batch: &[SpooledReading]) -> Batch {
             .iter()
             .map(|r| Reading::at(r.meter_id.clone(), r.ts, r.value))
             .collect(),
+        collector: None,
     }
 }
 
@@ -239,6 +261,6 @@ pub fn readings_body(batch: &[SpooledReading]) -> Batch {
 pub fn announcement_body(points: Vec<PointAnnouncement>) -> Batch {
     Batch {
         points,
-        readings: Vec::new(),
+        ..Batch::default()
     }
 }

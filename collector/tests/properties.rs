@@ -170,7 +170,7 @@ fn check_site(text: &str) -> Result<(), TestCaseError> {
             }
             let batch = ingest_wire::Batch {
                 points: config.announcements(),
-                readings: Vec::new(),
+                ..Default::default()
             };
             prop_assert!(ingest_wire::check(&batch, 0).is_ok());
             Ok(())

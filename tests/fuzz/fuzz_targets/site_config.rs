@@ -44,7 +44,7 @@ fuzz_target!(|input: &[u8]| {
                 }
                 let batch = ingest_wire::Batch {
                     points: config.announcements(),
-                    readings: Vec::new(),
+                    ..Default::default()
                 };
                 assert!(ingest_wire::check(&batch, 0).is_ok());
             }

@@ -5,7 +5,7 @@
 //! write handle of [`crate::readmodel`].
 
 pub(crate) mod accounts;
-pub(crate) mod days;
+pub mod days;
 pub(crate) mod enrolment;
 pub(crate) mod exports;
 pub(crate) mod figures;

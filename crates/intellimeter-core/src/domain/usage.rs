@@ -235,7 +235,7 @@ pub fn usage(
 /// Each point's tally per bucket (`(point, bucket index) → tally`), of the
 /// buckets `[bounds[i], bounds[i+1])`: whole rollups summed in SQL, raw
 /// readings for the parts shorter than an hour.
-fn bucket_tallies(
+pub fn bucket_tallies(
     db: &dyn Sql,
     scope: Scope,
     bounds: &[i64],

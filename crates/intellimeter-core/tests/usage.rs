@@ -1,0 +1,273 @@
+//! `/usage`'s buckets against a from-scratch computation over the raw
+//! readings, in every class of time zone: whole-hour offsets with DST,
+//! half- and three-quarter-hour offsets, a zone whose DST moves by half an
+//! hour, and UTC. Readings grow by multiples of 1/8, so every sum is exact
+//! in any order and the comparison can be exact too.
+
+mod common;
+
+use common::{MemoryKv, Sqlite, StillEnv};
+use intellimeter_core::domain::ids::{PointId, ProjectId};
+use intellimeter_core::domain::readings::{self, NewReading, Scope};
+use intellimeter_core::domain::time::LocalClock;
+use intellimeter_core::domain::usage::{self, Step};
+use intellimeter_core::readmodel;
+use intellimeter_core::storage::migrations;
+use intellimeter_core::storage::{Sql, SqlValue};
+use intellimeter_core::{Ctx, Services};
+use jiff::civil::Date;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+const ZONES: [&str; 6] = [
+    "UTC",
+    "Europe/Paris",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "Australia/Lord_Howe",
+    "America/St_Johns",
+];
+
+fn database() -> Sqlite {
+    let db = Sqlite::in_memory();
+    migrations::apply(&db).unwrap();
+    db.execute(
+        "INSERT INTO projects (id, name, timezone, ingest_token_hash, created_at) \
+         VALUES (1, 'site', 'UTC', 'x', 0), (2, 'other', 'UTC', 'y', 0)",
+        &[],
+    )
+    .unwrap();
+    for (id, project) in [(1, 1), (2, 1), (3, 2)] {
+        db.execute(
+            "INSERT INTO points (id, project_id, site_meter_id, name) VALUES (?, ?, ?, ?)",
+            &[
+                id.into(),
+                project.into(),
+                format!("m{id}").into(),
+                format!("m{id}").into(),
+            ],
+        )
+        .unwrap();
+    }
+    db
+}
+
+/// Stores readings as ingest does, through the project's write handle, in
+/// batches of `batch` (a live collector: in time order).
+fn store(db: &Sqlite, readings: &[(i64, NewReading)], batch: usize) {
+    let (kv, env) = (MemoryKv::default(), StillEnv::default());
+    let ctx = Ctx::new(Services {
+        db,
+        kv: &kv,
+        env: &env,
+    });
+    for project in [1, 2] {
+        let rows: Vec<NewReading> = readings
+            .iter()
+            .filter(|(p, _)| *p == project)
+            .map(|(_, r)| *r)
+            .collect();
+        for chunk in rows.chunks(batch) {
+            readmodel::write_project(&ctx, ProjectId(project), Some("UTC"), |write| {
+                readings::insert(write, chunk)
+            })
+            .unwrap();
+        }
+    }
+}
+
+/// A point's readings from SQL, oldest first.
+fn raw(db: &Sqlite, point: i64) -> Vec<(i64, f64)> {
+    db.execute(
+        "SELECT ts, value FROM readings WHERE point_id = ? ORDER BY ts",
+        &[point.into()],
+    )
+    .unwrap()
+    .iter()
+    .map(|row| match (&row.0[0], &row.0[1]) {
+        (SqlValue::Integer(ts), SqlValue::Real(value)) => (*ts, *value),
+        other => panic!("{other:?}"),
+    })
+    .collect()
+}
+
+/// What a bucket must hold, from scratch: the sum and number of the
+/// intervals closing in it, the largest demand, and every interval
+/// `(start, end)` that reaches it.
+#[derive(Debug, Default)]
+struct Expected {
+    total: f64,
+    count: i64,
+    peak: f64,
+    peak_intervals: Vec<(i64, i64)>,
+}
+
+fn expected(readings: &[(i64, f64)], bounds: &[i64]) -> BTreeMap<usize, Expected> {
+    let mut out: BTreeMap<usize, Expected> = BTreeMap::new();
+    for interval in readings::intervals(readings) {
+        let Some(bucket) = bounds
+            .windows(2)
+            .position(|pair| pair[0] <= interval.end && interval.end < pair[1])
+        else {
+            continue;
+        };
+        let demand = interval.value * 3600.0 / (interval.end - interval.base) as f64;
+        let entry = out.entry(bucket).or_insert(Expected {
+            peak: f64::NEG_INFINITY,
+            ..Expected::default()
+        });
+        entry.total += interval.value;
+        entry.count += 1;
+        if demand > entry.peak {
+            entry.peak = demand;
+            entry.peak_intervals.clear();
+        }
+        if demand == entry.peak {
+            entry.peak_intervals.push((interval.base, interval.end));
+        }
+    }
+    out
+}
+
+/// Readings every `step` seconds from `start` for `count` steps: growing
+/// by multiples of 1/8, with equal steps (tied peaks), a reset, a glitch
+/// and a gap.
+fn meter(start: i64, step: i64, count: i64, seed: u64) -> Vec<(i64, f64)> {
+    let mut random = seed | 1;
+    let mut next = move |n: u64| {
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        random % n
+    };
+    let mut value = 1000.0;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < count {
+        let roll = next(400);
+        let stored = match roll {
+            0 => 0.0, // a glitch
+            1 => {
+                value = 8.0; // a reset
+                value
+            }
+            2..=100 => value, // nothing used
+            101..=200 => {
+                value += 0.5; // tied steps
+                value
+            }
+            _ => {
+                value += next(64) as f64 / 8.0;
+                value
+            }
+        };
+        out.push((start + i * step, stored));
+        i += if next(300) == 0 { 30 } else { 1 };
+    }
+    out
+}
+
+fn day(days_after_2019: i64) -> Date {
+    Date::new(2019, 1, 1)
+        .unwrap()
+        .checked_add(jiff::Span::new().days(days_after_2019))
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(test_support::proptest_config(24))]
+
+    #[test]
+    fn buckets_equal_a_computation_from_the_raw_readings(
+        zone in prop::sample::select(&ZONES[..]),
+        step in prop::sample::select(&Step::ALL[..]),
+        cadence in prop::sample::select(&[300i64, 900, 1800][..]),
+        // Around the spring and autumn changes of both hemispheres.
+        first in prop::sample::select(&[80i64, 85, 88, 270, 275, 297, 300][..]),
+        length in 0i64..40,
+        seed in any::<u64>(),
+    ) {
+        let db = database();
+        let origin = day(first - 3).to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp().as_second() + 7;
+        let steps = (length + 6) * 86_400 / cadence;
+        let mut all = Vec::new();
+        for (project, point) in [(1, 1), (1, 2), (2, 3)] {
+            for (ts, value) in meter(origin, cadence, steps, seed ^ point as u64) {
+                all.push((project, NewReading { point_id: PointId(point), ts, value }));
+            }
+        }
+        store(&db, &all, 97);
+        let clock = LocalClock::new(zone);
+        let (a, b) = (day(first), day(first + length));
+        let bounds = match usage::boundaries(&clock, a, b, step) {
+            Ok(bounds) => bounds,
+            Err(error) => {
+                // Only hours of a long range are refused.
+                prop_assert!(step == Step::Hour && error.status() == 400);
+                return Ok(());
+            }
+        };
+        let scope = Scope { project_id: ProjectId(1), points: None };
+        let tallies = usage::bucket_tallies(&db, scope, &bounds).unwrap();
+        prop_assert!(tallies.keys().all(|(point, _)| point.get() != 3), "another project's point");
+        for point in [1, 2] {
+            let want = expected(&raw(&db, point), &bounds);
+            let got: BTreeMap<usize, _> = tallies
+                .iter()
+                .filter(|((p, _), _)| p.get() == point)
+                .map(|((_, bucket), tally)| (*bucket, *tally))
+                .collect();
+            prop_assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+            for (bucket, tally) in &got {
+                let want = &want[bucket];
+                prop_assert_eq!(tally.total, want.total, "bucket {}", bucket);
+                prop_assert_eq!(tally.count, want.count);
+                prop_assert_eq!(tally.peak.demand, want.peak);
+                prop_assert!(
+                    want.peak_intervals.contains(&(tally.peak.start, tally.peak.end)),
+                    "peak {:?} is none of {:?}", tally.peak, want.peak_intervals
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn buckets_cover_the_range_exactly_in_every_zone() {
+    for zone in ZONES {
+        let clock = LocalClock::new(zone);
+        for step in Step::ALL {
+            let (a, b) = (day(0), day(364));
+            let bounds = usage::boundaries(&clock, a, b, step).unwrap();
+            assert!(
+                bounds.windows(2).all(|pair| pair[0] < pair[1]),
+                "{zone} {step:?}"
+            );
+            let (start, _) = intellimeter_core::domain::days::instants(&clock, a, a).unwrap();
+            assert_eq!(bounds[0], start);
+            if step == Step::Hour {
+                // Two years of hours are more than one answer may hold.
+                let refused = usage::boundaries(&clock, a, day(730), step).unwrap_err();
+                assert_eq!(refused.status(), 400);
+            }
+            let expected = match step {
+                Step::Hour => None,
+                Step::Day => Some(365),
+                Step::Week => Some(53),
+                Step::Month => Some(12),
+                Step::Year => Some(1),
+            };
+            if let Some(expected) = expected {
+                assert_eq!(bounds.len() - 1, expected, "{zone} {step:?}");
+            } else {
+                // A year of hours: the DST changes cancel out, but where
+                // the year starts in one season and ends in another.
+                let hours = bounds.len() as i64 - 1;
+                assert!(
+                    (365 * 24 - 1..=365 * 24 + 1).contains(&hours),
+                    "{zone}: {hours}"
+                );
+            }
+        }
+    }
+}
