@@ -105,6 +105,18 @@ const OPS: &[Op] = &[
     },
     Op {
         method: "GET",
+        path: "/usage",
+        who: Who::User,
+        params: &[
+            param("start", "2019-10-30", Day, true),
+            param("end", "2019-10-31", Day, true),
+            param("interval", "hour", Word, false),
+            param("type", "csv", Word, false),
+            param("meter", "meter01", Text, false),
+        ],
+    },
+    Op {
+        method: "GET",
         path: "/graphics",
         who: Who::User,
         params: &[
@@ -216,6 +228,7 @@ async fn snapshot(app: &App, user: &Auth) -> String {
         "/interval",
         "/key",
         "/file?start=2019-10-01&end=2019-12-31&type=json",
+        "/usage?start=2019-10-01&end=2019-12-31&interval=week",
     ] {
         let response = app.get(path, user).await;
         assert_eq!(response.status, 200, "{path}: {}", response.text());

@@ -125,6 +125,7 @@ impl Tenants {
             "/interval",
             "/key",
             "/file?start=2019-10-29&end=2019-11-01&type=json",
+            "/usage?start=2019-10-29&end=2019-11-01",
         ] {
             let response = self.app.get(path, &self.bob).await;
             assert_eq!(response.status, 200, "B's {path}: {}", response.text());
@@ -152,7 +153,7 @@ fn slots(what: &str) -> &'static [&'static str] {
 /// guess is what is tried.
 fn companions(route: &str, method: &str, serial: usize) -> Vec<(&'static str, String)> {
     match (route, method) {
-        ("/file" | "/graphics" | "/series", _) => vec![
+        ("/file" | "/graphics" | "/series" | "/usage", _) => vec![
             ("start", "2019-10-30".to_owned()),
             ("end", "2019-10-30".to_owned()),
         ],
