@@ -26,6 +26,7 @@ pub mod simulator;
 pub mod sink;
 pub mod source;
 pub mod spool;
+pub mod sunspec;
 pub mod upload;
 
 pub use config::Config;
