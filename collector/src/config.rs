@@ -558,6 +558,29 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     })
 }
 
+/// A serial line's settings, checked as a `[bus.NAME]` section's are (for
+/// `collector scan`); the field and why, when one is not valid.
+pub fn serial_settings(
+    device: PathBuf,
+    baud: u32,
+    parity: &str,
+    data_bits: u8,
+    stop_bits: u8,
+) -> Result<SerialSettings, (&'static str, String)> {
+    let section = BusFile {
+        tcp: None,
+        device: Some(device),
+        baud: Some(baud),
+        parity: Some(parity.to_owned()),
+        data_bits: Some(data_bits),
+        stop_bits: Some(stop_bits),
+    };
+    match bus_link("", &section)? {
+        Link::Serial(serial) => Ok(serial),
+        Link::Tcp(_) => Err(("tcp", "not a serial line".to_owned())),
+    }
+}
+
 fn serial_defaults(port: &str) -> SerialSettings {
     SerialSettings {
         device: PathBuf::from(format!("/dev/tty{port}")),
