@@ -20,6 +20,7 @@ pub mod inspect;
 pub mod map;
 pub mod outbox;
 pub mod plan;
+pub mod scan;
 pub mod schedule;
 #[cfg(feature = "simulator")]
 pub mod simulator;
