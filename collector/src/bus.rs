@@ -8,11 +8,12 @@
 //! the [`MeterSource`] that ships.
 
 use crate::backoff::Backoff;
-use crate::config::{Bus, Config, Link, Meter, Parity, SerialSettings};
+use crate::config::{Bus, Config, Link, Meter, ModbusSettings, Parity, SerialSettings};
 use crate::map::{Decoded, RegisterKind};
 use crate::plan::PlannedRead;
 use crate::source::{Fault, MeterRead, MeterSource, NoValue};
 use crate::spool::NewReading;
+use crate::sunspec;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -35,6 +36,8 @@ struct MeterState {
     /// one read per quantity.
     plan: Vec<PlannedRead>,
     answering: bool,
+    /// A SunSpec meter's model, once discovery found it.
+    sunspec: Option<sunspec::Model>,
 }
 
 /// One bus and the meters on it.
@@ -55,11 +58,8 @@ pub struct BusReader {
 
 impl BusReader {
     pub fn new(bus: &Bus, config: &Config) -> BusReader {
-        let gap = match &bus.link {
-            Link::Serial(serial) => serial.inter_frame_gap(),
-            Link::Tcp(_) => Duration::ZERO,
-        };
-        let meters = config
+        let mut reader = BusReader::standalone(bus, &config.modbus);
+        reader.meters = config
             .meters
             .iter()
             .enumerate()
@@ -68,22 +68,33 @@ impl BusReader {
                 meter: index,
                 plan: m.plan.clone(),
                 answering: true,
+                sunspec: None,
             })
             .collect();
+        reader
+    }
+
+    /// A bus with no meters of its own, for requests of the caller's
+    /// choosing (`collector scan`).
+    pub fn standalone(bus: &Bus, modbus: &ModbusSettings) -> BusReader {
+        let gap = match &bus.link {
+            Link::Serial(serial) => serial.inter_frame_gap(),
+            Link::Tcp(_) => Duration::ZERO,
+        };
         BusReader {
             name: bus.name.clone(),
             link: bus.link.clone(),
             context: None,
             gap,
             last_frame: None,
-            timeout: Duration::from_millis(config.modbus.timeout_ms),
-            retries: config.modbus.retries,
+            timeout: Duration::from_millis(modbus.timeout_ms),
+            retries: modbus.retries,
             reconnect: Backoff::new(
-                Duration::from_millis(config.modbus.reconnect_min_ms),
-                Duration::from_millis(config.modbus.reconnect_max_ms),
+                Duration::from_millis(modbus.reconnect_min_ms),
+                Duration::from_millis(modbus.reconnect_max_ms),
             ),
             next_connect: None,
-            meters,
+            meters: Vec::new(),
             stats: BusStats::default(),
         }
     }
@@ -92,7 +103,7 @@ impl BusReader {
         matches!(self.link, Link::Tcp(_))
     }
 
-    async fn connect(&mut self) -> Result<(), Fault> {
+    pub(crate) async fn connect(&mut self) -> Result<(), Fault> {
         if self.context.is_some() {
             return Ok(());
         }
@@ -137,7 +148,7 @@ impl BusReader {
     }
 
     /// Drops the connection (or serial port) until the next request.
-    fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         self.context = None;
     }
 
@@ -154,7 +165,7 @@ impl BusReader {
     }
 
     /// One read request: the registers, the device's exception, or a fault.
-    async fn request(
+    pub(crate) async fn request(
         &mut self,
         unit: u8,
         kind: RegisterKind,
@@ -218,6 +229,99 @@ impl BusReader {
 
     /// Reads the meter of `state_index` once.
     async fn read_meter(&mut self, state_index: usize, meter: &Meter) -> MeterRead {
+        let (values, fault) = match &meter.sunspec {
+            Some(selection) => self.read_sunspec(state_index, meter, selection).await,
+            None => self.read_planned(state_index, meter).await,
+        };
+        let state = &mut self.meters[state_index];
+        match (&fault, state.answering) {
+            (Some(why), true) => {
+                tracing::warn!(meter = %meter.id, bus = %self.name, "meter stopped answering: {why}");
+                state.answering = false;
+            }
+            (None, false) => {
+                tracing::info!(meter = %meter.id, bus = %self.name, "meter answers again");
+                state.answering = true;
+            }
+            _ => {}
+        }
+        MeterRead {
+            meter: state.meter,
+            values,
+            fault,
+        }
+    }
+
+    /// A SunSpec meter: its chain discovered when it is first reachable
+    /// (and again when its model moved), then its model read whole.
+    async fn read_sunspec(
+        &mut self,
+        state_index: usize,
+        meter: &Meter,
+        selection: &sunspec::Selection,
+    ) -> (Vec<Result<f64, NoValue>>, Option<Fault>) {
+        let not_read = vec![Err(NoValue::NotRead); meter.map.quantities.len()];
+        let unit = meter.unit;
+        let model = match self.meters[state_index].sunspec {
+            Some(model) => model,
+            None => {
+                let found = sunspec::discover(&mut self.unit(unit), &selection.bases).await;
+                let device = match found {
+                    Ok(device) => device,
+                    Err(sunspec::SunSpecError::Fault(fault)) => return (not_read, Some(fault)),
+                    Err(error) => return (not_read, Some(Fault::Layout(error.to_string()))),
+                };
+                let Some(model) = device.select(selection.model) else {
+                    let wanted = selection
+                        .model
+                        .map_or("no model the collector reads".to_owned(), |id| {
+                            format!("no model {id}")
+                        });
+                    let why = format!(
+                        "{wanted} in its SunSpec chain (models {})",
+                        device.model_ids()
+                    );
+                    return (not_read, Some(Fault::Layout(why)));
+                };
+                tracing::info!(
+                    meter = %meter.id, bus = %self.name,
+                    "SunSpec device at {}: {}, models {}; reading model {} at {}",
+                    device.base, device.identity, device.model_ids(), model.id, model.address
+                );
+                self.meters[state_index].sunspec = Some(model);
+                model
+            }
+        };
+        match sunspec::read(&mut self.unit(unit), &model).await {
+            Ok(values) => (values, None),
+            Err(error) => {
+                // Whatever went wrong, the chain is read again next time.
+                self.meters[state_index].sunspec = None;
+                match error {
+                    sunspec::SunSpecError::Fault(fault) => (not_read, Some(fault)),
+                    sunspec::SunSpecError::Exception(code) => (
+                        vec![Err(NoValue::Exception(u8::from(code))); not_read.len()],
+                        None,
+                    ),
+                    sunspec::SunSpecError::Layout(error) => {
+                        (not_read, Some(Fault::Layout(error.to_string())))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The holding registers of `unit` on this bus.
+    pub fn unit(&mut self, unit: u8) -> UnitRegisters<'_> {
+        UnitRegisters { bus: self, unit }
+    }
+
+    /// A meter with a register map, along its plan.
+    async fn read_planned(
+        &mut self,
+        state_index: usize,
+        meter: &Meter,
+    ) -> (Vec<Result<f64, NoValue>>, Option<Fault>) {
         let mut values = vec![Err(NoValue::NotRead); meter.map.quantities.len()];
         let mut fault = None;
         let mut step = 0;
@@ -273,23 +377,7 @@ impl BusReader {
                 }
             }
         }
-        let state = &mut self.meters[state_index];
-        match (&fault, state.answering) {
-            (Some(why), true) => {
-                tracing::warn!(meter = %meter.id, bus = %self.name, "meter stopped answering: {why}");
-                state.answering = false;
-            }
-            (None, false) => {
-                tracing::info!(meter = %meter.id, bus = %self.name, "meter answers again");
-                state.answering = true;
-            }
-            _ => {}
-        }
-        MeterRead {
-            meter: state.meter,
-            values,
-            fault,
-        }
+        (values, fault)
     }
 
     /// Reads the due meters of this bus, one after the other.
@@ -302,6 +390,20 @@ impl BusReader {
             }
         }
         reads
+    }
+}
+
+/// One unit's holding registers on a bus, for [`sunspec`]'s reads.
+pub struct UnitRegisters<'a> {
+    bus: &'a mut BusReader,
+    unit: u8,
+}
+
+impl sunspec::Registers for UnitRegisters<'_> {
+    async fn read_holding(&mut self, address: u16, count: u16) -> sunspec::Answer {
+        self.bus
+            .request(self.unit, RegisterKind::Holding, address, count)
+            .await
     }
 }
 

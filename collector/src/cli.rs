@@ -1,12 +1,17 @@
 //! What the `collector` commands print, and their exit codes. Part of the
 //! binary only (`mod cli;` in main.rs), never of the library.
 
+use anyhow::Context as _;
 use collector::Config;
 use collector::daemon::OnceReport;
 use collector::inspect::{CheckReport, MeterProblem};
+use collector::scan::{self, ScanSettings};
+use collector::source::Fault;
 use collector::source::MeterRead;
 use collector::spool::SpoolStats;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// `collector run --once`: the counts; fails when the clock kept it from
 /// reading or delivery stopped early.
@@ -71,6 +76,7 @@ fn problem_line(config: &Config, meter: usize, problem: &MeterProblem) -> Option
         .get(meter.bus)
         .map_or("?", |bus| bus.name.as_str());
     let what = match problem {
+        MeterProblem::NotAnswering(Fault::Layout(why)) => format!("cannot be read: {why}"),
         MeterProblem::NotAnswering(fault) => format!("not answering: {fault}"),
         MeterProblem::NoPointValue { quantity, why } => {
             let name = meter
@@ -85,6 +91,141 @@ fn problem_line(config: &Config, meter: usize, problem: &MeterProblem) -> Option
         "{}: {what} (unit {} on bus {bus})",
         meter.id, meter.unit
     ))
+}
+
+/// `collector scan`: one bus, given as site.toml would give it.
+#[derive(clap::Args)]
+pub struct ScanArgs {
+    /// A Modbus TCP gateway or device, host:port.
+    #[arg(long, conflicts_with = "serial", required_unless_present = "serial")]
+    tcp: Option<String>,
+    /// A serial port (RS-485 adapter), e.g. /dev/ttyUSB0.
+    #[arg(long)]
+    serial: Option<PathBuf>,
+    #[arg(long, default_value_t = 9600)]
+    baud: u32,
+    /// none, even or odd.
+    #[arg(long, default_value = "none")]
+    parity: String,
+    #[arg(long, default_value_t = 8)]
+    data_bits: u8,
+    #[arg(long, default_value_t = 1)]
+    stop_bits: u8,
+    /// The unit ids to probe: 1-247 (the default), 5-10 or 7.
+    #[arg(long, default_value = "1-247")]
+    ids: String,
+    /// Per request; each id that does not answer costs this once.
+    #[arg(long, default_value_t = 1000)]
+    timeout_ms: u64,
+    /// The register maps whose signatures identify devices.
+    #[arg(long, default_value = "/etc/intellimeter/maps")]
+    maps: PathBuf,
+    /// The bus's name in the printed blocks ([bus.NAME], Port); by default
+    /// the port's name (USB0 for /dev/ttyUSB0), or "gateway".
+    #[arg(long)]
+    bus: Option<String>,
+}
+
+impl ScanArgs {
+    fn settings(self) -> anyhow::Result<ScanSettings> {
+        use collector::config::{Bus, Link};
+        let (link, default_name) = match (self.tcp, self.serial) {
+            (Some(address), _) => {
+                anyhow::ensure!(address.contains(':'), "--tcp {address:?} is not host:port");
+                (Link::Tcp(address), "gateway".to_owned())
+            }
+            (None, Some(device)) => {
+                let name = device
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_prefix("tty"))
+                    .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric()))
+                    .unwrap_or("rs485")
+                    .to_owned();
+                let serial = collector::config::serial_settings(
+                    device,
+                    self.baud,
+                    &self.parity,
+                    self.data_bits,
+                    self.stop_bits,
+                )
+                .map_err(|(field, why)| anyhow::anyhow!("--{}: {why}", field.replace('_', "-")))?;
+                (Link::Serial(serial), name)
+            }
+            (None, None) => anyhow::bail!("give --tcp HOST:PORT or --serial DEVICE"),
+        };
+        let ids =
+            scan::parse_ids(&self.ids, &link).map_err(|why| anyhow::anyhow!("--ids: {why}"))?;
+        anyhow::ensure!(
+            (10..=60_000).contains(&self.timeout_ms),
+            "--timeout-ms: {} is not 10 to 60000",
+            self.timeout_ms
+        );
+        let mut maps = Vec::new();
+        let entries = std::fs::read_dir(&self.maps)
+            .with_context(|| format!("cannot read the maps folder {}", self.maps.display()))?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            maps.push(collector::map::load(&path)?);
+        }
+        Ok(ScanSettings {
+            bus: Bus {
+                name: self.bus.unwrap_or(default_name),
+                link,
+            },
+            ids,
+            timeout: Duration::from_millis(self.timeout_ms),
+            maps,
+        })
+    }
+}
+
+/// `collector scan`: the worst case first and each device as it is found
+/// (standard error), then the site.toml blocks (standard output, so that
+/// `collector scan … >> site.toml` works). Fails when the bus cannot be
+/// opened; finding nothing is not a failure.
+pub async fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    let settings = args.settings()?;
+    let ids = settings.ids.clone().count();
+    let link = match &settings.bus.link {
+        collector::config::Link::Tcp(address) => format!("Modbus TCP {address}"),
+        collector::config::Link::Serial(serial) => format!(
+            "{} (RTU, {} baud, {} data bits, parity {:?}, {} stop bits)",
+            serial.device.display(),
+            serial.baud,
+            serial.data_bits,
+            serial.parity,
+            serial.stop_bits
+        ),
+    };
+    eprintln!(
+        "Scanning {ids} unit ids ({}-{}) on {link}, one request at a time, {} ms timeout, {} maps.",
+        settings.ids.start(),
+        settings.ids.end(),
+        settings.timeout.as_millis(),
+        settings.maps.len()
+    );
+    eprintln!(
+        "Worst case: {} if no id answers ({ids} x {} ms), plus at most {} requests for each device that answers.",
+        scan::human(settings.worst_case_absent()),
+        settings.timeout.as_millis(),
+        settings.requests_per_device()
+    );
+    let report = scan::scan(&settings, |found| eprintln!("{}", scan::describe(found))).await?;
+    eprintln!(
+        "Done in {}: {} of {ids} ids answered.",
+        scan::human(report.elapsed),
+        report.found.len()
+    );
+    if let Some(why) = &report.stopped {
+        eprintln!("Stopped early: {why}.");
+    }
+    print!("{}", scan::site_blocks(&settings, &report));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `collector spool`: the counts, the oldest pending reading's time, and

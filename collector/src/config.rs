@@ -4,6 +4,7 @@
 
 use crate::map::{self, FileError, RegisterMap, line_of, toml_error};
 use crate::plan::{PlannedRead, plan};
+use crate::sunspec;
 use ingest_wire::PointAnnouncement;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -190,6 +191,9 @@ pub struct Meter {
     pub bus: usize,
     pub map: Arc<RegisterMap>,
     pub plan: Vec<PlannedRead>,
+    /// `ModbusMap = "sunspec"`: where to find the device's SunSpec model
+    /// chain, which takes the place of `plan` (empty then) once found.
+    pub sunspec: Option<sunspec::Selection>,
     /// Seconds between readings (`SaveEvery` minutes).
     pub every: i64,
     pub announcement: PointAnnouncement,
@@ -428,6 +432,40 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             continue;
         }
         let map_name = m.ModbusMap.get_ref().clone();
+        let start = m.startAddress.as_ref().map(|s| *s.get_ref());
+        if let Some(selection) =
+            sunspec::Selection::parse(&map_name, start.and_then(|s| u16::try_from(s).ok()))
+        {
+            let span = m.startAddress.as_ref().map_or(meter.span(), |s| s.span());
+            match (selection, start) {
+                (Err(why), _) => errors.push(at(m.ModbusMap.span(), &field("ModbusMap"), why)),
+                (Ok(_), Some(start)) if !(0..=65_534).contains(&start) => errors.push(at(
+                    span,
+                    &field("startAddress"),
+                    format!("{start} is not where a SunSpec marker can be (0 to 65534)"),
+                )),
+                (Ok(selection), _) => meters.push(Meter {
+                    id: id.clone(),
+                    unit,
+                    bus,
+                    map: Arc::new(sunspec::register_map(&map_name)),
+                    plan: Vec::new(),
+                    sunspec: Some(selection),
+                    every: every * 60,
+                    announcement: PointAnnouncement {
+                        meter_id: id,
+                        modbus_id: Some(i64::from(unit)),
+                        port: Some(port),
+                        no_phases: m.NoPhases.clone(),
+                        meter_type: m.MeterType.clone(),
+                        modbus_map: Some(map_name),
+                        save_every: Some(every),
+                        start_address: start,
+                    },
+                }),
+            }
+            continue;
+        }
         let register_map = match maps.get(&map_name) {
             Some(map) => map.clone(),
             None => match map::load(&maps_dir.join(&map_name)) {
@@ -445,7 +483,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 }
             },
         };
-        let start = m.startAddress.as_ref().map_or(0, |s| *s.get_ref());
+        let start = start.unwrap_or(0);
         let highest = register_map
             .quantities
             .iter()
@@ -470,6 +508,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             bus,
             plan: plan(&register_map, start),
             map: register_map,
+            sunspec: None,
             every: every * 60,
             announcement: PointAnnouncement {
                 meter_id: id,
@@ -519,6 +558,29 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         buses,
         meters,
     })
+}
+
+/// A serial line's settings, checked as a `[bus.NAME]` section's are (for
+/// `collector scan`); the field and why, when one is not valid.
+pub fn serial_settings(
+    device: PathBuf,
+    baud: u32,
+    parity: &str,
+    data_bits: u8,
+    stop_bits: u8,
+) -> Result<SerialSettings, (&'static str, String)> {
+    let section = BusFile {
+        tcp: None,
+        device: Some(device),
+        baud: Some(baud),
+        parity: Some(parity.to_owned()),
+        data_bits: Some(data_bits),
+        stop_bits: Some(stop_bits),
+    };
+    match bus_link("", &section)? {
+        Link::Serial(serial) => Ok(serial),
+        Link::Tcp(_) => Err(("tcp", "not a serial line".to_owned())),
+    }
 }
 
 fn serial_defaults(port: &str) -> SerialSettings {

@@ -20,12 +20,14 @@ pub mod inspect;
 pub mod map;
 pub mod outbox;
 pub mod plan;
+pub mod scan;
 pub mod schedule;
 #[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod sink;
 pub mod source;
 pub mod spool;
+pub mod sunspec;
 pub mod upload;
 
 pub use config::Config;

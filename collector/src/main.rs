@@ -1,4 +1,5 @@
-//! `collector run | check | spool` (README.md, "The site collector"): the
+//! `collector run | check | spool | scan` (README.md, "The site collector";
+//! SCAN.md for `scan`): the
 //! command line, what it prints (`cli.rs`) and the exit codes; the work is
 //! the library's.
 
@@ -45,6 +46,8 @@ enum Command {
         #[arg(long)]
         quarantined: bool,
     },
+    /// Find the devices on a bus and print [[meter]] blocks for site.toml (SCAN.md).
+    Scan(cli::ScanArgs),
 }
 
 fn main() -> ExitCode {
@@ -108,6 +111,7 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Scan(args) => cli::scan(args).await,
     }
 }
 

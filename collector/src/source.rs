@@ -33,6 +33,9 @@ pub enum Fault {
     Link(String),
     /// The link is down and waits for its next reconnection attempt.
     Down(String),
+    /// The device answers, but its layout cannot be read: a SunSpec device
+    /// without a usable model chain (`crate::sunspec`).
+    Layout(String),
 }
 
 impl std::fmt::Display for Fault {
@@ -41,6 +44,7 @@ impl std::fmt::Display for Fault {
             Fault::Timeout(t) => write!(f, "no answer within {} ms", t.as_millis()),
             Fault::Link(why) => write!(f, "link fault: {why}"),
             Fault::Down(why) => write!(f, "link down: {why}"),
+            Fault::Layout(why) => write!(f, "unreadable layout: {why}"),
         }
     }
 }
