@@ -444,25 +444,30 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                     &field("startAddress"),
                     format!("{start} is not where a SunSpec marker can be (0 to 65534)"),
                 )),
-                (Ok(selection), _) => meters.push(Meter {
-                    id: id.clone(),
-                    unit,
-                    bus,
-                    map: Arc::new(sunspec::register_map(&map_name)),
-                    plan: Vec::new(),
-                    sunspec: Some(selection),
-                    every: every * 60,
-                    announcement: PointAnnouncement {
-                        meter_id: id,
-                        modbus_id: Some(i64::from(unit)),
-                        port: Some(port),
-                        no_phases: m.NoPhases.clone(),
-                        meter_type: m.MeterType.clone(),
-                        modbus_map: Some(map_name),
-                        save_every: Some(every),
-                        start_address: start,
-                    },
-                }),
+                (Ok(selection), _) => {
+                    let register_map = sunspec::register_map(&map_name);
+                    let unit_of_value = value_unit(&register_map);
+                    meters.push(Meter {
+                        id: id.clone(),
+                        unit,
+                        bus,
+                        map: Arc::new(register_map),
+                        plan: Vec::new(),
+                        sunspec: Some(selection),
+                        every: every * 60,
+                        announcement: PointAnnouncement {
+                            meter_id: id,
+                            modbus_id: Some(i64::from(unit)),
+                            port: Some(port),
+                            no_phases: m.NoPhases.clone(),
+                            meter_type: m.MeterType.clone(),
+                            modbus_map: Some(map_name),
+                            save_every: Some(every),
+                            start_address: start,
+                            unit: unit_of_value,
+                        },
+                    })
+                }
             }
             continue;
         }

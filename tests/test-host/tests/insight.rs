@@ -28,7 +28,8 @@ async fn site_with_history(app: &App) -> Site {
 }
 
 fn close(a: &Json, b: f64) -> bool {
-    a.as_f64().is_some_and(|a| (a - b).abs() < 1e-9 * (1.0 + b.abs()))
+    a.as_f64()
+        .is_some_and(|a| (a - b).abs() < 1e-9 * (1.0 + b.abs()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
