@@ -1,13 +1,20 @@
 //! Register maps (`ModbusMap`): TOML files that say, per quantity, where a
 //! meter keeps it and how to decode it, and which quantity is the point's
-//! value (its cumulative energy register). A map is validated when it is
-//! loaded; every error names the file, the line and the field.
+//! value (its cumulative energy register), and how the meter wants to be
+//! read: `max_gap` (unused registers a read may bridge), `max_registers`
+//! (its limit per read) and `read_breaks` (addresses a read must not
+//! cross); `maps/README.md` describes every field. A map is validated when
+//! it is loaded; every error names the file, the line and the field.
 
 use serde::Deserialize;
 use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 use toml::Spanned;
+
+/// The most registers one read may ask for (Modbus application protocol,
+/// functions 03 and 04): a map's `max_registers` may only lower it.
+pub const MODBUS_MAX_REGISTERS: u16 = 125;
 
 /// Input registers (function 04) or holding registers (function 03).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -234,6 +241,25 @@ pub struct RegisterMap {
     pub value: usize,
     /// Unused registers a read may bridge to merge two reads.
     pub max_gap: u16,
+    /// The most registers the meter answers in one read: Modbus' own 125
+    /// unless its manual names fewer (`max_registers`).
+    pub max_registers: u16,
+    /// Addresses a read never crosses: a read that holds register
+    /// `break - 1` never holds register `break` (`read_breaks`), for meters
+    /// that refuse a read spanning two of their register blocks.
+    pub read_breaks: Vec<u16>,
+}
+
+impl RegisterMap {
+    /// Whether one read may hold the registers `start..end` (relative to
+    /// the meter's `startAddress`): within `max_registers`, across no break.
+    pub fn may_read_together(&self, start: u32, end: u32) -> bool {
+        end - start <= u32::from(self.max_registers)
+            && !self
+                .read_breaks
+                .iter()
+                .any(|&b| start < u32::from(b) && u32::from(b) < end)
+    }
 }
 
 /// A problem in a file, at a line, with a field.
@@ -285,6 +311,10 @@ struct MapFile {
     #[serde(default = "default_gap")]
     max_gap: u16,
     #[serde(default)]
+    max_registers: Option<Spanned<i64>>,
+    #[serde(default)]
+    read_breaks: Option<Spanned<Vec<Spanned<i64>>>>,
+    #[serde(default)]
     quantity: Vec<QuantityFile>,
 }
 
@@ -303,9 +333,9 @@ struct QuantityFile {
     #[serde(default)]
     order: Option<Spanned<String>>,
     #[serde(default)]
-    scale: Option<f64>,
+    scale: Option<Spanned<f64>>,
     #[serde(default)]
-    offset: Option<f64>,
+    offset: Option<Spanned<f64>>,
     #[serde(default)]
     unit: String,
 }
@@ -397,13 +427,24 @@ pub fn parse(file: &str, name: &str, text: &str) -> Result<RegisterMap, FileErro
                 format!("{:?} is defined twice", q.name.get_ref()),
             ));
         }
-        let scale = q.scale.unwrap_or(1.0);
-        let offset = q.offset.unwrap_or(0.0);
-        if !scale.is_finite() || scale == 0.0 || !offset.is_finite() {
+        let scale = q.scale.as_ref().map_or(1.0, |s| *s.get_ref());
+        // Positive: a register that counts up must read as a quantity that
+        // counts up; zero would make every reading 0.
+        if !(scale.is_finite() && scale > 0.0) {
+            let span = q.scale.as_ref().map_or(q.name.span(), |s| s.span());
             return Err(at(
-                q.name.span(),
+                span,
                 field("scale"),
-                "scale must be a finite non-zero number and offset finite".to_owned(),
+                format!("{scale} is not a scale: it must be a finite number above 0"),
+            ));
+        }
+        let offset = q.offset.as_ref().map_or(0.0, |o| *o.get_ref());
+        if !offset.is_finite() {
+            let span = q.offset.as_ref().map_or(q.name.span(), |o| o.span());
+            return Err(at(
+                span,
+                field("offset"),
+                format!("{offset} is not an offset: it must be a finite number"),
             ));
         }
         quantities.push(Quantity {
@@ -449,12 +490,81 @@ pub fn parse(file: &str, name: &str, text: &str) -> Result<RegisterMap, FileErro
                 format!("no quantity is named {:?}", raw.value.get_ref()),
             )
         })?;
+    let max_registers = match &raw.max_registers {
+        None => MODBUS_MAX_REGISTERS,
+        Some(limit) => {
+            let n = *limit.get_ref();
+            if !(1..=i64::from(MODBUS_MAX_REGISTERS)).contains(&n) {
+                return Err(at(
+                    limit.span(),
+                    "max_registers".to_owned(),
+                    format!(
+                        "{n} registers per read is not possible: Modbus allows 1 to {MODBUS_MAX_REGISTERS}"
+                    ),
+                ));
+            }
+            n as u16
+        }
+    };
+    if let Some(q) = quantities
+        .iter()
+        .zip(&spans)
+        .find(|(q, _)| q.ty.registers() > max_registers)
+    {
+        return Err(at(
+            q.1.clone(),
+            "max_registers".to_owned(),
+            format!(
+                "{:?} ({}) needs {} registers, more than max_registers = {max_registers}",
+                q.0.name,
+                q.0.ty.name(),
+                q.0.ty.registers()
+            ),
+        ));
+    }
+    let mut read_breaks = Vec::new();
+    for (index, at_break) in raw
+        .read_breaks
+        .as_ref()
+        .map_or(&[][..], |b| b.get_ref().as_slice())
+        .iter()
+        .enumerate()
+    {
+        let address = *at_break.get_ref();
+        if !(1..=65_535).contains(&address) {
+            return Err(at(
+                at_break.span(),
+                format!("read_breaks[{index}]"),
+                format!("{address} is not a register a read could cross into (1 to 65535)"),
+            ));
+        }
+        let address = address as u16;
+        if let Some(q) = quantities.iter().find(|q| {
+            q.registers().start < u32::from(address) && u32::from(address) < q.registers().end
+        }) {
+            return Err(at(
+                at_break.span(),
+                format!("read_breaks[{index}]"),
+                format!(
+                    "{address} splits {:?} (registers {}..{}), which is read whole",
+                    q.name,
+                    q.registers().start,
+                    q.registers().end
+                ),
+            ));
+        }
+        read_breaks.push(address);
+    }
+    read_breaks.sort_unstable();
+    read_breaks.dedup();
     Ok(RegisterMap {
         file: name.to_owned(),
         meter: raw.meter,
         quantities,
         value,
         max_gap: raw.max_gap,
+        max_registers,
+        read_breaks,
     })
 }
 

@@ -1,13 +1,15 @@
 //! Read planning: a meter's quantities merged into as few Modbus reads as
-//! possible, each at most 125 registers (the protocol's limit for one
-//! read), bridging gaps of up to the map's `max_gap` unused registers
-//! rather than paying for another request.
+//! possible, bridging gaps of up to the map's `max_gap` unused registers
+//! rather than paying for another request, but never asking for more than
+//! the map's `max_registers` (at most Modbus' 125) in one read nor reading
+//! across one of its `read_breaks`: a read the meter would refuse costs
+//! more than the request it saves.
 
-use crate::map::{RegisterKind, RegisterMap};
+use crate::map::{MODBUS_MAX_REGISTERS, RegisterKind, RegisterMap};
 
 /// The most registers one read may ask for (Modbus application protocol,
 /// functions 03 and 04).
-pub const MAX_REGISTERS_PER_READ: u16 = 125;
+pub const MAX_REGISTERS_PER_READ: u16 = MODBUS_MAX_REGISTERS;
 
 /// One read request and the quantities it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,15 +30,17 @@ pub fn plan(map: &RegisterMap, start_address: u16) -> Vec<PlannedRead> {
     let mut order: Vec<usize> = (0..map.quantities.len()).collect();
     order.sort_by_key(|&i| (map.quantities[i].kind, map.quantities[i].address));
     let mut reads: Vec<PlannedRead> = Vec::new();
+    let start = u32::from(start_address);
     for index in order {
         let q = &map.quantities[index];
-        let address = u32::from(start_address) + u32::from(q.address);
+        let address = start + u32::from(q.address);
         let end = address + u32::from(q.ty.registers());
         if let Some(read) = reads.last_mut() {
             let read_end = u32::from(read.address) + u32::from(read.count);
+            // Limits and breaks are the map's, relative to startAddress.
             let fits = read.kind == q.kind
                 && address <= read_end + u32::from(map.max_gap)
-                && end - u32::from(read.address) <= u32::from(MAX_REGISTERS_PER_READ);
+                && map.may_read_together(u32::from(read.address) - start, end - start);
             if fits {
                 read.count = read.count.max((end - u32::from(read.address)) as u16);
                 read.quantities
@@ -80,8 +84,13 @@ mod tests {
     use crate::map::parse;
 
     fn map(quantities: &[(&str, &str, u16, &str)], max_gap: u16) -> RegisterMap {
+        map_with(quantities, &format!("max_gap = {max_gap}\n"))
+    }
+
+    /// A map of `quantities` whose head also says `settings`.
+    fn map_with(quantities: &[(&str, &str, u16, &str)], settings: &str) -> RegisterMap {
         let mut text = format!(
-            "meter = \"test\"\nvalue = \"{}\"\nmax_gap = {max_gap}\n",
+            "meter = \"test\"\nvalue = \"{}\"\n{settings}",
             quantities[0].0
         );
         for (name, kind, address, ty) in quantities {
@@ -151,5 +160,47 @@ mod tests {
         );
         assert!(reads.iter().all(|r| r.count <= MAX_REGISTERS_PER_READ));
         assert_eq!(reads.iter().map(|r| r.quantities.len()).sum::<usize>(), 100);
+    }
+
+    #[test]
+    fn a_read_never_exceeds_the_maps_max_registers() {
+        let quantities: Vec<(String, &str, u16, &str)> = (0..20)
+            .map(|i| (format!("q{i}"), "input", i * 2, "f32"))
+            .collect();
+        let borrowed: Vec<(&str, &str, u16, &str)> = quantities
+            .iter()
+            .map(|(n, k, a, t)| (n.as_str(), *k, *a, *t))
+            .collect();
+        // 40 registers, at most 15 a read: 14 + 14 + 12 (a 16th register
+        // would split a float).
+        let m = map_with(&borrowed, "max_registers = 15\n");
+        let reads = plan(&m, 1000);
+        use RegisterKind::Input;
+        assert_eq!(
+            shape(&reads),
+            [(Input, 1000, 14), (Input, 1014, 14), (Input, 1028, 12)]
+        );
+        assert_eq!(reads.iter().map(|r| r.quantities.len()).sum::<usize>(), 20);
+    }
+
+    #[test]
+    fn a_read_never_crosses_a_break() {
+        let quantities = [
+            ("a", "input", 0, "u16"),
+            ("b", "input", 2, "u32"),
+            ("c", "input", 4, "u16"), // 4 is a break: a new read
+            ("d", "input", 6, "u16"),
+            ("e", "input", 20, "u16"), // 20 is a break, but 8..20 is a gap anyway
+        ];
+        let m = map_with(&quantities, "max_gap = 10\nread_breaks = [4, 20]\n");
+        use RegisterKind::Input;
+        // startAddress moves the reads, not the breaks (map-relative).
+        assert_eq!(
+            shape(&plan(&m, 500)),
+            [(Input, 500, 4), (Input, 504, 3), (Input, 520, 1)]
+        );
+        // Without the breaks, one read.
+        let m = map_with(&quantities, "max_gap = 15\n");
+        assert_eq!(shape(&plan(&m, 500)), [(Input, 500, 21)]);
     }
 }
