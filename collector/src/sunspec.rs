@@ -278,6 +278,9 @@ pub fn register_map(name: &str) -> RegisterMap {
             .collect(),
         value: 0,
         max_gap: 0,
+        // Discovery reads a whole model (at most 107 registers) at once.
+        max_registers: crate::plan::MAX_REGISTERS_PER_READ,
+        read_breaks: Vec::new(),
     }
 }
 
