@@ -26,6 +26,9 @@ ALTER TABLE interval_rollups ADD COLUMN peak_end INTEGER NOT NULL DEFAULT 0;
 -- The rollups stored before, recomputed hour by hour with their peaks
 -- (the CASE is readings::interval, as in 0004; a glitch's interval is
 -- measured from the reading before the drop, and so is its duration).
+-- An hour now holds the intervals that end in (start, start + 3600]
+-- (readings::span_of): the energy from the reading at its start to the
+-- one at its end; 0004 counted those ending in [start, start + 3600).
 DELETE FROM interval_rollups;
 
 INSERT INTO interval_rollups
@@ -34,9 +37,9 @@ SELECT project_id, point_id, 3600, hour, SUM(interval), MIN(interval), MAX(inter
        MAX(CASE WHEN rank = 1 THEN rate END), MAX(CASE WHEN rank = 1 THEN base_ts END),
        MAX(CASE WHEN rank = 1 THEN ts END)
 FROM (
-    SELECT project_id, point_id, ts, base_ts, interval, ts / 3600 * 3600 AS hour,
+    SELECT project_id, point_id, ts, base_ts, interval, (ts - 1) / 3600 * 3600 AS hour,
            interval * 3600.0 / (ts - base_ts) AS rate,
-           ROW_NUMBER() OVER (PARTITION BY point_id, ts / 3600
+           ROW_NUMBER() OVER (PARTITION BY point_id, (ts - 1) / 3600
                               ORDER BY interval * 3600.0 / (ts - base_ts) DESC, ts) AS rank
     FROM (
         SELECT project_id, point_id, ts, base_ts,

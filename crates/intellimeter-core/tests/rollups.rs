@@ -123,7 +123,7 @@ fn expected(db: &Sqlite) -> Rollups {
             let demand = value * 3600.0 / (ts - interval.base) as f64;
             for span in [HOUR, BLOCK] {
                 let entry = out
-                    .entry((point, span, ts.div_euclid(span) * span))
+                    .entry((point, span, (ts - 1).div_euclid(span) * span))
                     .or_insert((
                         0.0,
                         f64::INFINITY,

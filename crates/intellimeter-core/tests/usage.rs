@@ -91,8 +91,8 @@ fn raw(db: &Sqlite, point: i64) -> Vec<(i64, f64)> {
     .collect()
 }
 
-/// What a bucket must hold, from scratch: the sum and number of the
-/// intervals closing in it, the largest demand, and every interval
+/// What a bucket `[start, end)` must hold, from scratch: the sum and
+/// number of the intervals ending in `(start, end]`, the largest demand, and every interval
 /// `(start, end)` that reaches it.
 #[derive(Debug, Default)]
 struct Expected {
@@ -107,7 +107,7 @@ fn expected(readings: &[(i64, f64)], bounds: &[i64]) -> BTreeMap<usize, Expected
     for interval in readings::intervals(readings) {
         let Some(bucket) = bounds
             .windows(2)
-            .position(|pair| pair[0] <= interval.end && interval.end < pair[1])
+            .position(|pair| pair[0] < interval.end && interval.end <= pair[1])
         else {
             continue;
         };

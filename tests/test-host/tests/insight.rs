@@ -49,7 +49,7 @@ async fn usage_per_local_day_has_energy_peak_and_coverage() {
             .iter()
             .map(|m| m["MeterId"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["meter00", "meter02", "meter01"], "in point order");
+        assert_eq!(names, ["meter00", "meter01", "meter02"], "in point order");
         let m0 = &meters[0];
         assert_eq!((m0["Unit"].as_str(), m0["DemandUnit"].as_str()), (Some("kWh"), Some("kW")));
         let day1 = &m0["Buckets"][0];
@@ -74,13 +74,13 @@ async fn usage_per_local_day_has_energy_peak_and_coverage() {
         assert!(close(&total["Energy"], 574.0 * 0.1 + 5.0), "{total}");
         assert_eq!(total["PeakEnd"], "2019-10-30 12:00:00");
         // meter02 was never read: nothing used, no peak, coverage 0.
-        let m2 = &meters[1];
+        let m2 = &meters[2];
         assert_eq!(m2["DemandUnit"], "m³/h");
         assert_eq!(m2["Buckets"][0]["Energy"], Json::Null);
         assert_eq!(m2["Buckets"][0]["Intervals"], 0);
         assert_eq!(m2["Buckets"][0]["Coverage"], 0.0);
         // meter01 was never announced: no unit is guessed, no coverage.
-        let m1 = &meters[2];
+        let m1 = &meters[1];
         assert_eq!((&m1["Unit"], &m1["DemandUnit"]), (&Json::Null, &Json::Null));
         assert_eq!(m1["Buckets"][1]["Coverage"], Json::Null);
         assert!(close(&m1["Buckets"][1]["Energy"], 288.0 * 0.2));

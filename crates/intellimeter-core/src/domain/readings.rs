@@ -4,7 +4,10 @@
 //! # Rollups
 //! `interval_rollups` holds, per point, for every UTC hour ([`HOUR`]) and
 //! every 6-hour block ([`BLOCK`]), the sum, smallest, largest and number of
-//! the intervals whose readings fall in it. Invariant: every row equals
+//! the intervals it holds, and their peak demand. A span `[start, start +
+//! span)` holds the intervals that end in `(start, start + span]`
+//! ([`span_of`]): the energy from the reading at its start to the reading
+//! at its end, as a meter's register read at both instants gives it. Invariant: every row equals
 //! what [`interval`] computes from the readings stored, because the only
 //! writer of readings, [`insert`], recomputes every hour and block whose
 //! intervals its readings can change (their own hours and those of the two
@@ -202,6 +205,12 @@ impl Interval {
     }
 }
 
+/// The start of the span of length `span` that holds an interval ending
+/// at `end`: spans hold the intervals ending in `(start, start + span]`.
+pub fn span_of(end: i64, span: i64) -> i64 {
+    (end - 1).div_euclid(span) * span
+}
+
 /// The span of the finest rollup: an hour.
 pub const HOUR: i64 = 3600;
 /// The span of the coarser rollup: 6 hours (a year is 1,460 of them, about
@@ -379,7 +388,7 @@ fn refresh_rollups(
             .filter(|interval| interval.end >= first)
         {
             for (span, open) in [(HOUR, &mut hour), (BLOCK, &mut block)] {
-                let key = (point, span, interval.end.div_euclid(span) * span);
+                let key = (point, span, span_of(interval.end, span));
                 match open {
                     Some((open_key, tally)) if *open_key == key => tally.add(&interval),
                     _ => {
@@ -434,13 +443,13 @@ fn recompute_hours(
     // the primary key by time would read every point's readings per point.
     // CROSS JOIN keeps `touched` the outer loop.
     sql.push_str(
-        "SELECT t.point_id, t.lo / 3600 * 3600, r.ts, r.value FROM touched t \
+        "SELECT t.point_id, (t.lo - 1) / 3600 * 3600, r.ts, r.value FROM touched t \
          CROSS JOIN readings r ON r.point_id = t.point_id \
           AND r.ts >= COALESCE((SELECT ts FROM readings WHERE point_id = t.point_id \
-                                AND ts < t.lo / 3600 * 3600 ORDER BY ts DESC LIMIT 1 OFFSET 1), \
+                                AND ts <= (t.lo - 1) / 3600 * 3600 ORDER BY ts DESC LIMIT 1 OFFSET 1), \
                                -9223372036854775808) \
-          AND r.ts < (COALESCE((SELECT ts FROM readings WHERE point_id = t.point_id \
-                                AND ts > t.hi ORDER BY ts LIMIT 1 OFFSET 1), t.hi) / 3600 + 1) * 3600 \
+          AND r.ts <= (COALESCE((SELECT ts FROM readings WHERE point_id = t.point_id \
+                                AND ts > t.hi ORDER BY ts LIMIT 1 OFFSET 1), t.hi) - 1) / 3600 * 3600 + 3600 \
          WHERE +r.project_id = ? ORDER BY t.point_id, r.ts",
     );
     params.push(project_id.into());
@@ -451,9 +460,9 @@ fn recompute_hours(
     let mut flush = |current: Option<(i64, i64)>, readings: &[(i64, f64)]| {
         if let Some((point, first_hour)) = current {
             for interval in intervals(readings) {
-                if interval.end >= first_hour {
+                if interval.end > first_hour {
                     hours
-                        .entry((point, interval.end.div_euclid(HOUR) * HOUR))
+                        .entry((point, span_of(interval.end, HOUR)))
                         .and_modify(|tally: &mut Tally| tally.add(&interval))
                         .or_insert_with(|| Tally::new(&interval));
                 }
@@ -697,8 +706,8 @@ pub fn latest_time(db: &dyn Sql, scope: Scope) -> Result<Option<i64>, ApiError> 
     })
 }
 
-/// The intervals of the readings in `[from, to)` (with the two readings
-/// before `from` that the rule looks back to), per point in point order.
+/// The intervals that end in `(from, to]` (read with the two readings at
+/// or before `from` that the rule looks back to), per point in point order.
 pub fn raw_intervals(
     db: &dyn Sql,
     scope: Scope,
@@ -709,9 +718,9 @@ pub fn raw_intervals(
     let mut sql = String::from(
         "SELECT p.id, r.ts, r.value FROM points p \
          CROSS JOIN readings r ON r.point_id = p.id \
-          AND r.ts >= COALESCE((SELECT ts FROM readings WHERE point_id = p.id AND ts < ?1 \
-                                ORDER BY ts DESC LIMIT 1 OFFSET 1), ?1) \
-          AND r.ts < ?2",
+          AND r.ts >= COALESCE((SELECT ts FROM readings WHERE point_id = p.id AND ts <= ?1 \
+                                ORDER BY ts DESC LIMIT 1 OFFSET 1), -9223372036854775808) \
+          AND r.ts <= ?2",
     );
     sql.push_str(&scope.filter(&mut params));
     sql.push_str(" ORDER BY p.id, r.ts");
@@ -722,7 +731,7 @@ pub fn raw_intervals(
     let flush = |point: Option<PointId>, readings: &[(i64, f64)], out: &mut Vec<_>| {
         if let Some(point) = point {
             for interval in intervals(readings) {
-                if interval.end >= from {
+                if interval.end > from {
                     out.push((point, interval));
                 }
             }
@@ -810,9 +819,9 @@ pub fn interval_series(
                 series.push((point, Vec::new()));
             }
             let buckets = &mut series.last_mut().expect("pushed above").1;
-            let index = (ts - from) / column;
+            let index = (ts - 1 - from) / column;
             match buckets.last_mut() {
-                Some(bucket) if (bucket.end - from) / column == index => {
+                Some(bucket) if (bucket.end - 1 - from) / column == index => {
                     bucket.end = ts;
                     bucket.total += value;
                     bucket.low = bucket.low.min(value);

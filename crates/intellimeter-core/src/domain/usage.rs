@@ -7,8 +7,9 @@
 //! bucket is cut into whole 6-hour blocks, whole hours and, where a local
 //! boundary falls inside a UTC hour (half-hour zones), the raw readings of
 //! that part; the rollups are summed in SQL, one statement for all
-//! buckets. An interval belongs to the bucket its closing reading falls
-//! in, as in the rollups and `/interval`.
+//! buckets. A bucket `[start, end)` holds the intervals that end in
+//! `(start, end]`, as the rollups' spans do: the energy from the reading
+//! at its start to the reading at its end.
 
 use crate::context::Ctx;
 use crate::domain::accounts::Account;
@@ -300,9 +301,7 @@ pub fn bucket_tallies(
     }
     for (bucket, from, to) in raw_parts {
         for (point, interval) in readings::raw_intervals(db, scope, from, to)? {
-            if interval.end < to {
-                add((point, bucket), Tally::new(&interval));
-            }
+            add((point, bucket), Tally::new(&interval));
         }
     }
     Ok(tallies)
