@@ -55,23 +55,24 @@ async fn usage_per_local_day_has_energy_peak_and_coverage() {
         let day1 = &m0["Buckets"][0];
         assert_eq!(day1["Start"], "2019-10-30 00:00:00");
         assert_eq!(day1["End"], "2019-10-31 00:00:00");
-        // Intervals closing on the first day: 287 (the 288th closes at
-        // midnight, on the second day), one of them 5.0.
-        assert_eq!(day1["Intervals"], 287);
-        assert!(close(&day1["Energy"], 286.0 * 0.1 + 5.0), "{day1}");
+        // The first day holds the intervals ending in (00:00, 24:00]:
+        // its register at midnight minus the one the midnight before.
+        // 288, one of them 5.0.
+        assert_eq!(day1["Intervals"], 288);
+        assert!(close(&day1["Energy"], 287.0 * 0.1 + 5.0), "{day1}");
         // 5 kWh in 5 minutes is 60 kW, from 11:55 to 12:00.
         assert!(close(&day1["PeakDemand"], 60.0), "{day1}");
         assert_eq!(day1["PeakStart"], "2019-10-30 11:55:00");
         assert_eq!(day1["PeakEnd"], "2019-10-30 12:00:00");
-        assert!(close(&day1["Coverage"], 287.0 / 288.0), "{day1}");
+        assert!(close(&day1["Coverage"], 1.0), "{day1}");
         let day2 = &m0["Buckets"][1];
         assert_eq!(day2["Intervals"], 288);
         assert!(close(&day2["Energy"], 28.8) && close(&day2["Coverage"], 1.0), "{day2}");
         // 0.1 kWh per 5 minutes is 1.2 kW; of equal peaks, one of them.
         assert!(close(&day2["PeakDemand"], 1.2), "{day2}");
         let total = &m0["Total"];
-        assert_eq!(total["Intervals"], 575);
-        assert!(close(&total["Energy"], 574.0 * 0.1 + 5.0), "{total}");
+        assert_eq!(total["Intervals"], 576);
+        assert!(close(&total["Energy"], 575.0 * 0.1 + 5.0), "{total}");
         assert_eq!(total["PeakEnd"], "2019-10-30 12:00:00");
         // meter02 was never read: nothing used, no peak, coverage 0.
         let m2 = &meters[2];
@@ -85,7 +86,7 @@ async fn usage_per_local_day_has_energy_peak_and_coverage() {
         assert_eq!(m1["Buckets"][1]["Coverage"], Json::Null);
         assert!(close(&m1["Buckets"][1]["Energy"], 288.0 * 0.2));
 
-        // Hours: 24 a day, the peak hour holds the 5.0.
+        // Hours: 24 a day; 11:00–12:00 holds the 5.0 that ended at 12:00.
         let hours = parse(
             &app.get(
                 "/usage?start=2019-10-30&end=2019-10-30&interval=hour&meter=meter00",
@@ -128,7 +129,7 @@ async fn usage_per_local_day_has_energy_peak_and_coverage() {
         );
         assert_eq!(lines.len(), 4, "{text}");
         assert!(lines[1].starts_with("meter00,bucket,2019-10-30 00:00:00,2019-10-31 00:00:00,"));
-        assert!(lines[1].contains(",kWh,60.0,kW,2019-10-30 11:55:00,2019-10-30 12:00:00,287,"), "{}", lines[1]);
+        assert!(lines[1].contains(",kWh,60.0,kW,2019-10-30 11:55:00,2019-10-30 12:00:00,288,"), "{}", lines[1]);
         assert!(lines[3].starts_with("meter00,total,"), "{}", lines[3]);
 
         // XML, dicttoxml's form.
