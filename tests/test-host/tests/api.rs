@@ -42,7 +42,7 @@ async fn health_and_unknown_routes() {
         assert_eq!(xml.status, 404);
         assert_eq!(
             xml.text(),
-            format!(r#"{PROLOG}<Response><error type="str">no route /nope; the routes are /session, /key, /user, /data, /interval, /point, /file, /graphics, /series, /ingest, /admin/projects, /admin/ingest-token, /health, /openapi.json, /, /dashboard/...</error></Response>"#)
+            format!(r#"{PROLOG}<Response><error type="str">no route /nope; the routes are /session, /key, /user, /data, /interval, /point, /file, /graphics, /series, /usage, /status, /ingest, /admin/projects, /admin/ingest-token, /health, /openapi.json, /, /dashboard/...</error></Response>"#)
         );
     })
     .await
