@@ -401,6 +401,7 @@ async fn bench_data(points: i64) {
         ("GET /health (baseline)", "/health", None),
         ("GET /data", "/data", Some(bearer.clone())),
         ("GET /interval", "/interval", Some(bearer.clone())),
+        ("GET /status", "/status", Some(bearer.clone())),
     ] {
         let (rate, p50, p99) = load(&base, path, auth, 2000, 4).await;
         println!(
