@@ -68,7 +68,7 @@ fn the_example_site_is_valid() {
     let announced = serde_json::to_string(&config.announcements()[0]).unwrap();
     assert_eq!(
         announced,
-        r#"{"MeterId":"meter1","ModbusId":1,"Port":"USB0","NoPhases":"3","MeterType":"Eastron SDM630","ModbusMap":"eastron-sdm630.toml","SaveEvery":5,"startAddress":0}"#
+        r#"{"MeterId":"meter1","ModbusId":1,"Port":"USB0","NoPhases":"3","MeterType":"Eastron SDM630","ModbusMap":"eastron-sdm630.toml","SaveEvery":5,"startAddress":0,"Unit":"kWh"}"#
     );
     assert_eq!(config.meters[2].every, 900);
 }

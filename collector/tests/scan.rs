@@ -91,9 +91,24 @@ fn assert_three_devices(report: &ScanReport) {
         panic!("{:?}", report.found[0])
     };
     let names: Vec<&str> = sdm.iter().map(|c| c.map.as_str()).collect();
-    // The SDM120 shares the SDM630's L1 voltage and energy registers: both
-    // are listed, the three-phase one first (three plausible voltages).
-    assert_eq!(names[..2], ["eastron-sdm630.toml", "eastron-sdm120.toml"]);
+    // Eastron's models share their voltage and energy registers: all are
+    // listed, the three-phase ones (three plausible voltages) before the
+    // single-phase ones, for the technician to check the label.
+    let three_phase = [
+        "eastron-sdm630.toml",
+        "eastron-sdm54.toml",
+        "eastron-sdm72d-m-v2.toml",
+    ];
+    assert!(three_phase.contains(&names[0]), "{names:?}");
+    assert!(names.contains(&"eastron-sdm630.toml"), "{names:?}");
+    let single = names
+        .iter()
+        .position(|n| *n == "eastron-sdm120.toml")
+        .unwrap();
+    assert!(
+        names[..single].contains(&"eastron-sdm630.toml"),
+        "{names:?}"
+    );
     assert!((sdm[0].volts[0].unwrap() - 229.8).abs() < 1e-3, "{sdm:?}");
     let Outcome::Maps(em) = &report.found[1].outcome else {
         panic!("{:?}", report.found[1])
@@ -139,10 +154,21 @@ async fn tcp_scan_finds_three_kinds_and_its_blocks_read_them() {
                 )
             })
             .collect();
-        assert_eq!(
-            maps,
+        // The SDM630 at 3 is written as the first three-phase Eastron map
+        // that fits (they share its registers; the others are comments).
+        assert_eq!(maps[0].0, "gw-3");
+        assert!(
             [
-                ("gw-3", 3, "eastron-sdm630.toml"),
+                "eastron-sdm630.toml",
+                "eastron-sdm54.toml",
+                "eastron-sdm72d-m-v2.toml"
+            ]
+            .contains(&maps[0].2),
+            "{maps:?}"
+        );
+        assert_eq!(
+            maps[1..],
+            [
                 ("gw-7", 7, "carlo-gavazzi-em24.toml"),
                 ("gw-12", 12, "sunspec")
             ]
@@ -208,8 +234,27 @@ async fn rtu_scan_over_a_pty_pair() {
         let Outcome::Maps(candidates) = &report.found[0].outcome else {
             panic!("{report:?}")
         };
-        // An SDM120's voltage at an SDM630's L2 and L3 is no voltage.
-        assert_eq!(candidates[0].map, "eastron-sdm120.toml", "{candidates:?}");
+        // An SDM120's voltage at an SDM630's L2 and L3 is no voltage: a
+        // single-phase Eastron map comes first (they share a layout; the
+        // technician checks the label).
+        let single_phase = [
+            "eastron-sdm120.toml",
+            "eastron-sdm220.toml",
+            "eastron-sdm230.toml",
+        ];
+        assert!(
+            single_phase.contains(&candidates[0].map.as_str()),
+            "{candidates:?}"
+        );
+        let three_phase = candidates
+            .iter()
+            .position(|c| c.map == "eastron-sdm630.toml")
+            .unwrap();
+        let sdm120 = candidates
+            .iter()
+            .position(|c| c.map == "eastron-sdm120.toml")
+            .unwrap();
+        assert!(sdm120 < three_phase, "{candidates:?}");
         assert!(
             matches!(&report.found[1].outcome, Outcome::SunSpec { device, .. } if device.base == 0)
         );
@@ -396,7 +441,7 @@ async fn the_scan_command_prints_its_worst_case_then_blocks_that_load() {
             .find("Worst case: 1.5 s if no id answers (15 x 100 ms)")
             .unwrap_or_else(|| panic!("{stderr}"));
         let first = stderr
-            .find("unit 3: Eastron SDM630")
+            .find("unit 3: Eastron SDM")
             .unwrap_or_else(|| panic!("{stderr}"));
         assert!(
             worst < first,
