@@ -342,7 +342,7 @@ fn expected_intervals(start: i64, end: i64, now: i64, cadence: i64) -> Option<i6
 
 impl BucketUsage {
     /// Its row as the answer shows it.
-    fn to_value(&self, clock: &mut LocalClock, point: &Point, now: i64) -> Value {
+    fn row(&self, clock: &mut LocalClock, point: &Point, now: i64) -> Value {
         let (demand_unit, factor) = demand_unit(point.config.unit.as_deref());
         let cadence = point.brief().cadence_seconds();
         let mut time = |ts: i64| Value::LocalDateTime(clock.format(ts).to_owned());
@@ -417,11 +417,11 @@ pub fn to_value(usage: &[MeterUsage], timezone: &str, asked: &UsageRequest, now:
                                     meter
                                         .buckets
                                         .iter()
-                                        .map(|b| b.to_value(&mut clock, &meter.point, now))
+                                        .map(|b| b.row(&mut clock, &meter.point, now))
                                         .collect(),
                                 ),
                             ),
-                            ("Total", meter.total.to_value(&mut clock, &meter.point, now)),
+                            ("Total", meter.total.row(&mut clock, &meter.point, now)),
                         ])
                     })
                     .collect(),
@@ -469,7 +469,7 @@ pub fn to_csv(usage: &[MeterUsage], timezone: &str, now: i64) -> Vec<u8> {
             .chain(std::iter::once((meter, "total", &meter.total)))
     });
     for (meter, kind, bucket) in rows {
-        let Value::Dict(fields) = bucket.to_value(&mut clock, &meter.point, now) else {
+        let Value::Dict(fields) = bucket.row(&mut clock, &meter.point, now) else {
             continue;
         };
         let field = |name: &str| {
