@@ -433,6 +433,18 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
         let map_name = m.ModbusMap.get_ref().clone();
         let start = m.startAddress.as_ref().map(|s| *s.get_ref());
+        // The point as the collector announces it, with its map's unit.
+        let announcement = |start_address: Option<i64>, map: &RegisterMap| PointAnnouncement {
+            meter_id: id.clone(),
+            modbus_id: Some(i64::from(unit)),
+            port: Some(port.clone()),
+            no_phases: m.NoPhases.clone(),
+            meter_type: m.MeterType.clone(),
+            modbus_map: Some(map_name.clone()),
+            save_every: Some(every),
+            start_address,
+            unit: value_unit(map),
+        };
         if let Some(selection) =
             sunspec::Selection::parse(&map_name, start.and_then(|s| u16::try_from(s).ok()))
         {
@@ -446,26 +458,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 )),
                 (Ok(selection), _) => {
                     let register_map = sunspec::register_map(&map_name);
-                    let unit_of_value = value_unit(&register_map);
                     meters.push(Meter {
                         id: id.clone(),
                         unit,
                         bus,
+                        announcement: announcement(start, &register_map),
                         map: Arc::new(register_map),
                         plan: Vec::new(),
                         sunspec: Some(selection),
                         every: every * 60,
-                        announcement: PointAnnouncement {
-                            meter_id: id,
-                            modbus_id: Some(i64::from(unit)),
-                            port: Some(port),
-                            no_phases: m.NoPhases.clone(),
-                            meter_type: m.MeterType.clone(),
-                            modbus_map: Some(map_name),
-                            save_every: Some(every),
-                            start_address: start,
-                            unit: unit_of_value,
-                        },
                     })
                 }
             }
@@ -506,26 +507,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             continue;
         }
         let start = start as u16;
-        let unit_of_value = value_unit(&register_map);
         meters.push(Meter {
             id: id.clone(),
             unit,
             bus,
+            announcement: announcement(Some(i64::from(start)), &register_map),
             plan: plan(&register_map, start),
             map: register_map,
             sunspec: None,
             every: every * 60,
-            announcement: PointAnnouncement {
-                meter_id: id,
-                modbus_id: Some(i64::from(unit)),
-                port: Some(port),
-                no_phases: m.NoPhases.clone(),
-                meter_type: m.MeterType.clone(),
-                modbus_map: Some(map_name),
-                save_every: Some(every),
-                start_address: Some(i64::from(start)),
-                unit: unit_of_value,
-            },
         });
     }
     if raw.meter.is_empty() {

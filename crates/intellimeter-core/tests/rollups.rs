@@ -5,13 +5,11 @@
 
 mod common;
 
-use common::{MemoryKv, Sqlite, StillEnv};
+use common::Sqlite;
 use intellimeter_core::domain::ids::{PointId, ProjectId};
 use intellimeter_core::domain::readings::{self, BLOCK, HOUR, NewReading, Scope, Source};
-use intellimeter_core::readmodel;
 use intellimeter_core::storage::migrations;
 use intellimeter_core::storage::{Sql, SqlValue};
-use intellimeter_core::{Ctx, Services};
 use std::collections::BTreeMap;
 
 const START: i64 = 1_546_300_800; // 2019-01-01 00:00 UTC
@@ -194,26 +192,9 @@ fn assert_same(actual: &Rollups, expected: &Rollups) {
     }
 }
 
-/// Stores `batch` as ingest does: through the project's write handle, one
-/// transaction per project.
+/// Stores `batch` as ingest does: one transaction per project.
 fn insert(db: &Sqlite, batch: &[(i64, NewReading)]) {
-    let (kv, env) = (MemoryKv::default(), StillEnv::default());
-    let ctx = Ctx::new(Services {
-        db,
-        kv: &kv,
-        env: &env,
-    });
-    for project in [1, 2] {
-        let rows: Vec<NewReading> = batch
-            .iter()
-            .filter(|(p, _)| *p == project)
-            .map(|(_, r)| *r)
-            .collect();
-        readmodel::write_project(&ctx, ProjectId(project), Some("UTC"), |write| {
-            readings::insert(write, &rows)
-        })
-        .unwrap();
-    }
+    common::store_readings(db, batch, usize::MAX);
 }
 
 #[test]

@@ -6,15 +6,13 @@
 
 mod common;
 
-use common::{MemoryKv, Sqlite, StillEnv};
+use common::Sqlite;
 use intellimeter_core::domain::ids::{PointId, ProjectId};
 use intellimeter_core::domain::readings::{self, NewReading, Scope};
 use intellimeter_core::domain::time::LocalClock;
 use intellimeter_core::domain::usage::{self, Step};
-use intellimeter_core::readmodel;
 use intellimeter_core::storage::migrations;
 use intellimeter_core::storage::{Sql, SqlValue};
-use intellimeter_core::{Ctx, Services};
 use jiff::civil::Date;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -50,30 +48,6 @@ fn database() -> Sqlite {
         .unwrap();
     }
     db
-}
-
-/// Stores readings as ingest does, through the project's write handle, in
-/// batches of `batch` (a live collector: in time order).
-fn store(db: &Sqlite, readings: &[(i64, NewReading)], batch: usize) {
-    let (kv, env) = (MemoryKv::default(), StillEnv::default());
-    let ctx = Ctx::new(Services {
-        db,
-        kv: &kv,
-        env: &env,
-    });
-    for project in [1, 2] {
-        let rows: Vec<NewReading> = readings
-            .iter()
-            .filter(|(p, _)| *p == project)
-            .map(|(_, r)| *r)
-            .collect();
-        for chunk in rows.chunks(batch) {
-            readmodel::write_project(&ctx, ProjectId(project), Some("UTC"), |write| {
-                readings::insert(write, chunk)
-            })
-            .unwrap();
-        }
-    }
 }
 
 /// A point's readings from SQL, oldest first.
@@ -196,7 +170,7 @@ proptest! {
                 all.push((project, NewReading { point_id: PointId(point), ts, value }));
             }
         }
-        store(&db, &all, 97);
+        common::store_readings(&db, &all, 97);
         let clock = LocalClock::new(zone);
         let (a, b) = (day(first), day(first + length));
         let bounds = match usage::boundaries(&clock, a, b, step) {

@@ -141,3 +141,36 @@ impl intellimeter_core::env::Env for StillEnv {
     }
     fn log(&self, _line: &str) {}
 }
+
+/// Stores `(project, reading)` pairs as ingest does: through each
+/// project's write handle (projects 1 and 2), `batch` readings per
+/// transaction, in the order given.
+pub fn store_readings(
+    db: &Sqlite,
+    readings: &[(i64, intellimeter_core::domain::readings::NewReading)],
+    batch: usize,
+) {
+    use intellimeter_core::domain::ids::ProjectId;
+    let (kv, env) = (MemoryKv::default(), StillEnv::default());
+    let ctx = intellimeter_core::Ctx::new(intellimeter_core::Services {
+        db,
+        kv: &kv,
+        env: &env,
+    });
+    for project in [1, 2] {
+        let rows: Vec<_> = readings
+            .iter()
+            .filter(|(p, _)| *p == project)
+            .map(|(_, r)| *r)
+            .collect();
+        for chunk in rows.chunks(batch.max(1)) {
+            intellimeter_core::readmodel::write_project(
+                &ctx,
+                ProjectId(project),
+                Some("UTC"),
+                |write| intellimeter_core::domain::readings::insert(write, chunk),
+            )
+            .unwrap();
+        }
+    }
+}
