@@ -141,6 +141,15 @@ async fn usage_per_local_day_has_energy_peak_and_coverage() {
         assert!(text.starts_with(PROLOG), "{text}");
         assert!(text.contains(r#"<PeakStart type="str">2019-10-30T11:55:00</PeakStart>"#), "{text}");
         assert!(text.contains(r#"<Unit type="str">kWh</Unit>"#));
+
+        // The charts' value axis names the unit when the lines share one.
+        for (query, label) in [
+            ("meter=meter00&start=2019-10-30&end=2019-10-30", "kWh per interval"),
+            ("type=line&start=2019-10-30&end=2019-10-30", "per interval"),
+        ] {
+            let series = parse(&app.get(&format!("/series?{query}"), &site.user).await);
+            assert_eq!(series["chart"]["data"]["value_label"], label, "{query}");
+        }
     })
     .await
 }

@@ -14,6 +14,7 @@ use crate::domain::time::LocalClock;
 use crate::error::ApiError;
 use charts::{Chart, Figure, LineChart, Series, Share, Tick};
 use jiff::civil::Date;
+use std::collections::HashMap;
 
 const DAY: i64 = 86_400;
 const NO_READINGS: &str = "No readings in this window";
@@ -79,7 +80,12 @@ pub fn figure(
 
     // Names, and palette slots by point id: a point has the same colour in
     // every chart.
-    let names = points::names(db, project_id)?;
+    let all = points::all(db, project_id)?;
+    let names: HashMap<PointId, String> = all.iter().map(|p| (p.id, p.name.clone())).collect();
+    let units: HashMap<PointId, Option<&str>> = all
+        .iter()
+        .map(|p| (p.id, p.config.unit.as_deref()))
+        .collect();
     let mut ids: Vec<PointId> = names.keys().copied().collect();
     ids.sort_unstable();
     let name_of = |point: PointId| names.get(&point).cloned().unwrap_or_default();
@@ -156,7 +162,11 @@ pub fn figure(
                         .into_iter()
                         .map(|(at, label)| Tick { at, label })
                         .collect(),
-                    value_label: "per interval".to_owned(),
+                    value_label: axis_label(
+                        series
+                            .iter()
+                            .map(|(point, _)| units.get(point).copied().flatten()),
+                    ),
                     legend: meter.is_none(),
                     series: series
                         .into_iter()
@@ -179,4 +189,35 @@ pub fn figure(
         },
         to,
     ))
+}
+
+/// The value axis' title of lines whose points have these units: "kWh per
+/// interval" when they share one, "per interval" when a unit is unknown
+/// or they differ (no unit is guessed).
+fn axis_label<'a>(mut units: impl Iterator<Item = Option<&'a str>>) -> String {
+    let first = units.next().flatten();
+    match first {
+        Some(unit) if units.all(|other| other == Some(unit)) => format!("{unit} per interval"),
+        _ => "per interval".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::axis_label;
+
+    #[test]
+    fn the_axis_names_a_shared_unit_only() {
+        assert_eq!(
+            axis_label([Some("kWh"), Some("kWh")].into_iter()),
+            "kWh per interval"
+        );
+        assert_eq!(
+            axis_label([Some("kWh"), Some("Wh")].into_iter()),
+            "per interval"
+        );
+        assert_eq!(axis_label([Some("kWh"), None].into_iter()), "per interval");
+        assert_eq!(axis_label([None, Some("kWh")].into_iter()), "per interval");
+        assert_eq!(axis_label(std::iter::empty()), "per interval");
+    }
 }
