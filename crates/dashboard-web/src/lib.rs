@@ -28,7 +28,7 @@ use web_sys::{
     HtmlSelectElement, Request, RequestInit, Response,
 };
 
-/// How often the meters table is refreshed.
+/// How often the meters table and the charts are refreshed.
 const POLL_MS: i32 = 30_000;
 /// Remembers across reloads that a session cookie was set (the cookie is
 /// HttpOnly): without it the page shows the login form without asking
@@ -245,9 +245,36 @@ fn show_login(message: Option<&str>) {
     show("app", false);
     show("logout", false);
     set_text("who", "");
+    forget_site();
     show("login", true);
     set_text("login-error", message.unwrap_or(""));
     let _ = by_id::<HtmlElement>("username").focus();
+}
+
+/// Takes the site's data off the page (after logging out, or when the
+/// session ended): the table, the selects, the charts, the window and the
+/// status line, and the page's memory of them. The next user of the
+/// browser sees none of it.
+fn forget_site() {
+    by_id::<HtmlElement>("meters-body").set_text_content(None);
+    for id in ["meter", "rename-point"] {
+        by_id::<HtmlSelectElement>(id).set_text_content(None);
+    }
+    for id in ["line-chart", "shares-chart"] {
+        let canvas = by_id::<HtmlCanvasElement>(id);
+        // Setting a size clears a canvas.
+        canvas.set_width(canvas.width());
+        let _ = canvas.remove_attribute("data-query");
+    }
+    for id in ["updated", "window", "status"] {
+        set_text(id, "");
+    }
+    by_id::<HtmlInputElement>("rename-new").set_value("");
+    STATE.with_borrow_mut(|state| {
+        state.back = 0;
+        state.latest = None;
+        state.meter = None;
+    });
 }
 
 async fn log_in() {
@@ -299,9 +326,16 @@ fn start_polling() {
     if STATE.with_borrow_mut(|state| std::mem::replace(&mut state.poll_started, true)) {
         return;
     }
+    // The charts follow the table: a window that ends at the latest
+    // reading moves on with it.
     let closure = Closure::<dyn FnMut()>::new(|| {
         if !by_id::<HtmlElement>("app").hidden() {
-            spawn_local(refresh_meters());
+            spawn_local(async {
+                refresh_meters().await;
+                if !by_id::<HtmlElement>("app").hidden() {
+                    redraw().await;
+                }
+            });
         }
     });
     web_sys::window()

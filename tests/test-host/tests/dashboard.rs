@@ -242,6 +242,19 @@ async fn a_user_reads_the_site_in_a_browser() {
         browser.click("#logout").await;
         browser.wait_for("!document.getElementById('login').hidden").await;
         assert_eq!(app.get("/session", &cookie).await.status, 401);
+        // Nothing of the site stays on the page for the next person.
+        let left = browser
+            .script(
+                "return [document.getElementById('meters-body').children.length, \
+                         document.getElementById('meter').options.length, \
+                         document.getElementById('rename-point').options.length, \
+                         document.querySelectorAll('canvas[data-query]').length, \
+                         document.getElementById('updated').textContent, \
+                         document.getElementById('window').textContent];",
+                json!([]),
+            )
+            .await;
+        assert_eq!(left, json!([0, 0, 0, 0, "", ""]), "the site's data after logging out");
         browser.screenshot("6-logged-out.png").await;
 
         let errors = browser.console_errors().await;
