@@ -136,7 +136,7 @@ pub fn latest(db: &dyn Sql, project_id: ProjectId) -> Result<Latest, ApiError> {
     Ok(latest)
 }
 
-fn real(value: &SqlValue) -> Result<f64, ApiError> {
+pub(crate) fn real(value: &SqlValue) -> Result<f64, ApiError> {
     match value {
         SqlValue::Real(x) => Ok(*x),
         SqlValue::Integer(n) => Ok(*n as f64),

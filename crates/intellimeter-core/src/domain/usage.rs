@@ -16,7 +16,7 @@ use crate::domain::accounts::Account;
 use crate::domain::days;
 use crate::domain::ids::PointId;
 use crate::domain::points::{self, Point};
-use crate::domain::readings::{self, Peak, Scope, Source, Tally};
+use crate::domain::readings::{self, Peak, Scope, Source, Tally, real};
 use crate::domain::time::LocalClock;
 use crate::error::ApiError;
 use crate::storage::{Sql, SqlValue};
@@ -307,14 +307,6 @@ pub fn bucket_tallies(
     Ok(tallies)
 }
 
-fn real(value: &SqlValue) -> Result<f64, ApiError> {
-    match value {
-        SqlValue::Real(x) => Ok(*x),
-        SqlValue::Integer(n) => Ok(*n as f64),
-        other => Err(ApiError::internal(format!("a rollup value is {other:?}"))),
-    }
-}
-
 /// The unit demand is shown in for a point whose energy is in `unit`,
 /// and the factor from "`unit` per hour" to it: kW for Wh, kWh and MWh
 /// (likewise kvar, kVA), "`unit`/h" otherwise.
@@ -340,17 +332,40 @@ fn expected_intervals(start: i64, end: i64, now: i64, cadence: i64) -> Option<i6
     (elapsed >= cadence).then(|| elapsed / cadence.max(1))
 }
 
+/// What every row of one meter shares, worked out once per meter.
+struct MeterTerms {
+    demand_unit: Option<String>,
+    /// From "unit per hour" to `demand_unit`.
+    factor: f64,
+    cadence: i64,
+    /// Coverage is shown only for a point with a `SaveEvery`.
+    has_save_every: bool,
+}
+
+impl MeterTerms {
+    fn of(point: &Point) -> Self {
+        let (demand_unit, factor) = demand_unit(point.config.unit.as_deref());
+        MeterTerms {
+            demand_unit,
+            factor,
+            cadence: point.brief().cadence_seconds(),
+            has_save_every: point.config.save_every.is_some(),
+        }
+    }
+}
+
 impl BucketUsage {
     /// Its row as the answer shows it.
-    fn row(&self, clock: &mut LocalClock, point: &Point, now: i64) -> Value {
-        let (demand_unit, factor) = demand_unit(point.config.unit.as_deref());
-        let cadence = point.brief().cadence_seconds();
+    fn row(&self, clock: &mut LocalClock, terms: &MeterTerms, now: i64) -> Value {
+        let (cadence, factor) = (terms.cadence, terms.factor);
         let mut time = |ts: i64| Value::LocalDateTime(clock.format(ts).to_owned());
         let (start, end) = (time(self.start), time(self.end));
         let expected = expected_intervals(self.start, self.end, now, cadence);
         let count = self.tally.map_or(0, |tally| tally.count);
-        let coverage = match (expected, point.config.save_every) {
-            (Some(expected), Some(_)) => Value::Float((count as f64 / expected as f64).min(1.0)),
+        let coverage = match expected {
+            Some(expected) if terms.has_save_every => {
+                Value::Float((count as f64 / expected as f64).min(1.0))
+            }
             _ => Value::Null,
         };
         let (energy, peak, peak_start, peak_end) = match &self.tally {
@@ -371,7 +386,10 @@ impl BucketUsage {
             ("PeakEnd", peak_end),
             ("Intervals", Value::Int(count)),
             ("Coverage", coverage),
-            ("DemandUnit", demand_unit.map_or(Value::Null, Value::Str)),
+            (
+                "DemandUnit",
+                terms.demand_unit.clone().map_or(Value::Null, Value::Str),
+            ),
         ])
     }
 }
@@ -390,7 +408,7 @@ pub fn to_value(usage: &[MeterUsage], timezone: &str, asked: &UsageRequest, now:
                 usage
                     .iter()
                     .map(|meter| {
-                        let (demand_unit, _) = demand_unit(meter.point.config.unit.as_deref());
+                        let terms = MeterTerms::of(&meter.point);
                         Value::dict([
                             ("MeterId", Value::str(&*meter.point.name)),
                             (
@@ -402,7 +420,10 @@ pub fn to_value(usage: &[MeterUsage], timezone: &str, asked: &UsageRequest, now:
                                     .as_deref()
                                     .map_or(Value::Null, Value::str),
                             ),
-                            ("DemandUnit", demand_unit.map_or(Value::Null, Value::Str)),
+                            (
+                                "DemandUnit",
+                                terms.demand_unit.clone().map_or(Value::Null, Value::Str),
+                            ),
                             (
                                 "SaveEvery",
                                 meter
@@ -417,11 +438,11 @@ pub fn to_value(usage: &[MeterUsage], timezone: &str, asked: &UsageRequest, now:
                                     meter
                                         .buckets
                                         .iter()
-                                        .map(|b| b.row(&mut clock, &meter.point, now))
+                                        .map(|b| b.row(&mut clock, &terms, now))
                                         .collect(),
                                 ),
                             ),
-                            ("Total", meter.total.row(&mut clock, &meter.point, now)),
+                            ("Total", meter.total.row(&mut clock, &terms, now)),
                         ])
                     })
                     .collect(),
@@ -461,37 +482,38 @@ pub fn to_csv(usage: &[MeterUsage], timezone: &str, now: i64) -> Vec<u8> {
         Value::Str(text) | Value::LocalDateTime(text) => text.clone(),
         other => format!("{other:?}"),
     };
-    let rows = usage.iter().flat_map(|meter| {
-        meter
+    for meter in usage {
+        let terms = MeterTerms::of(&meter.point);
+        let rows = meter
             .buckets
             .iter()
-            .map(move |bucket| (meter, "bucket", bucket))
-            .chain(std::iter::once((meter, "total", &meter.total)))
-    });
-    for (meter, kind, bucket) in rows {
-        let Value::Dict(fields) = bucket.row(&mut clock, &meter.point, now) else {
-            continue;
-        };
-        let field = |name: &str| {
-            fields
-                .iter()
-                .find(|(key, _)| key == name)
-                .map_or(String::new(), |(_, value)| cell(value))
-        };
-        let _ = writer.write_record([
-            meter.point.name.clone(),
-            kind.to_owned(),
-            field("Start"),
-            field("End"),
-            field("Energy"),
-            meter.point.config.unit.clone().unwrap_or_default(),
-            field("PeakDemand"),
-            field("DemandUnit"),
-            field("PeakStart"),
-            field("PeakEnd"),
-            field("Intervals"),
-            field("Coverage"),
-        ]);
+            .map(|bucket| ("bucket", bucket))
+            .chain(std::iter::once(("total", &meter.total)));
+        for (kind, bucket) in rows {
+            let Value::Dict(fields) = bucket.row(&mut clock, &terms, now) else {
+                continue;
+            };
+            let field = |name: &str| {
+                fields
+                    .iter()
+                    .find(|(key, _)| key == name)
+                    .map_or(String::new(), |(_, value)| cell(value))
+            };
+            let _ = writer.write_record([
+                meter.point.name.clone(),
+                kind.to_owned(),
+                field("Start"),
+                field("End"),
+                field("Energy"),
+                meter.point.config.unit.clone().unwrap_or_default(),
+                field("PeakDemand"),
+                field("DemandUnit"),
+                field("PeakStart"),
+                field("PeakEnd"),
+                field("Intervals"),
+                field("Coverage"),
+            ]);
+        }
     }
     writer.into_inner().unwrap_or_default()
 }
