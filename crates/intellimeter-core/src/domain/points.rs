@@ -55,34 +55,20 @@ impl PointConfig {
 const POINT_COLUMNS: &str =
     "id, name, modbus_id, port, no_phases, meter_type, modbus_map, save_every, start_address, unit";
 
-fn optional_int(row: &Row, index: usize) -> Result<Option<i64>, StorageError> {
-    match row.0.get(index) {
-        Some(SqlValue::Null) => Ok(None),
-        _ => row.int(index).map(Some),
-    }
-}
-
-fn optional_text(row: &Row, index: usize) -> Result<Option<String>, StorageError> {
-    match row.0.get(index) {
-        Some(SqlValue::Null) => Ok(None),
-        _ => row.text(index).map(Some),
-    }
-}
-
 impl Point {
     fn from_row(row: Row) -> Result<Self, StorageError> {
         Ok(Point {
             id: PointId::from_column(&row, 0)?,
             name: row.text(1)?,
             config: PointConfig {
-                modbus_id: optional_int(&row, 2)?,
-                port: optional_text(&row, 3)?,
-                no_phases: optional_text(&row, 4)?,
-                meter_type: optional_text(&row, 5)?,
-                modbus_map: optional_text(&row, 6)?,
-                save_every: optional_int(&row, 7)?,
-                start_address: optional_int(&row, 8)?,
-                unit: optional_text(&row, 9)?,
+                modbus_id: row.optional_int(2)?,
+                port: row.optional_text(3)?,
+                no_phases: row.optional_text(4)?,
+                meter_type: row.optional_text(5)?,
+                modbus_map: row.optional_text(6)?,
+                save_every: row.optional_int(7)?,
+                start_address: row.optional_int(8)?,
+                unit: row.optional_text(9)?,
             },
         })
     }
@@ -196,8 +182,8 @@ pub fn identities(db: &dyn Sql, project_id: ProjectId) -> Result<Vec<PointIdenti
                 id: PointId::from_column(&row, 1)?,
                 brief: MeterBrief {
                     name: row.text(2)?,
-                    unit: optional_text(&row, 3)?,
-                    save_every: optional_int(&row, 4)?,
+                    unit: row.optional_text(3)?,
+                    save_every: row.optional_int(4)?,
                 },
             })
         })

@@ -7,7 +7,7 @@ use crate::domain::ids::{PointId, ProjectId};
 use crate::domain::time::LocalClock;
 use crate::error::ApiError;
 use crate::readmodel::ProjectWrite;
-use crate::storage::{Row, Sql, SqlValue};
+use crate::storage::{Sql, SqlValue};
 use crate::value::Value;
 use ingest_wire::CollectorStatus;
 use serde::{Deserialize, Serialize};
@@ -95,18 +95,11 @@ impl CollectorContact {
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let optional_int = |row: &Row, i: usize| match row.0.get(i) {
-            Some(SqlValue::Integer(n)) => Some(*n),
-            _ => None,
-        };
         Ok(Some(CollectorContact {
             last_contact: row.int(0)?,
-            version: match row.0.get(1) {
-                Some(SqlValue::Text(text)) => Some(text.clone()),
-                _ => None,
-            },
-            backlog: optional_int(&row, 2),
-            clock_synchronised: optional_int(&row, 3).map(|flag| flag != 0),
+            version: row.optional_text(1)?,
+            backlog: row.optional_int(2)?,
+            clock_synchronised: row.optional_int(3)?.map(|flag| flag != 0),
         }))
     }
 }

@@ -142,6 +142,22 @@ impl Row<'_> {
         }
     }
 
+    /// [`Row::int`], or `None` for NULL.
+    pub fn optional_int(&self, index: usize) -> Result<Option<i64>, StorageError> {
+        match self.0.get(index) {
+            Some(SqlValue::Null) => Ok(None),
+            _ => self.int(index).map(Some),
+        }
+    }
+
+    /// [`Row::text`], or `None` for NULL.
+    pub fn optional_text(&self, index: usize) -> Result<Option<String>, StorageError> {
+        match self.0.get(index) {
+            Some(SqlValue::Null) => Ok(None),
+            _ => self.text(index).map(Some),
+        }
+    }
+
     pub fn blob(&self, index: usize) -> Result<Vec<u8>, StorageError> {
         match self.0.get(index) {
             Some(SqlValue::Blob(bytes)) => Ok(bytes.clone()),
