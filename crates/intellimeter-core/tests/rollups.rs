@@ -37,24 +37,7 @@ impl Random {
 fn database(version: i64) -> Sqlite {
     let db = Sqlite::in_memory();
     migrations::apply_up_to(&db, version).unwrap();
-    db.execute(
-        "INSERT INTO projects (id, name, timezone, ingest_token_hash, created_at) \
-         VALUES (1, 'site', 'Asia/Kolkata', 'x', 0), (2, 'other', 'UTC', 'y', 0)",
-        &[],
-    )
-    .unwrap();
-    for (id, project) in [(1, 1), (2, 1), (3, 1), (4, 2)] {
-        db.execute(
-            "INSERT INTO points (id, project_id, site_meter_id, name) VALUES (?, ?, ?, ?)",
-            &[
-                id.into(),
-                project.into(),
-                format!("m{id}").into(),
-                format!("m{id}").into(),
-            ],
-        )
-        .unwrap();
-    }
+    common::add_projects_and_points(&db, "Asia/Kolkata", &[(1, 1), (2, 1), (3, 1), (4, 2)]);
     db
 }
 

@@ -174,3 +174,27 @@ pub fn store_readings(
         }
     }
 }
+
+/// Projects 1 (`site`, in `zone`) and 2 (`other`, UTC), and points named
+/// `m<id>` for each `(id, project)` of `points`: the meter data tests'
+/// starting state.
+pub fn add_projects_and_points(db: &Sqlite, zone: &str, points: &[(i64, i64)]) {
+    db.execute(
+        "INSERT INTO projects (id, name, timezone, ingest_token_hash, created_at) \
+         VALUES (1, 'site', ?, 'x', 0), (2, 'other', 'UTC', 'y', 0)",
+        &[zone.into()],
+    )
+    .unwrap();
+    for &(id, project) in points {
+        db.execute(
+            "INSERT INTO points (id, project_id, site_meter_id, name) VALUES (?, ?, ?, ?)",
+            &[
+                id.into(),
+                project.into(),
+                format!("m{id}").into(),
+                format!("m{id}").into(),
+            ],
+        )
+        .unwrap();
+    }
+}
