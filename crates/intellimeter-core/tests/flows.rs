@@ -138,6 +138,7 @@ fn migrations_apply_once_to_an_empty_database() {
             "projects",
             "readings",
             "sqlite_sequence",
+            "usage_days",
             "users"
         ]
     );
@@ -605,7 +606,7 @@ fn read_models_answer_what_a_rebuild_from_sql_answers() {
             .kv
             .borrow()
             .keys()
-            .any(|key| key.starts_with("rm2:latest:")),
+            .any(|key| key.starts_with("rm3:latest:")),
         "and stored again"
     );
 }

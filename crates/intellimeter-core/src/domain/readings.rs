@@ -65,6 +65,9 @@ pub fn insert(write: &ProjectWrite, readings: &[NewReading]) -> Result<u64, ApiE
     let new = (total_changes(db)? - before) as u64;
     if new > 0 {
         refresh_rollups(db, project_id, &batch, &latest_before)?;
+        if let Some(earliest) = readings.iter().map(|reading| reading.ts).min() {
+            crate::domain::usage_days::forget_from(db, project_id, earliest)?;
+        }
     }
     Ok(new)
 }

@@ -4,11 +4,13 @@
 //! the ages and states are computed per request, from the clock.
 
 use crate::domain::ids::{PointId, ProjectId};
-use crate::domain::time::LocalClock;
+use crate::domain::time::{LocalClock, OffsetSpan};
 use crate::error::ApiError;
+use crate::format::Format;
+use crate::format::document::{Container, Document, DocumentWriter, Scalar, Slot};
+use crate::format::template::Template;
 use crate::readmodel::ProjectWrite;
 use crate::storage::{Sql, SqlValue};
-use crate::value::Value;
 use ingest_wire::CollectorStatus;
 use serde::{Deserialize, Serialize};
 
@@ -162,69 +164,352 @@ impl MeterState {
     }
 }
 
-impl SiteStatus {
-    /// The `/status` answer as of `now`.
-    pub fn to_value(&self, now: i64) -> Value {
-        let mut clock = LocalClock::new(&self.timezone);
-        let mut time = |ts: i64| Value::LocalDateTime(clock.format(ts).to_owned());
-        let now_text = time(now);
-        let optional_int = |n: Option<i64>| n.map_or(Value::Null, Value::Int);
-        let collector = match &self.collector {
-            None => Value::Null,
-            Some(contact) => Value::dict([
-                ("LastContact", time(contact.last_contact)),
-                (
-                    "AgeSeconds",
-                    Value::Int((now - contact.last_contact).max(0)),
-                ),
-                (
-                    "Version",
-                    contact.version.as_deref().map_or(Value::Null, Value::str),
-                ),
-                ("Backlog", optional_int(contact.backlog)),
-                (
-                    "ClockSynchronised",
-                    contact.clock_synchronised.map_or(Value::Null, Value::Bool),
-                ),
-            ]),
+/// The holes of the status template: the clock's time, the collector's
+/// age, and three per meter that has a reading ([`MeterHole`]).
+const NOW_HOLE: u32 = 0;
+const COLLECTOR_AGE_HOLE: u32 = 1;
+const FIRST_METER_HOLE: u32 = 2;
+
+/// A meter's holes, in the order of its fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MeterHole {
+    Age = 0,
+    Missed = 1,
+    State = 2,
+}
+
+impl MeterHole {
+    const ALL: [MeterHole; 3] = [MeterHole::Age, MeterHole::Missed, MeterHole::State];
+
+    fn id(self, meter: usize) -> u32 {
+        FIRST_METER_HOLE + 3 * meter as u32 + self as u32
+    }
+
+    /// The meter and hole of `id` ([`Self::id`]).
+    fn of_id(id: u32) -> Option<(usize, MeterHole)> {
+        let offset = id.checked_sub(FIRST_METER_HOLE)?;
+        Some((offset as usize / 3, Self::ALL[offset as usize % 3]))
+    }
+}
+
+/// `/status` without its clock: what does not change until the next
+/// write is rendered, the ages and states are holes
+/// ([`StatusTemplates`]).
+impl Document for SiteStatus {
+    fn write(&self, out: &mut dyn DocumentWriter) {
+        let clock = LocalClock::new(&self.timezone);
+        let mut time_text = String::with_capacity(19);
+        let mut time = |ts: i64| {
+            time_text.clear();
+            clock.write(ts, &mut time_text);
+            time_text.clone()
         };
-        let meters = self
-            .meters
-            .iter()
-            .map(|line| {
-                let cadence = line.brief.cadence_seconds();
-                let age = line.last_reading.map(|ts| (now - ts).max(0));
-                let (state, missed) = MeterState::of(age, cadence);
-                Value::dict([
-                    ("MeterId", Value::str(&*line.brief.name)),
-                    (
-                        "Unit",
-                        line.brief.unit.as_deref().map_or(Value::Null, Value::str),
-                    ),
-                    ("SaveEvery", optional_int(line.brief.save_every)),
-                    ("ExpectedEverySeconds", Value::Int(cadence)),
-                    (
-                        "LastReading",
-                        line.last_reading.map_or(Value::Null, &mut time),
-                    ),
-                    ("AgeSeconds", optional_int(age)),
-                    ("MissedIntervals", optional_int(missed)),
-                    ("State", Value::str(state.name())),
-                ])
-            })
-            .collect();
-        Value::dict([
-            ("TimeZone", Value::str(&*self.timezone)),
-            ("Now", now_text),
-            ("Collector", collector),
-            ("Meters", Value::List(meters)),
-        ])
+        out.open(Slot::Root, Container::Dict);
+        out.scalar(Slot::Field("TimeZone"), Scalar::Str(&self.timezone));
+        out.hole(Slot::Field("Now"), "str", NOW_HOLE);
+        match &self.collector {
+            None => out.scalar(Slot::Field("Collector"), Scalar::Null),
+            Some(contact) => {
+                out.open(Slot::Field("Collector"), Container::Dict);
+                out.scalar(
+                    Slot::Field("LastContact"),
+                    Scalar::LocalDateTime(&time(contact.last_contact)),
+                );
+                out.hole(Slot::Field("AgeSeconds"), "int", COLLECTOR_AGE_HOLE);
+                out.scalar(
+                    Slot::Field("Version"),
+                    Scalar::optional_str(contact.version.as_deref()),
+                );
+                out.scalar(
+                    Slot::Field("Backlog"),
+                    Scalar::optional_int(contact.backlog),
+                );
+                out.scalar(
+                    Slot::Field("ClockSynchronised"),
+                    contact
+                        .clock_synchronised
+                        .map_or(Scalar::Null, Scalar::Bool),
+                );
+                out.close(Slot::Field("Collector"), Container::Dict);
+            }
+        }
+        out.open(Slot::Field("Meters"), Container::List);
+        for (index, line) in self.meters.iter().enumerate() {
+            out.open(Slot::Item, Container::Dict);
+            out.scalar(Slot::Field("MeterId"), Scalar::Str(&line.brief.name));
+            out.scalar(
+                Slot::Field("Unit"),
+                Scalar::optional_str(line.brief.unit.as_deref()),
+            );
+            out.scalar(
+                Slot::Field("SaveEvery"),
+                Scalar::optional_int(line.brief.save_every),
+            );
+            out.scalar(
+                Slot::Field("ExpectedEverySeconds"),
+                Scalar::Int(line.brief.cadence_seconds()),
+            );
+            match line.last_reading {
+                Some(ts) => {
+                    out.scalar(Slot::Field("LastReading"), Scalar::LocalDateTime(&time(ts)));
+                    out.hole(Slot::Field("AgeSeconds"), "int", MeterHole::Age.id(index));
+                    out.hole(
+                        Slot::Field("MissedIntervals"),
+                        "int",
+                        MeterHole::Missed.id(index),
+                    );
+                    out.hole(Slot::Field("State"), "str", MeterHole::State.id(index));
+                }
+                None => {
+                    out.scalar(Slot::Field("LastReading"), Scalar::Null);
+                    out.scalar(Slot::Field("AgeSeconds"), Scalar::Null);
+                    out.scalar(Slot::Field("MissedIntervals"), Scalar::Null);
+                    out.scalar(Slot::Field("State"), Scalar::Str(MeterState::Never.name()));
+                }
+            }
+            out.close(Slot::Item, Container::Dict);
+        }
+        out.close(Slot::Field("Meters"), Container::List);
+        out.close(Slot::Root, Container::Dict);
+    }
+
+    fn size_hint(&self) -> usize {
+        512 + 400 * self.meters.len()
+    }
+}
+
+/// What filling the status templates needs: the zone (and its offset
+/// from when the templates were made to its next transition, so that
+/// `Now` needs no zone lookup), the collector's last contact, and each
+/// meter's last reading and cadence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusClock {
+    timezone: String,
+    offset: OffsetSpan,
+    last_contact: Option<i64>,
+    /// Per meter, in the templates' order: (last reading, cadence).
+    meters: Vec<(Option<i64>, i64)>,
+}
+
+impl StatusClock {
+    fn of(status: &SiteStatus, now: i64) -> Self {
+        StatusClock {
+            timezone: status.timezone.clone(),
+            offset: LocalClock::new(&status.timezone).offset_span(now),
+            last_contact: status.collector.as_ref().map(|c| c.last_contact),
+            meters: status
+                .meters
+                .iter()
+                .map(|line| (line.last_reading, line.brief.cadence_seconds()))
+                .collect(),
+        }
+    }
+
+    /// As kept: little-endian i64s (offset, from, until, last contact,
+    /// meter count, then each meter's last reading and cadence; `i64::MIN`
+    /// for none), then the zone's name.
+    fn to_bytes(&self) -> Vec<u8> {
+        let optional = |ts: Option<i64>| ts.unwrap_or(i64::MIN);
+        let mut numbers = vec![
+            i64::from(self.offset.offset_seconds),
+            self.offset.from,
+            self.offset.until,
+            optional(self.last_contact),
+            self.meters.len() as i64,
+        ];
+        for &(last_reading, cadence) in &self.meters {
+            numbers.extend([optional(last_reading), cadence]);
+        }
+        let mut bytes: Vec<u8> = numbers.iter().flat_map(|n| n.to_le_bytes()).collect();
+        bytes.extend_from_slice(self.timezone.as_bytes());
+        bytes
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let number = |index: usize| -> Option<i64> {
+            Some(i64::from_le_bytes(
+                bytes.get(8 * index..8 * index + 8)?.try_into().ok()?,
+            ))
+        };
+        let optional = |n: i64| (n != i64::MIN).then_some(n);
+        let count = usize::try_from(number(4)?).ok()?;
+        let tail = count.checked_mul(2)?.checked_add(5)?;
+        let meters = (0..count)
+            .map(|i| Some((optional(number(5 + 2 * i)?), number(6 + 2 * i)?)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(StatusClock {
+            timezone: String::from_utf8(bytes.get(8 * tail..)?.to_vec()).ok()?,
+            offset: OffsetSpan {
+                offset_seconds: i32::try_from(number(0)?).ok()?,
+                from: number(1)?,
+                until: number(2)?,
+            },
+            last_contact: optional(number(3)?),
+            meters,
+        })
+    }
+}
+
+/// `/status` rendered once per write, in JSON and XML, with holes for the
+/// clock ([`Template`]); per request only the holes are written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusTemplates {
+    json: Template,
+    xml: Template,
+    clock: StatusClock,
+}
+
+impl StatusTemplates {
+    /// The templates of `status`, made at `now`.
+    pub fn of(status: &SiteStatus, now: i64) -> Self {
+        StatusTemplates {
+            json: Template::render(status, Format::Json),
+            xml: Template::render(status, Format::Xml),
+            clock: StatusClock::of(status, now),
+        }
+    }
+
+    /// The three parts a read model keeps: JSON, XML, clock.
+    pub fn to_parts(&self) -> [Vec<u8>; 3] {
+        [
+            self.json.to_bytes(),
+            self.xml.to_bytes(),
+            self.clock.to_bytes(),
+        ]
+    }
+
+    /// Templates from the parts [`to_parts`](Self::to_parts) made; `None`
+    /// when one is damaged.
+    pub fn from_parts(json: &[u8], xml: &[u8], clock: &[u8]) -> Option<Self> {
+        Some(StatusTemplates {
+            json: Template::from_bytes(json)?,
+            xml: Template::from_bytes(xml)?,
+            clock: StatusClock::from_bytes(clock)?,
+        })
+    }
+
+    /// The `/status` answer as of `now`, in `format` (JSON or XML).
+    pub fn answer(&self, format: Format, now: i64) -> Vec<u8> {
+        let clock = &self.clock;
+        let mut now_text = String::with_capacity(19);
+        if !clock.offset.write(now, &mut now_text) {
+            LocalClock::new(&clock.timezone).write(now, &mut now_text);
+        }
+        let age = |ts: i64| (now - ts).max(0);
+        let template = match format.of_answer() {
+            Format::Xml => &self.xml,
+            _ => &self.json,
+        };
+        template.fill(|id| match id {
+            NOW_HOLE => Scalar::LocalDateTime(&now_text),
+            COLLECTOR_AGE_HOLE => Scalar::optional_int(clock.last_contact.map(age)),
+            _ => {
+                let Some((meter, hole)) = MeterHole::of_id(id) else {
+                    return Scalar::Null;
+                };
+                let Some(&(Some(last_reading), cadence)) = clock.meters.get(meter) else {
+                    return Scalar::Null;
+                };
+                let age = age(last_reading);
+                let (state, missed) = MeterState::of(Some(age), cadence);
+                match hole {
+                    MeterHole::Age => Scalar::Int(age),
+                    MeterHole::Missed => Scalar::optional_int(missed),
+                    MeterHole::State => Scalar::Str(state.name()),
+                }
+            }
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value as Json, json};
+
+    /// A Paris site: a collector, a meter read every 5 minutes, one never
+    /// read, one with an odd name.
+    fn paris_site() -> SiteStatus {
+        let line = |id: i64, name: &str, save_every, last_reading| MeterLine {
+            id: PointId(id),
+            brief: MeterBrief {
+                name: name.into(),
+                unit: Some("kWh".into()),
+                save_every,
+            },
+            last_reading,
+        };
+        SiteStatus {
+            timezone: "Europe/Paris".into(),
+            collector: Some(CollectorContact {
+                last_contact: 1_572_130_000,
+                version: Some("1.2.3".into()),
+                backlog: Some(7),
+                clock_synchronised: Some(true),
+            }),
+            meters: vec![
+                line(1, "main", Some(5), Some(1_572_129_900)),
+                line(2, "spare", None, None),
+                line(3, "<Hall & \"North\">", None, Some(1_572_100_000)),
+            ],
+        }
+    }
+
+    #[test]
+    fn status_answers_fill_the_clock_into_templates_kept_as_bytes() {
+        let status = paris_site();
+        // Made before the DST change of 2019-10-27 03:00 Paris (01:00Z).
+        let made = 1_572_120_000;
+        let kept = StatusTemplates::of(&status, made).to_parts();
+        let templates = StatusTemplates::from_parts(&kept[0], &kept[1], &kept[2]).unwrap();
+        assert_eq!(templates, StatusTemplates::of(&status, made));
+        // 11:26:40 Paris (CET, after the change: the span ended).
+        let now = 1_572_172_000;
+        let answer: Json = serde_json::from_slice(&templates.answer(Format::Json, now)).unwrap();
+        assert_eq!(answer["Now"], "2019-10-27 11:26:40");
+        assert_eq!(answer["Collector"]["AgeSeconds"], now - 1_572_130_000);
+        assert_eq!(answer["Collector"]["LastContact"], "2019-10-27 00:46:40");
+        let meters = answer["Meters"].as_array().unwrap();
+        let age = now - 1_572_129_900;
+        assert_eq!(
+            meters[0],
+            json!({"MeterId": "main", "Unit": "kWh", "SaveEvery": 5,
+                   "ExpectedEverySeconds": 300, "LastReading": "2019-10-27 00:45:00",
+                   "AgeSeconds": age, "MissedIntervals": age / 300, "State": "silent"})
+        );
+        assert_eq!(
+            meters[1],
+            json!({"MeterId": "spare", "Unit": "kWh", "SaveEvery": null,
+                   "ExpectedEverySeconds": 900, "LastReading": null,
+                   "AgeSeconds": null, "MissedIntervals": null, "State": "never"})
+        );
+        assert_eq!(meters[2]["MeterId"], "<Hall & \"North\">");
+        // A minute after its last reading the main meter is ok, and the
+        // span made at `made` formats the time (CEST).
+        let soon = 1_572_129_960;
+        let answer: Json = serde_json::from_slice(&templates.answer(Format::Json, soon)).unwrap();
+        assert_eq!(answer["Now"], "2019-10-27 00:46:00");
+        assert_eq!(answer["Meters"][0]["State"], "ok");
+        assert_eq!(answer["Meters"][0]["MissedIntervals"], 0);
+        // XML carries the same, typed as dicttoxml types it.
+        let xml = String::from_utf8(templates.answer(Format::Xml, soon)).unwrap();
+        for part in [
+            r#"<Now type="str">2019-10-27T00:46:00</Now>"#,
+            r#"<AgeSeconds type="int">60</AgeSeconds><MissedIntervals type="int">0</MissedIntervals><State type="str">ok</State>"#,
+            r#"<MeterId type="str">&lt;Hall &amp; &quot;North&quot;&gt;</MeterId>"#,
+            r#"<AgeSeconds type="null"></AgeSeconds><MissedIntervals type="null"></MissedIntervals><State type="str">never</State>"#,
+        ] {
+            assert!(xml.contains(part), "{part} in {xml}");
+        }
+    }
+
+    #[test]
+    fn damaged_status_parts_are_refused() {
+        let [json, xml, clock] = StatusTemplates::of(&paris_site(), 0).to_parts();
+        assert!(StatusTemplates::from_parts(&json, &xml, &clock[..30]).is_none());
+        assert!(StatusTemplates::from_parts(&json[..3], &xml, &clock).is_none());
+        assert!(StatusTemplates::from_parts(&xml, &json[..2], &clock).is_none());
+    }
 
     #[test]
     fn states_follow_missed_intervals() {

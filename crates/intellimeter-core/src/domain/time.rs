@@ -45,23 +45,36 @@ impl LocalClock {
 
     fn render(&self, unix_seconds: i64) -> String {
         let mut text = String::with_capacity(19);
-        match jiff::Timestamp::from_second(unix_seconds) {
-            Ok(instant) => {
-                let local = self.zone.to_datetime(instant);
-                let _ = write!(
-                    text,
-                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-                    local.year(),
-                    local.month(),
-                    local.day(),
-                    local.hour(),
-                    local.minute(),
-                    local.second()
-                );
-            }
-            Err(_) => text.push_str("0000-00-00 00:00:00"),
-        }
+        self.write(unix_seconds, &mut text);
         text
+    }
+
+    /// Appends `YYYY-mm-dd HH:MM:SS` of `unix_seconds` in this zone to
+    /// `out`, allocating nothing (answers of many rows format two times a
+    /// row).
+    pub fn write(&self, unix_seconds: i64, out: &mut String) {
+        match jiff::Timestamp::from_second(unix_seconds) {
+            Ok(instant) => write_civil(self.zone.to_datetime(instant), out),
+            Err(_) => out.push_str("0000-00-00 00:00:00"),
+        }
+    }
+
+    /// The zone's offset at `at` and until when it holds (its next
+    /// transition; forever for a zone without one).
+    pub fn offset_span(&self, at: i64) -> OffsetSpan {
+        let Ok(instant) = jiff::Timestamp::from_second(at) else {
+            return OffsetSpan::EMPTY;
+        };
+        let until = self
+            .zone
+            .following(instant)
+            .next()
+            .map_or(i64::MAX, |transition| transition.timestamp().as_second());
+        OffsetSpan {
+            offset_seconds: self.zone.to_offset(instant).seconds(),
+            from: at,
+            until,
+        }
     }
 
     /// The instant local day `date` starts (the first instant of the day,
@@ -70,6 +83,77 @@ impl LocalClock {
         date.to_zoned(self.zone.clone())
             .map(|zoned| zoned.timestamp().as_second())
             .map_err(|error| format!("{date} has no start in this time zone: {error}"))
+    }
+}
+
+/// `YYYY-mm-dd HH:MM:SS` of a civil date-time, appended without
+/// allocating (answers of many rows format two times a row).
+fn write_civil(local: jiff::civil::DateTime, out: &mut String) {
+    if local.year() < 0 {
+        let _ = write!(
+            out,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            local.year(),
+            local.month(),
+            local.day(),
+            local.hour(),
+            local.minute(),
+            local.second()
+        );
+        return;
+    }
+    let mut digits = |number: u32, width: usize, after: Option<char>| {
+        let mut buffer = [b'0'; 4];
+        let mut rest = number;
+        for place in (0..width).rev() {
+            buffer[place] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        out.extend(buffer[..width].iter().map(|&digit| char::from(digit)));
+        if let Some(separator) = after {
+            out.push(separator);
+        }
+    };
+    digits(local.year().unsigned_abs().into(), 4, Some('-'));
+    digits(local.month().unsigned_abs().into(), 2, Some('-'));
+    digits(local.day().unsigned_abs().into(), 2, Some(' '));
+    digits(local.hour().unsigned_abs().into(), 2, Some(':'));
+    digits(local.minute().unsigned_abs().into(), 2, Some(':'));
+    digits(local.second().unsigned_abs().into(), 2, None);
+}
+
+/// A stretch of time `[from, until)` over which a zone keeps one offset:
+/// instants in it are formatted without the zone (whose lookup costs
+/// more than a whole `/status` answer otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetSpan {
+    pub offset_seconds: i32,
+    pub from: i64,
+    pub until: i64,
+}
+
+impl OffsetSpan {
+    /// A span that holds no instant.
+    pub const EMPTY: OffsetSpan = OffsetSpan {
+        offset_seconds: 0,
+        from: 0,
+        until: 0,
+    };
+
+    /// Appends `unix_seconds` as `YYYY-mm-dd HH:MM:SS` when it is in the
+    /// span; whether it was.
+    pub fn write(&self, unix_seconds: i64, out: &mut String) -> bool {
+        if !(self.from..self.until).contains(&unix_seconds) {
+            return false;
+        }
+        let (Ok(offset), Ok(instant)) = (
+            jiff::tz::Offset::from_seconds(self.offset_seconds),
+            jiff::Timestamp::from_second(unix_seconds),
+        ) else {
+            return false;
+        };
+        write_civil(offset.to_datetime(instant), out);
+        true
     }
 }
 
@@ -280,6 +364,39 @@ mod properties {
 
     proptest! {
         #![proptest_config(test_support::proptest_config(512))]
+
+        /// The digit writer is jiff's own `%Y-%m-%d %H:%M:%S`, and an
+        /// offset span formats what the zone formats, inside the span only,
+        /// and ends at the zone's next transition.
+        #[test]
+        fn offset_spans_format_as_the_zone_until_its_next_transition(
+            zone in prop::sample::select(ZONES),
+            made in 0i64..2_000_000_000,
+            later in 0i64..40_000_000,
+        ) {
+            let clock = LocalClock::new(zone);
+            let span = clock.offset_span(made);
+            let at = made + later;
+            let mut by_zone = String::new();
+            clock.write(at, &mut by_zone);
+            let tz = TimeZone::get(zone).unwrap();
+            let instant = jiff::Timestamp::from_second(at).unwrap();
+            prop_assert_eq!(&by_zone, &instant.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string());
+            let mut by_span = String::new();
+            let inside = span.write(at, &mut by_span);
+            prop_assert_eq!(inside, at < span.until);
+            if inside {
+                prop_assert_eq!(&by_span, &by_zone);
+            } else {
+                prop_assert!(by_span.is_empty());
+                // The span ends at a transition of the zone (some keep
+                // the offset and change only the abbreviation).
+                let before = jiff::Timestamp::from_second(span.until - 1).unwrap();
+                let next = tz.following(before).next().unwrap();
+                prop_assert_eq!(next.timestamp().as_second(), span.until);
+            }
+            prop_assert!(!span.write(made - 1, &mut String::new()));
+        }
 
         #[test]
         fn formatted_times_name_the_instant(

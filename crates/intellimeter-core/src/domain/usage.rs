@@ -18,9 +18,11 @@ use crate::domain::ids::PointId;
 use crate::domain::points::{self, Point};
 use crate::domain::readings::{self, Peak, Scope, Source, Tally, real};
 use crate::domain::time::LocalClock;
+use crate::domain::usage_days;
 use crate::error::ApiError;
+use crate::format::csv::CsvWriter;
+use crate::format::document::{Container, Document, DocumentWriter, Scalar, Slot};
 use crate::storage::{Sql, SqlValue};
-use crate::value::Value;
 use jiff::civil::Date;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -31,6 +33,10 @@ pub const MAX_BUCKETS: usize = 9_000;
 /// The most rows (buckets × meters) one answer may have: a month of hours
 /// of 130 meters, a year of days of 270.
 pub const MAX_ROWS: usize = 100_000;
+
+/// Each point's tally per bucket: `(point, bucket index) → tally`; a
+/// bucket without intervals has none.
+pub type BucketTallies = BTreeMap<(PointId, usize), Tally>;
 
 /// The length of a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,7 +203,7 @@ pub fn usage(
         project_id,
         points: asked.meter.map(|_| &ids[..]),
     };
-    let tallies = bucket_tallies(db, scope, &bounds)?;
+    let tallies = tallies(db, scope, &ids, &clock, asked, &bounds)?;
     Ok(chosen
         .into_iter()
         .map(|point| {
@@ -233,6 +239,52 @@ pub fn usage(
         .collect())
 }
 
+/// Each point's tally per bucket of `asked` (`(point, bucket index) →
+/// tally`), of `points` (all in `scope`), the buckets' bounds being
+/// `bounds` ([`boundaries`]): hours from the rollups ([`bucket_tallies`]),
+/// longer buckets from the stored local days ([`usage_days`]).
+pub fn tallies(
+    db: &dyn Sql,
+    scope: Scope,
+    points: &[PointId],
+    clock: &LocalClock,
+    asked: &UsageRequest,
+    bounds: &[i64],
+) -> Result<BucketTallies, ApiError> {
+    if asked.step == Step::Hour {
+        return bucket_tallies(db, scope, bounds);
+    }
+    let days = match asked.step {
+        Step::Day => bounds.to_vec(),
+        _ => boundaries(clock, asked.days.0, asked.days.1, Step::Day)?,
+    };
+    match usage_days::tallies(db, scope, points, &days)? {
+        Some(by_day) => Ok(fold_days(by_day, &days, bounds)),
+        None => bucket_tallies(db, scope, bounds),
+    }
+}
+
+/// Day tallies summed into the buckets `[bounds[i], bounds[i+1])`, each
+/// a whole number of the days `[days[j], days[j+1])` (both start at the
+/// first day and end after the last).
+fn fold_days(by_day: BucketTallies, days: &[i64], bounds: &[i64]) -> BucketTallies {
+    // The bucket of each day: the last bound at or before its start.
+    let bucket_of: Vec<usize> = days[..days.len() - 1]
+        .iter()
+        .map(|start| bounds.partition_point(|bound| bound <= start) - 1)
+        .collect();
+    let mut tallies = BucketTallies::new();
+    for ((point, day), tally) in by_day {
+        match tallies.entry((point, bucket_of[day])) {
+            std::collections::btree_map::Entry::Occupied(mut sum) => sum.get_mut().merge(&tally),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(tally);
+            }
+        }
+    }
+    tallies
+}
+
 /// Each point's tally per bucket (`(point, bucket index) → tally`), of the
 /// buckets `[bounds[i], bounds[i+1])`: whole rollups summed in SQL, raw
 /// readings for the parts shorter than an hour.
@@ -240,7 +292,10 @@ pub fn bucket_tallies(
     db: &dyn Sql,
     scope: Scope,
     bounds: &[i64],
-) -> Result<BTreeMap<(PointId, usize), Tally>, ApiError> {
+) -> Result<BucketTallies, ApiError> {
+    if let Some(tallies) = whole_hour_tallies(db, scope, bounds)? {
+        return Ok(tallies);
+    }
     let mut rollup_parts = String::new();
     let mut raw_parts: Vec<(usize, i64, i64)> = Vec::new();
     for (index, pair) in bounds.windows(2).enumerate() {
@@ -256,7 +311,7 @@ pub fn bucket_tallies(
             }
         }
     }
-    let mut tallies: BTreeMap<(PointId, usize), Tally> = BTreeMap::new();
+    let mut tallies = BucketTallies::new();
     let mut add = |key: (PointId, usize), tally: Tally| match tallies.get_mut(&key) {
         Some(sum) => sum.merge(&tally),
         None => {
@@ -307,6 +362,42 @@ pub fn bucket_tallies(
     Ok(tallies)
 }
 
+/// When every bucket is one whole UTC hour (hours of a zone whose offset
+/// is whole hours), each is one hour rollup: they are read in one range
+/// of each point's rollups, with no sum and no sort. `None` otherwise.
+fn whole_hour_tallies(
+    db: &dyn Sql,
+    scope: Scope,
+    bounds: &[i64],
+) -> Result<Option<BucketTallies>, ApiError> {
+    let (Some(&first), Some(&last)) = (bounds.first(), bounds.last()) else {
+        return Ok(None);
+    };
+    let hourly = first.rem_euclid(readings::HOUR) == 0
+        && bounds
+            .windows(2)
+            .all(|pair| pair[1] - pair[0] == readings::HOUR);
+    if !hourly {
+        return Ok(None);
+    }
+    let mut params: Vec<SqlValue> = vec![readings::HOUR.into(), first.into(), last.into()];
+    let mut sql = format!(
+        "SELECT p.id, r.start, {} FROM points p CROSS JOIN interval_rollups r \
+         ON r.project_id = p.project_id AND r.point_id = p.id AND r.span = ?1 \
+         AND r.start >= ?2 AND r.start < ?3",
+        readings::TALLY_COLUMNS
+    );
+    sql.push_str(&scope.filter(&mut params));
+    let mut tallies = BTreeMap::new();
+    for row in db.execute(&sql, &params)?.iter() {
+        let point = PointId::from_column(&row, 0)?;
+        let bucket = usize::try_from((row.int(1)? - first) / readings::HOUR)
+            .map_err(|_| ApiError::internal("an hour before the range"))?;
+        tallies.insert((point, bucket), readings::tally_of(&row, 2)?);
+    }
+    Ok(Some(tallies))
+}
+
 /// The unit demand is shown in for a point whose energy is in `unit`,
 /// and the factor from "`unit` per hour" to it: kW for Wh, kWh and MWh
 /// (likewise kvar, kVA), "`unit`/h" otherwise.
@@ -354,168 +445,257 @@ impl MeterTerms {
     }
 }
 
-impl BucketUsage {
-    /// Its row as the answer shows it.
-    fn row(&self, clock: &mut LocalClock, terms: &MeterTerms, now: i64) -> Value {
-        let (cadence, factor) = (terms.cadence, terms.factor);
-        let mut time = |ts: i64| Value::LocalDateTime(clock.format(ts).to_owned());
-        let (start, end) = (time(self.start), time(self.end));
-        let expected = expected_intervals(self.start, self.end, now, cadence);
-        let count = self.tally.map_or(0, |tally| tally.count);
+/// The fields of a bucket's (and a total's) row, in the answer's order.
+const ROW_FIELDS: [&str; 9] = [
+    "Start",
+    "End",
+    "Energy",
+    "PeakDemand",
+    "PeakStart",
+    "PeakEnd",
+    "Intervals",
+    "Coverage",
+    "DemandUnit",
+];
+
+/// The `/usage` answer: what [`usage`] found, with what its rows share
+/// worked out once (each meter's terms, the buckets' bounds as local
+/// times). Written straight into the negotiated format
+/// ([`Document`]), or as CSV ([`UsageReport::to_csv`]): a year of days of
+/// 100 meters is 36,600 rows.
+pub struct UsageReport {
+    timezone: String,
+    step: Step,
+    days: (Date, Date),
+    now: i64,
+    meters: Vec<(MeterUsage, MeterTerms)>,
+    /// Every bucket bound as local time, in order (the buckets of every
+    /// meter share them).
+    bound_texts: Vec<String>,
+}
+
+/// Two reused strings for a row's peak times.
+#[derive(Default)]
+struct PeakTexts {
+    start: String,
+    end: String,
+}
+
+impl UsageReport {
+    pub fn new(usage: Vec<MeterUsage>, timezone: &str, asked: &UsageRequest, now: i64) -> Self {
+        let clock = LocalClock::new(timezone);
+        let bounds = usage.first().map_or(&[][..], |meter| &meter.buckets[..]);
+        let bound_texts = bounds
+            .iter()
+            .map(|bucket| bucket.start)
+            .chain(bounds.last().map(|bucket| bucket.end))
+            .map(|ts| {
+                let mut text = String::with_capacity(19);
+                clock.write(ts, &mut text);
+                text
+            })
+            .collect();
+        UsageReport {
+            timezone: timezone.to_owned(),
+            step: asked.step,
+            days: asked.days,
+            now,
+            meters: usage
+                .into_iter()
+                .map(|meter| {
+                    let terms = MeterTerms::of(&meter.point);
+                    (meter, terms)
+                })
+                .collect(),
+            bound_texts,
+        }
+    }
+
+    /// The cells of a row of [`ROW_FIELDS`], of the bucket `[start, end)`
+    /// whose bounds read `start_text` and `end_text`.
+    fn cells<'a>(
+        &self,
+        bucket: &BucketUsage,
+        (start_text, end_text): (&'a str, &'a str),
+        terms: &'a MeterTerms,
+        clock: &LocalClock,
+        peak_texts: &'a mut PeakTexts,
+    ) -> [Scalar<'a>; 9] {
+        let expected = expected_intervals(bucket.start, bucket.end, self.now, terms.cadence);
+        let count = bucket.tally.map_or(0, |tally| tally.count);
         let coverage = match expected {
             Some(expected) if terms.has_save_every => {
-                Value::Float((count as f64 / expected as f64).min(1.0))
+                Scalar::Float((count as f64 / expected as f64).min(1.0))
             }
-            _ => Value::Null,
+            _ => Scalar::Null,
         };
-        let (energy, peak, peak_start, peak_end) = match &self.tally {
-            Some(tally) => (
-                Value::Float(tally.total),
-                Value::Float(tally.peak.demand * factor),
-                time(tally.peak.start),
-                time(tally.peak.end),
-            ),
-            None => (Value::Null, Value::Null, Value::Null, Value::Null),
+        let demand_unit = Scalar::optional_str(terms.demand_unit.as_deref());
+        let Some(tally) = &bucket.tally else {
+            return [
+                Scalar::LocalDateTime(start_text),
+                Scalar::LocalDateTime(end_text),
+                Scalar::Null,
+                Scalar::Null,
+                Scalar::Null,
+                Scalar::Null,
+                Scalar::Int(count),
+                coverage,
+                demand_unit,
+            ];
         };
-        Value::dict([
-            ("Start", start),
-            ("End", end),
-            ("Energy", energy),
-            ("PeakDemand", peak),
-            ("PeakStart", peak_start),
-            ("PeakEnd", peak_end),
-            ("Intervals", Value::Int(count)),
-            ("Coverage", coverage),
-            (
-                "DemandUnit",
-                terms.demand_unit.clone().map_or(Value::Null, Value::Str),
-            ),
-        ])
+        let PeakTexts { start, end } = peak_texts;
+        start.clear();
+        clock.write(tally.peak.start, start);
+        end.clear();
+        clock.write(tally.peak.end, end);
+        [
+            Scalar::LocalDateTime(start_text),
+            Scalar::LocalDateTime(end_text),
+            Scalar::Float(tally.total),
+            Scalar::Float(tally.peak.demand * terms.factor),
+            Scalar::LocalDateTime(start),
+            Scalar::LocalDateTime(end),
+            Scalar::Int(count),
+            coverage,
+            demand_unit,
+        ]
     }
-}
 
-/// The `/usage` answer.
-pub fn to_value(usage: &[MeterUsage], timezone: &str, asked: &UsageRequest, now: i64) -> Value {
-    let mut clock = LocalClock::new(timezone);
-    Value::dict([
-        ("TimeZone", Value::str(timezone)),
-        ("Interval", Value::str(asked.step.name())),
-        ("Start", Value::Str(asked.days.0.to_string())),
-        ("End", Value::Str(asked.days.1.to_string())),
-        (
-            "Meters",
-            Value::List(
-                usage
-                    .iter()
-                    .map(|meter| {
-                        let terms = MeterTerms::of(&meter.point);
-                        Value::dict([
-                            ("MeterId", Value::str(&*meter.point.name)),
-                            (
-                                "Unit",
-                                meter
-                                    .point
-                                    .config
-                                    .unit
-                                    .as_deref()
-                                    .map_or(Value::Null, Value::str),
-                            ),
-                            (
-                                "DemandUnit",
-                                terms.demand_unit.clone().map_or(Value::Null, Value::Str),
-                            ),
-                            (
-                                "SaveEvery",
-                                meter
-                                    .point
-                                    .config
-                                    .save_every
-                                    .map_or(Value::Null, Value::Int),
-                            ),
-                            (
-                                "Buckets",
-                                Value::List(
-                                    meter
-                                        .buckets
-                                        .iter()
-                                        .map(|b| b.row(&mut clock, &terms, now))
-                                        .collect(),
-                                ),
-                            ),
-                            ("Total", meter.total.row(&mut clock, &terms, now)),
-                        ])
-                    })
-                    .collect(),
-            ),
-        ),
-    ])
-}
-
-/// The `/usage` answer as CSV: a header, then one row per meter and
-/// bucket, then one total row per meter (`Row` says which).
-pub fn to_csv(usage: &[MeterUsage], timezone: &str, now: i64) -> Vec<u8> {
-    let mut clock = LocalClock::new(timezone);
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let header = [
-        "MeterId",
-        "Row",
-        "Start",
-        "End",
-        "Energy",
-        "Unit",
-        "PeakDemand",
-        "DemandUnit",
-        "PeakStart",
-        "PeakEnd",
-        "Intervals",
-        "Coverage",
-    ];
-    let _ = writer.write_record(header);
-    let cell = |value: &Value| match value {
-        Value::Null => String::new(),
-        Value::Float(x) => {
-            let mut text = Vec::new();
-            crate::format::row::write_float(&mut text, *x);
-            String::from_utf8(text).unwrap_or_default()
-        }
-        Value::Int(n) => n.to_string(),
-        Value::Str(text) | Value::LocalDateTime(text) => text.clone(),
-        other => format!("{other:?}"),
-    };
-    for meter in usage {
-        let terms = MeterTerms::of(&meter.point);
-        let rows = meter
+    /// Each meter's rows: its buckets, then its total (`true`), with their
+    /// bounds' texts.
+    fn rows<'a>(
+        &'a self,
+        meter: &'a MeterUsage,
+    ) -> impl Iterator<Item = (&'a BucketUsage, (&'a str, &'a str), bool)> {
+        let last = self.bound_texts.len().saturating_sub(1);
+        let text = |index: usize| self.bound_texts.get(index).map_or("", String::as_str);
+        meter
             .buckets
             .iter()
-            .map(|bucket| ("bucket", bucket))
-            .chain(std::iter::once(("total", &meter.total)));
-        for (kind, bucket) in rows {
-            let Value::Dict(fields) = bucket.row(&mut clock, &terms, now) else {
-                continue;
-            };
-            let field = |name: &str| {
-                fields
-                    .iter()
-                    .find(|(key, _)| key == name)
-                    .map_or(String::new(), |(_, value)| cell(value))
-            };
-            let _ = writer.write_record([
-                meter.point.name.clone(),
-                kind.to_owned(),
-                field("Start"),
-                field("End"),
-                field("Energy"),
-                meter.point.config.unit.clone().unwrap_or_default(),
-                field("PeakDemand"),
-                field("DemandUnit"),
-                field("PeakStart"),
-                field("PeakEnd"),
-                field("Intervals"),
-                field("Coverage"),
-            ]);
-        }
+            .enumerate()
+            .map(move |(index, bucket)| (bucket, (text(index), text(index + 1)), false))
+            .chain(std::iter::once((&meter.total, (text(0), text(last)), true)))
     }
-    writer.into_inner().unwrap_or_default()
+
+    /// The answer as CSV: a header, then per meter one row per bucket and
+    /// one total row (`Row` says which). Text cells are neutralised
+    /// against formula injection as the exports' are.
+    pub fn to_csv(&self) -> Vec<u8> {
+        let clock = LocalClock::new(&self.timezone);
+        let mut peak_texts = PeakTexts::default();
+        let mut out = Vec::new();
+        let mut writer = CsvWriter::new();
+        writer.header_of(
+            &[
+                "MeterId",
+                "Row",
+                "Start",
+                "End",
+                "Energy",
+                "Unit",
+                "PeakDemand",
+                "DemandUnit",
+                "PeakStart",
+                "PeakEnd",
+                "Intervals",
+                "Coverage",
+            ],
+            &mut out,
+        );
+        for (meter, terms) in &self.meters {
+            let unit = Scalar::Str(meter.point.config.unit.as_deref().unwrap_or(""));
+            for (bucket, texts, is_total) in self.rows(meter) {
+                let [
+                    start,
+                    end,
+                    energy,
+                    peak,
+                    peak_start,
+                    peak_end,
+                    count,
+                    coverage,
+                    demand_unit,
+                ] = self.cells(bucket, texts, terms, &clock, &mut peak_texts);
+                for cell in [
+                    Scalar::Str(&meter.point.name),
+                    Scalar::Str(if is_total { "total" } else { "bucket" }),
+                    start,
+                    end,
+                    energy,
+                    unit,
+                    peak,
+                    demand_unit,
+                    peak_start,
+                    peak_end,
+                    count,
+                    coverage,
+                ] {
+                    writer.cell(cell);
+                }
+                writer.end_record(&mut out);
+            }
+        }
+        out
+    }
+}
+
+impl Document for UsageReport {
+    fn write(&self, out: &mut dyn DocumentWriter) {
+        let clock = LocalClock::new(&self.timezone);
+        let mut peak_texts = PeakTexts::default();
+        let (first, last) = (self.days.0.to_string(), self.days.1.to_string());
+        out.open(Slot::Root, Container::Dict);
+        out.scalar(Slot::Field("TimeZone"), Scalar::Str(&self.timezone));
+        out.scalar(Slot::Field("Interval"), Scalar::Str(self.step.name()));
+        out.scalar(Slot::Field("Start"), Scalar::Str(&first));
+        out.scalar(Slot::Field("End"), Scalar::Str(&last));
+        out.open(Slot::Field("Meters"), Container::List);
+        for (meter, terms) in &self.meters {
+            let config = &meter.point.config;
+            out.open(Slot::Item, Container::Dict);
+            out.scalar(Slot::Field("MeterId"), Scalar::Str(&meter.point.name));
+            out.scalar(
+                Slot::Field("Unit"),
+                Scalar::optional_str(config.unit.as_deref()),
+            );
+            out.scalar(
+                Slot::Field("DemandUnit"),
+                Scalar::optional_str(terms.demand_unit.as_deref()),
+            );
+            out.scalar(
+                Slot::Field("SaveEvery"),
+                Scalar::optional_int(config.save_every),
+            );
+            out.open(Slot::Field("Buckets"), Container::List);
+            for (bucket, texts, is_total) in self.rows(meter) {
+                let slot = if is_total {
+                    out.close(Slot::Field("Buckets"), Container::List);
+                    Slot::Field("Total")
+                } else {
+                    Slot::Item
+                };
+                out.open(slot, Container::Dict);
+                let cells = self.cells(bucket, texts, terms, &clock, &mut peak_texts);
+                for (name, cell) in ROW_FIELDS.into_iter().zip(cells) {
+                    out.scalar(Slot::Field(name), cell);
+                }
+                out.close(slot, Container::Dict);
+            }
+            out.close(Slot::Item, Container::Dict);
+        }
+        out.close(Slot::Field("Meters"), Container::List);
+        out.close(Slot::Root, Container::Dict);
+    }
+
+    /// About 240 bytes a row in JSON, 500 in XML.
+    fn size_hint(&self) -> usize {
+        let rows: usize = self
+            .meters
+            .iter()
+            .map(|(meter, _)| meter.buckets.len() + 1)
+            .sum();
+        256 + rows * 256
+    }
 }
 
 #[cfg(test)]

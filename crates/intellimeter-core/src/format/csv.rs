@@ -10,9 +10,11 @@
 //! gets a leading `'`, which makes spreadsheets show it as text (OWASP "CSV
 //! Injection"). Numbers are written as they are.
 
+use super::document::Scalar;
 use super::row::{ExportRow, METER, TIME, VALUE, write_float};
 use std::cell::RefCell;
 use std::io;
+use std::io::Write as _;
 
 /// Characters that make a spreadsheet read a cell as a formula.
 const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
@@ -24,7 +26,7 @@ pub(super) fn needs_neutralising(text: &str) -> bool {
 
 /// One `csv::Writer` for the whole export, drained into the caller's buffer
 /// after every record.
-pub(super) struct CsvWriter {
+pub(crate) struct CsvWriter {
     inner: ::csv::Writer<Sink>,
     /// Reused for a neutralised text cell or a formatted value.
     field: Vec<u8>,
@@ -49,7 +51,7 @@ impl io::Write for Sink {
 const IN_MEMORY: &str = "writing CSV to memory cannot fail";
 
 impl CsvWriter {
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let inner = ::csv::WriterBuilder::new()
             .terminator(::csv::Terminator::CRLF)
             .buffer_capacity(4096)
@@ -76,6 +78,38 @@ impl CsvWriter {
         write_float(&mut self.field, row.value);
         self.inner.write_field(&self.field).expect(IN_MEMORY);
         // No more fields: ends the record.
+        self.inner.write_record(None::<&[u8]>).expect(IN_MEMORY);
+        self.drain_into(out);
+    }
+
+    /// A header of other names than the export's (a table of another
+    /// answer, such as `/usage`'s).
+    pub(crate) fn header_of(&mut self, names: &[&str], out: &mut Vec<u8>) {
+        self.inner.write_record(names).expect(IN_MEMORY);
+        self.drain_into(out);
+    }
+
+    /// One cell of a record of another table: text neutralised like the
+    /// export's meter names, numbers as the JSON writes them, null empty.
+    pub(crate) fn cell(&mut self, value: Scalar) {
+        self.field.clear();
+        match value {
+            Scalar::Str(text) | Scalar::LocalDateTime(text) => return self.text_field(text),
+            Scalar::Null => {}
+            Scalar::Bool(flag) => {
+                self.field
+                    .extend_from_slice(if flag { b"True" } else { b"False" })
+            }
+            Scalar::Int(n) => {
+                let _ = write!(self.field, "{n}");
+            }
+            Scalar::Float(x) => write_float(&mut self.field, x),
+        }
+        self.inner.write_field(&self.field).expect(IN_MEMORY);
+    }
+
+    /// Ends the record of [`cell`](Self::cell)s and moves it to `out`.
+    pub(crate) fn end_record(&mut self, out: &mut Vec<u8>) {
         self.inner.write_record(None::<&[u8]>).expect(IN_MEMORY);
         self.drain_into(out);
     }

@@ -13,7 +13,7 @@
 //! - YAML: a sequence of mappings safe for YAML 1.1 and 1.2, see `yaml.rs`.
 //!
 //! The export writes millions of rows, so the per-row path avoids
-//! allocating: JSON escaping goes through one reused scratch string, XML
+//! allocating: JSON is escaped straight into the output, XML
 //! rows go through quick-xml's writer straight into the output (its
 //! escaping allocates only for a name holding a markup character), and
 //! floats are formatted straight into the output.
@@ -31,8 +31,6 @@ use std::io;
 pub struct ExportWriter {
     format: Format,
     rows: u64,
-    /// Reused for JSON escaping (json.rs writes to a `String`).
-    scratch: String,
     /// The CSV encoder, for [`Format::Csv`] only.
     csv: Option<CsvWriter>,
 }
@@ -42,7 +40,6 @@ impl ExportWriter {
         ExportWriter {
             format,
             rows: 0,
-            scratch: String::new(),
             csv: (format == Format::Csv).then(CsvWriter::new),
         }
     }
@@ -103,29 +100,17 @@ impl ExportWriter {
 
     /// `{"MeterParam": "…", "TimeStamping": "…", "value": …}`, after `, `
     /// from the second row on.
-    fn json_row(&mut self, out: &mut Vec<u8>, row: &ExportRow) {
+    fn json_row(&self, out: &mut Vec<u8>, row: &ExportRow) {
         if self.rows > 0 {
             out.extend_from_slice(b", ");
         }
         out.extend_from_slice(b"{\"MeterParam\": ");
-        self.json_string(out, row.meter);
+        json::write_string(out, row.meter);
         out.extend_from_slice(b", \"TimeStamping\": ");
-        self.json_string(out, row.time);
+        json::write_string(out, row.time);
         out.extend_from_slice(b", \"value\": ");
-        // As `json.dumps` (and json.rs) writes non-finite floats.
-        match row.value {
-            x if x.is_nan() => out.extend_from_slice(b"NaN"),
-            x if x == f64::INFINITY => out.extend_from_slice(b"Infinity"),
-            x if x == f64::NEG_INFINITY => out.extend_from_slice(b"-Infinity"),
-            x => write_float(out, x),
-        }
+        json::write_number(out, row.value);
         out.push(b'}');
-    }
-
-    fn json_string(&mut self, out: &mut Vec<u8>, text: &str) {
-        self.scratch.clear();
-        json::write_string(&mut self.scratch, text);
-        out.extend_from_slice(self.scratch.as_bytes());
     }
 
     /// One `<item type="dict">…</item>` as xml.rs writes a `/data` row, with

@@ -2,69 +2,135 @@
 //! `{"a": 1, "b": [1, 2]}` with `", "` and `": "` separators and non-ASCII
 //! escaped as `\uXXXX` (`ensure_ascii`).
 
-use super::pyfloat;
+use super::document::{Container, DocumentWriter, Scalar, Slot, write_value};
+use super::row::write_float;
 use crate::Value;
-use std::fmt::Write;
+use std::io::Write as _;
 
 pub fn to_string(value: &Value) -> String {
-    let mut out = String::new();
-    write_value(&mut out, value);
-    out
+    let mut writer = JsonWriter::default();
+    write_value(&mut writer, Slot::Root, value);
+    writer.into_string()
 }
 
-fn write_value(out: &mut String, value: &Value) {
+/// A document as JSON ([`DocumentWriter`]).
+#[derive(Default)]
+pub struct JsonWriter {
+    out: Vec<u8>,
+    /// Per open container, whether nothing is in it yet (no `, ` before
+    /// the next entry).
+    empty: Vec<bool>,
+    /// Where each hole's text goes ([`DocumentWriter::hole`]).
+    holes: Vec<(usize, u32)>,
+}
+
+impl JsonWriter {
+    pub fn with_capacity(bytes: usize) -> Self {
+        JsonWriter {
+            out: Vec::with_capacity(bytes),
+            empty: Vec::new(),
+            holes: Vec::new(),
+        }
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.out
+    }
+
+    pub fn into_string(self) -> String {
+        String::from_utf8(self.out).expect("JSON is written as ASCII")
+    }
+
+    /// The bytes and the holes' places in them.
+    pub fn into_parts(self) -> (Vec<u8>, Vec<(usize, u32)>) {
+        (self.out, self.holes)
+    }
+
+    /// The separator and key that come before a value at `slot`.
+    fn begin(&mut self, slot: Slot) {
+        if slot == Slot::Root {
+            return;
+        }
+        if let Some(empty) = self.empty.last_mut()
+            && !std::mem::replace(empty, false)
+        {
+            self.out.extend_from_slice(b", ");
+        }
+        if let Slot::Field(key) = slot {
+            write_string(&mut self.out, key);
+            self.out.extend_from_slice(b": ");
+        }
+    }
+}
+
+impl DocumentWriter for JsonWriter {
+    fn open(&mut self, slot: Slot, container: Container) {
+        self.begin(slot);
+        self.out.push(match container {
+            Container::Dict => b'{',
+            Container::List => b'[',
+        });
+        self.empty.push(true);
+    }
+
+    fn close(&mut self, _slot: Slot, container: Container) {
+        self.empty.pop();
+        self.out.push(match container {
+            Container::Dict => b'}',
+            Container::List => b']',
+        });
+    }
+
+    fn scalar(&mut self, slot: Slot, value: Scalar) {
+        self.begin(slot);
+        write_scalar(&mut self.out, value);
+    }
+
+    fn hole(&mut self, slot: Slot, _type_name: &'static str, id: u32) {
+        self.begin(slot);
+        self.holes.push((self.out.len(), id));
+    }
+}
+
+/// Appends a scalar as `json.dumps` writes it.
+pub(crate) fn write_scalar(out: &mut Vec<u8>, value: Scalar) {
     match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(true) => out.push_str("true"),
-        Value::Bool(false) => out.push_str("false"),
-        Value::Int(n) => {
+        Scalar::Null => out.extend_from_slice(b"null"),
+        Scalar::Bool(true) => out.extend_from_slice(b"true"),
+        Scalar::Bool(false) => out.extend_from_slice(b"false"),
+        Scalar::Int(n) => {
             let _ = write!(out, "{n}");
         }
-        Value::Float(x) if x.is_nan() => out.push_str("NaN"),
-        Value::Float(x) if x.is_infinite() => {
-            out.push_str(if *x > 0.0 { "Infinity" } else { "-Infinity" })
-        }
-        Value::Float(x) => out.push_str(&pyfloat::repr(*x)),
-        Value::Str(text) | Value::LocalDateTime(text) => write_string(out, text),
-        Value::Dict(entries) => {
-            out.push('{');
-            for (index, (key, value)) in entries.iter().enumerate() {
-                if index > 0 {
-                    out.push_str(", ");
-                }
-                write_string(out, key);
-                out.push_str(": ");
-                write_value(out, value);
-            }
-            out.push('}');
-        }
-        Value::List(items) => {
-            out.push('[');
-            for (index, item) in items.iter().enumerate() {
-                if index > 0 {
-                    out.push_str(", ");
-                }
-                write_value(out, item);
-            }
-            out.push(']');
-        }
+        Scalar::Float(x) => write_number(out, x),
+        Scalar::Str(text) | Scalar::LocalDateTime(text) => write_string(out, text),
+    }
+}
+
+/// Appends a float as `json.dumps` writes it: `NaN`, `Infinity` and
+/// `-Infinity` for the non-finite ones, Python's `repr` otherwise.
+pub(crate) fn write_number(out: &mut Vec<u8>, x: f64) {
+    match x {
+        x if x.is_nan() => out.extend_from_slice(b"NaN"),
+        x if x == f64::INFINITY => out.extend_from_slice(b"Infinity"),
+        x if x == f64::NEG_INFINITY => out.extend_from_slice(b"-Infinity"),
+        x => write_float(out, x),
     }
 }
 
 /// Appends `text` as a JSON string literal (quotes included), escaped the
 /// way `json.dumps` does with `ensure_ascii`.
-pub(crate) fn write_string(out: &mut String, text: &str) {
-    out.push('"');
+pub(crate) fn write_string(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
     for c in text.chars() {
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            '\u{8}' => out.extend_from_slice(b"\\b"),
+            '\u{c}' => out.extend_from_slice(b"\\f"),
+            ' '..='~' => out.push(c as u8),
             _ => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
@@ -73,7 +139,7 @@ pub(crate) fn write_string(out: &mut String, text: &str) {
             }
         }
     }
-    out.push('"');
+    out.push(b'"');
 }
 
 #[cfg(test)]

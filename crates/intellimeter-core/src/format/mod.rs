@@ -2,12 +2,14 @@
 //! renders the same [`crate::Value`], so JSON and XML of one request carry
 //! the same data.
 
-mod csv;
+pub(crate) mod csv;
+pub mod document;
 pub mod export;
-pub(crate) mod json;
+pub mod json;
 pub(crate) mod pyfloat;
 pub mod row;
-pub(crate) mod xml;
+pub mod template;
+pub mod xml;
 mod yaml;
 
 pub use row::ExportRow;
@@ -74,6 +76,24 @@ impl Format {
         match self.of_answer() {
             Format::Xml => xml::to_string(value),
             _ => json::to_string(value),
+        }
+    }
+
+    /// `document` as a document answer ([`Self::of_answer`]), written
+    /// without a [`crate::Value`] tree.
+    pub fn write(self, document: &dyn document::Document) -> Vec<u8> {
+        let size = document.size_hint();
+        match self.of_answer() {
+            Format::Xml => {
+                let mut writer = xml::XmlWriter::with_capacity(size);
+                document.write(&mut writer);
+                writer.into_bytes()
+            }
+            _ => {
+                let mut writer = json::JsonWriter::with_capacity(size);
+                document.write(&mut writer);
+                writer.into_bytes()
+            }
         }
     }
 }

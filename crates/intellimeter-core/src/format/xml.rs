@@ -4,16 +4,17 @@
 //! `type` attribute on every element, `True`/`False`, `<k type="null"></k>`,
 //! list items named `item`.
 //!
-//! Elements and text go through quick-xml's [`Writer`] (the design names
-//! quick-xml) and text through its escaping ([`escape`] says how it is
-//! used). The prolog is a constant: quick-xml writes no space before `?>`.
+//! Text and names go through quick-xml's escaping ([`escape`] says how
+//! it is used); [`XmlWriter`] writes the tags around them, and the
+//! streamed export (`export.rs`) writes its rows with quick-xml's writer.
+//! The prolog is a constant: quick-xml writes no space before `?>`.
 
-use super::pyfloat;
+use super::document::{Container, DocumentWriter, Scalar, Slot, write_value};
+use super::row::write_float;
 use crate::Value;
-use quick_xml::Writer;
 use quick_xml::events::{BytesStart, BytesText, Event};
 use std::borrow::Cow;
-use std::io;
+use std::io::Write as _;
 
 pub(crate) const PROLOG: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>"#;
 
@@ -21,75 +22,128 @@ pub(crate) const PROLOG: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>"#;
 pub(crate) const ROOT: &str = "Response";
 
 pub fn to_string(value: &Value) -> String {
-    let mut out = Vec::from(PROLOG);
-    write_document(&mut Writer::new(&mut out), value).expect("writing into a Vec<u8> cannot fail");
-    String::from_utf8(out).expect("quick-xml writes the UTF-8 text it is given")
+    let mut writer = XmlWriter::default();
+    write_value(&mut writer, Slot::Root, value);
+    writer.into_string()
 }
 
-fn write_document<W: io::Write>(writer: &mut Writer<W>, value: &Value) -> io::Result<()> {
-    writer
-        .create_element(ROOT)
-        .write_inner_content(|writer| match value {
-            Value::Dict(entries) => write_entries(writer, entries),
-            Value::List(items) => write_items(writer, items),
-            other => write_element(writer, "item", other),
-        })?;
-    Ok(())
+/// A document as dicttoxml writes it ([`DocumentWriter`]): the prolog,
+/// then `<Response>` holding the root's entries or items (a root scalar
+/// as one `item`). The tags are written straight into the output (their
+/// names are escaped with [`escape`], as dicttoxml does), the texts go
+/// through [`escape`].
+pub struct XmlWriter {
+    out: Vec<u8>,
+    /// Where each hole's text goes ([`DocumentWriter::hole`]).
+    holes: Vec<(usize, u32)>,
 }
 
-fn write_entries<W: io::Write>(
-    writer: &mut Writer<W>,
-    entries: &[(String, Value)],
-) -> io::Result<()> {
-    for (key, value) in entries {
-        write_element(writer, key, value)?;
+impl Default for XmlWriter {
+    fn default() -> Self {
+        XmlWriter::with_capacity(PROLOG.len())
     }
-    Ok(())
 }
 
-fn write_items<W: io::Write>(writer: &mut Writer<W>, items: &[Value]) -> io::Result<()> {
-    for item in items {
-        write_element(writer, "item", item)?;
+impl XmlWriter {
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut out = Vec::with_capacity(bytes.max(PROLOG.len()));
+        out.extend_from_slice(PROLOG.as_bytes());
+        XmlWriter {
+            out,
+            holes: Vec::new(),
+        }
     }
-    Ok(())
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.out
+    }
+
+    pub fn into_string(self) -> String {
+        String::from_utf8(self.out).expect("the XML is written from UTF-8 text")
+    }
+
+    /// The bytes and the holes' places in them.
+    pub fn into_parts(self) -> (Vec<u8>, Vec<(usize, u32)>) {
+        (self.out, self.holes)
+    }
+
+    /// `<name type="…">`; the root's `<Response>` has no type.
+    fn start(&mut self, slot: Slot, type_name: &str) {
+        let name = match slot {
+            Slot::Root => {
+                self.out.extend_from_slice(b"<Response>");
+                return;
+            }
+            Slot::Field(key) => escape(key),
+            Slot::Item => Cow::Borrowed("item"),
+        };
+        let _ = write!(self.out, "<{name} type=\"{type_name}\">");
+    }
+
+    fn end(&mut self, slot: Slot) {
+        let name = match slot {
+            Slot::Root => Cow::Borrowed(ROOT),
+            Slot::Field(key) => escape(key),
+            Slot::Item => Cow::Borrowed("item"),
+        };
+        let _ = write!(self.out, "</{name}>");
+    }
 }
 
-fn type_name(value: &Value) -> &'static str {
+/// Appends a scalar's element text.
+pub(crate) fn write_text(out: &mut Vec<u8>, value: Scalar) {
     match value {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Int(_) => "int",
-        Value::Float(_) => "float",
-        Value::Str(_) | Value::LocalDateTime(_) => "str",
-        Value::Dict(_) => "dict",
-        Value::List(_) => "list",
+        Scalar::Null => {}
+        Scalar::Bool(flag) => out.extend_from_slice(if flag { b"True" } else { b"False" }),
+        Scalar::Int(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Scalar::Float(x) => write_float(out, x),
+        Scalar::Str(raw) => out.extend_from_slice(escape(raw).as_bytes()),
+        // ISO style: `T` for the first space.
+        Scalar::LocalDateTime(raw) => match raw.split_once(' ') {
+            Some((date, time)) => {
+                out.extend_from_slice(escape(date).as_bytes());
+                out.push(b'T');
+                out.extend_from_slice(escape(time).as_bytes());
+            }
+            None => out.extend_from_slice(escape(raw).as_bytes()),
+        },
     }
 }
 
-/// `<key type="…">…</key>`. The key is escaped like text and used as the
-/// name as it is (dicttoxml's way; the API's keys are fixed ASCII names).
-fn write_element<W: io::Write>(writer: &mut Writer<W>, key: &str, value: &Value) -> io::Result<()> {
-    let element = writer
-        .create_element(escape(key))
-        .with_attribute(("type", type_name(value)));
-    let text = match value {
-        Value::Null => Cow::Borrowed(""),
-        Value::Bool(flag) => Cow::Borrowed(if *flag { "True" } else { "False" }),
-        Value::Int(n) => Cow::Owned(n.to_string()),
-        Value::Float(x) => Cow::Owned(pyfloat::repr(*x)),
-        Value::Str(raw) => escape(raw),
-        Value::LocalDateTime(raw) => Cow::Owned(escape(&raw.replacen(' ', "T", 1)).into_owned()),
-        Value::Dict(entries) => {
-            element.write_inner_content(|writer| write_entries(writer, entries))?;
-            return Ok(());
+impl DocumentWriter for XmlWriter {
+    fn open(&mut self, slot: Slot, container: Container) {
+        self.start(
+            slot,
+            match container {
+                Container::Dict => "dict",
+                Container::List => "list",
+            },
+        );
+    }
+
+    fn close(&mut self, slot: Slot, _container: Container) {
+        self.end(slot);
+    }
+
+    fn scalar(&mut self, slot: Slot, value: Scalar) {
+        if slot == Slot::Root {
+            self.start(Slot::Root, "");
+            self.scalar(Slot::Item, value);
+            self.end(Slot::Root);
+            return;
         }
-        Value::List(items) => {
-            element.write_inner_content(|writer| write_items(writer, items))?;
-            return Ok(());
-        }
-    };
-    element.write_text_content(BytesText::from_escaped(text))?;
-    Ok(())
+        self.start(slot, value.type_name());
+        write_text(&mut self.out, value);
+        self.end(slot);
+    }
+
+    fn hole(&mut self, slot: Slot, type_name: &'static str, id: u32) {
+        self.start(slot, type_name);
+        self.holes.push((self.out.len(), id));
+        self.end(slot);
+    }
 }
 
 /// A start tag whose text is fixed, such as `item type="dict"`: quick-xml
@@ -295,6 +349,19 @@ pub(crate) mod tests {
         text.replace("\r\n", "\n").replace('\r', "\n")
     }
 
+    /// The Python type dicttoxml names in `type`.
+    fn python_type(value: &Value) -> &'static str {
+        match value {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) | Value::LocalDateTime(_) => "str",
+            Value::Dict(_) => "dict",
+            Value::List(_) => "list",
+        }
+    }
+
     fn expected_element(name: &str, value: &Value) -> Element {
         let (text, children) = match value {
             Value::Null => (String::new(), Vec::new()),
@@ -303,14 +370,14 @@ pub(crate) mod tests {
                 Vec::new(),
             ),
             Value::Int(n) => (n.to_string(), Vec::new()),
-            Value::Float(x) => (super::pyfloat::repr(*x), Vec::new()),
+            Value::Float(x) => (crate::format::pyfloat::repr(*x), Vec::new()),
             Value::Str(raw) => (read_as(raw), Vec::new()),
             Value::LocalDateTime(raw) => (read_as(&raw.replacen(' ', "T", 1)), Vec::new()),
             Value::Dict(_) | Value::List(_) => (String::new(), expected_children(value)),
         };
         Element {
             name: name.to_owned(),
-            kind: Some(super::type_name(value).to_owned()),
+            kind: Some(python_type(value).to_owned()),
             text,
             children,
         }

@@ -1,7 +1,8 @@
 //! What a successful handler answers with: a [`Reply`] and its [`Payload`].
 
 use crate::error::ApiError;
-use crate::format::Rendered;
+use crate::format::document::Document;
+use crate::format::{Format, Rendered};
 use crate::storage::Sql;
 use crate::value::Value;
 
@@ -17,6 +18,10 @@ pub trait ChunkStream {
 pub enum Payload {
     /// Rendered in the negotiated format.
     Value(Value),
+    /// Written in the negotiated format (JSON or XML) by the function,
+    /// without a [`Value`] tree: an answer of many rows, a template filled
+    /// in.
+    Negotiated(Box<dyn FnOnce(Format) -> Vec<u8>>),
     /// Already rendered in each format (a read model); the negotiated one
     /// is sent.
     Rendered(Rendered),
@@ -47,6 +52,20 @@ impl Reply {
         Reply {
             status: 200,
             payload: Payload::Value(body),
+            headers: Vec::new(),
+        }
+    }
+
+    /// `body` written in the negotiated format.
+    pub fn document(body: impl Document + 'static) -> Self {
+        Reply::negotiated(move |format| format.write(&body))
+    }
+
+    /// The bytes `write` makes in the negotiated format.
+    pub fn negotiated(write: impl FnOnce(Format) -> Vec<u8> + 'static) -> Self {
+        Reply {
+            status: 200,
+            payload: Payload::Negotiated(Box::new(write)),
             headers: Vec::new(),
         }
     }

@@ -111,6 +111,7 @@ fn answer(route: &Route, request: &ApiRequest, services: Services) -> ApiRespons
         Ok(reply) => {
             let mut response = match reply.payload {
                 Payload::Value(body) => render(format, reply.status, &body),
+                Payload::Negotiated(write) => response_with(format, reply.status, write(format)),
                 Payload::Rendered(body) => {
                     let bytes = match format.of_answer() {
                         Format::Xml => body.xml,

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `rm1:key:<sha256 of an API key>` | the [`Account`] whose current key it is | bearer authentication |
 //! | `rm1:account:<user id>` | the [`Account`] | session authentication |
-//! | `rm2:latest:<project id>` | the bodies of `/data` and `/interval`, rendered in JSON and XML, and the [`SiteStatus`] | `/data`, `/interval`, `/status` |
+//! | `rm3:latest:<project id>` | the bodies of `/data` and `/interval`, rendered in JSON and XML, and `/status`'s [`StatusTemplates`] | `/data`, `/interval`, `/status` |
 //! | `rm1:points:<project id>` | `/point`'s list, likewise, and the points | `/point` |
 //!
 //! An [`Account`] holds no password hash: only a login reads that, from SQL.
@@ -29,7 +29,7 @@ use crate::domain::accounts::{self, Account};
 use crate::domain::ids::{PointId, ProjectId, UserId};
 use crate::domain::points::{self, Point};
 use crate::domain::readings::{self, LatestValue};
-use crate::domain::status::{CollectorContact, MeterBrief, MeterLine, SiteStatus};
+use crate::domain::status::{CollectorContact, MeterBrief, MeterLine, SiteStatus, StatusTemplates};
 use crate::domain::time::LocalClock;
 use crate::error::ApiError;
 use crate::format::Rendered;
@@ -47,12 +47,12 @@ fn api_key_key(key_hash: &str) -> String {
 }
 
 fn latest_key(project_id: ProjectId) -> String {
-    format!("rm2:latest:{project_id}")
+    format!("rm3:latest:{project_id}")
 }
 
 /// The parts of a `latest` entry: `/data` JSON and XML, `/interval` JSON
-/// and XML, the status (JSON).
-const LATEST_PARTS: usize = 5;
+/// and XML, the status templates (JSON, XML, clock).
+const LATEST_PARTS: usize = 7;
 
 fn points_key(project_id: ProjectId) -> String {
     format!("rm1:points:{project_id}")
@@ -232,12 +232,12 @@ pub fn listing(
     Ok(rebuild_project(ctx, project_id)?.take(listing))
 }
 
-/// The project's [`SiteStatus`], from its read model, rebuilt from SQL
-/// (with the listings) when missing.
-pub fn status(ctx: &Ctx, project_id: ProjectId) -> Result<SiteStatus, ApiError> {
+/// The project's [`StatusTemplates`], from its read model, rebuilt from
+/// SQL (with the listings) when missing.
+pub fn status(ctx: &Ctx, project_id: ProjectId) -> Result<StatusTemplates, ApiError> {
     if let Some(bytes) = ctx.kv().get(&latest_key(project_id))?
         && let Some(parts) = unpack(&bytes, LATEST_PARTS)
-        && let Ok(status) = serde_json::from_slice(parts[4])
+        && let Some(status) = StatusTemplates::from_parts(parts[4], parts[5], parts[6])
     {
         return Ok(status);
     }
@@ -256,7 +256,7 @@ pub struct Listings {
     data: Rendered,
     interval: Rendered,
     points: Option<StoredListing>,
-    pub status: SiteStatus,
+    pub status: StatusTemplates,
 }
 
 impl Listings {
@@ -346,8 +346,8 @@ fn refresh_project(
         collector: contact,
         meters,
     };
-    let status_json =
-        serde_json::to_vec(&status).map_err(|error| ApiError::internal(error.to_string()))?;
+    let status = StatusTemplates::of(&status, ctx.now());
+    let [status_json, status_xml, status_clock] = status.to_parts();
     let mut rows = |latest: Vec<LatestValue>| -> Rendered {
         Rendered::of(&Value::List(
             latest
@@ -370,6 +370,8 @@ fn refresh_project(
             &interval.json,
             &interval.xml,
             &status_json,
+            &status_xml,
+            &status_clock,
         ]),
     )?;
     let points = match points {

@@ -5,7 +5,7 @@
 
 use crate::context::Ctx;
 use crate::domain::days;
-use crate::domain::usage::{self, Step, UsageRequest};
+use crate::domain::usage::{self, Step, UsageReport, UsageRequest};
 use crate::error::ApiError;
 use crate::format::Format;
 use crate::http::request::{ApiRequest, Params};
@@ -42,18 +42,13 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     };
     let account = &caller.account;
     let meters = usage::usage(ctx, account, &asked)?;
-    let now = ctx.now();
+    let report = UsageReport::new(meters, &account.timezone, &asked, ctx.now());
     if csv {
         return Ok(Reply::bytes(
             Format::Csv.content_type(),
             "no-store".to_owned(),
-            usage::to_csv(&meters, &account.timezone, now),
+            report.to_csv(),
         ));
     }
-    Ok(Reply::ok(usage::to_value(
-        &meters,
-        &account.timezone,
-        &asked,
-        now,
-    )))
+    Ok(Reply::document(report))
 }

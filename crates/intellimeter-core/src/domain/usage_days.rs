@@ -1,0 +1,217 @@
+//! `/usage`'s local days, kept in SQL (`usage_days`, migration 0007): a
+//! year of days of 100 meters is 36,500 stored rows read by one range of
+//! the primary key, where computing them from the rollups sums 330,000
+//! rollups and sorts them into days. A day is computed the first time a
+//! request needs it ([`tallies`], under the write lock, from the rollups
+//! as [`usage::bucket_tallies`] sums them) and forgotten by every write of
+//! readings that may change it ([`forget_from`], in the write's
+//! transaction). So a stored day is always what the rollups give now.
+
+use crate::domain::ids::PointId;
+use crate::domain::readings::{Peak, Scope, Tally, real};
+use crate::domain::usage::{self, BucketTallies};
+use crate::error::ApiError;
+use crate::storage::{Sql, SqlValue, in_transaction};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The most day rows one request computes and stores (a year of 270
+/// meters); a request that misses more is answered from the rollups
+/// directly, as before the days were kept.
+pub const MAX_FILL: usize = 100_000;
+/// Day rows per insert (9 parameters each, below SQLite's 32,766).
+const ROWS_PER_INSERT: usize = 1_000;
+
+/// Each point's tally per local day, `(point, day index) → tally` of the
+/// days `[days[i], days[i+1])` (a day without intervals has none), of the
+/// points `points` (all in `scope`). Stored days are read; missing ones
+/// are computed and stored first. `None` when more than [`MAX_FILL`] are
+/// missing.
+pub fn tallies(
+    db: &dyn Sql,
+    scope: Scope,
+    points: &[PointId],
+    days: &[i64],
+) -> Result<Option<BucketTallies>, ApiError> {
+    let stored = read(db, scope, points, days)?;
+    if stored.missing.is_empty() {
+        return Ok(Some(stored.tallies));
+    }
+    if stored.missing.len().saturating_mul(points.len()) > MAX_FILL {
+        return Ok(None);
+    }
+    // Under the write lock: a write between reading the rollups and
+    // storing the days would otherwise leave days it changed stored.
+    in_transaction(db, |db| {
+        let mut stored = read(db, scope, points, days)?;
+        for run in runs(&stored.missing) {
+            let bounds = &days[run.start..=run.end];
+            let computed = usage::bucket_tallies(db, scope, bounds)?;
+            store(db, scope, points, bounds, &computed)?;
+            for ((point, index), tally) in computed {
+                if points.contains(&point) {
+                    stored.tallies.insert((point, run.start + index), tally);
+                }
+            }
+        }
+        Ok::<_, ApiError>(Some(stored.tallies))
+    })
+}
+
+/// Forgets the project's stored days that a write of readings from
+/// `earliest` on may change: an interval it changes ends at `earliest`
+/// or later (a reading changes the intervals ending at it and at the next
+/// two readings after it), so it lies in a day that ends then or later.
+/// Call in the write's transaction.
+pub fn forget_from(db: &dyn Sql, project_id: i64, earliest: i64) -> Result<(), ApiError> {
+    db.execute(
+        "DELETE FROM usage_days WHERE project_id = ? AND until >= ?",
+        &[project_id.into(), earliest.into()],
+    )?;
+    Ok(())
+}
+
+/// What is stored of some days.
+struct Stored {
+    tallies: BucketTallies,
+    /// The days (indices) some point has no row for, ascending.
+    missing: Vec<usize>,
+}
+
+fn read(db: &dyn Sql, scope: Scope, points: &[PointId], days: &[i64]) -> Result<Stored, ApiError> {
+    let (Some(&first), Some(&last)) = (days.first(), days.last()) else {
+        return Ok(Stored {
+            tallies: BTreeMap::new(),
+            missing: Vec::new(),
+        });
+    };
+    let index_of: HashMap<i64, usize> = days
+        .windows(2)
+        .enumerate()
+        .map(|(index, pair)| (pair[1], index))
+        .collect();
+    let wanted: BTreeSet<PointId> = points.iter().copied().collect();
+    let mut params = vec![scope.project_id.into(), first.into(), last.into()];
+    let mut sql = "SELECT point_id, until, start, total, count, peak, peak_start, peak_end \
+                   FROM usage_days WHERE project_id = ?1 AND until > ?2 AND until <= ?3"
+        .to_owned();
+    if let [point] = points {
+        params.push((*point).into());
+        sql.push_str(" AND point_id = ?4");
+    }
+    let mut found = vec![0usize; days.len() - 1];
+    let mut tallies = BTreeMap::new();
+    for row in db.execute(&sql, &params)?.iter() {
+        let point = PointId::from_column(&row, 0)?;
+        let until = row.int(1)?;
+        // A day stored with other bounds (not of these days) is not used.
+        let Some(&index) = index_of.get(&until) else {
+            continue;
+        };
+        if row.int(2)? != days[index] || !wanted.contains(&point) {
+            continue;
+        }
+        found[index] += 1;
+        let count = row.int(4)?;
+        if count > 0 {
+            let total = real(&row.0[3])?;
+            tallies.insert(
+                (point, index),
+                Tally {
+                    total,
+                    // Not shown by /usage.
+                    low: total,
+                    high: total,
+                    count,
+                    peak: Peak {
+                        demand: real(&row.0[5])?,
+                        start: row.int(6)?,
+                        end: row.int(7)?,
+                    },
+                },
+            );
+        }
+    }
+    let missing = (0..found.len())
+        .filter(|&index| found[index] < wanted.len())
+        .collect();
+    Ok(Stored { tallies, missing })
+}
+
+/// Runs of consecutive indices (the days of a run `r` are bounded by
+/// `days[r.start..=r.end]`).
+fn runs(indices: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    for &index in indices {
+        match runs.last_mut() {
+            Some(run) if run.end == index => run.end = index + 1,
+            _ => runs.push(index..index + 1),
+        }
+    }
+    runs
+}
+
+/// Stores the days `[bounds[i], bounds[i+1])` of `points`, from their
+/// tallies (a day without one is stored empty).
+fn store(
+    db: &dyn Sql,
+    scope: Scope,
+    points: &[PointId],
+    bounds: &[i64],
+    computed: &BucketTallies,
+) -> Result<(), ApiError> {
+    let empty = Tally {
+        total: 0.0,
+        low: 0.0,
+        high: 0.0,
+        count: 0,
+        peak: Peak {
+            demand: 0.0,
+            start: 0,
+            end: 0,
+        },
+    };
+    let rows: Vec<(PointId, usize)> = points
+        .iter()
+        .flat_map(|&point| (0..bounds.len() - 1).map(move |index| (point, index)))
+        .collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::with_capacity(160 + chunk.len() * 20);
+        sql.push_str(
+            "INSERT OR REPLACE INTO usage_days \
+             (project_id, until, point_id, start, total, count, peak, peak_start, peak_end) VALUES ",
+        );
+        let mut params: Vec<SqlValue> = Vec::with_capacity(chunk.len() * 9);
+        for (position, &(point, index)) in chunk.iter().enumerate() {
+            sql.push_str(if position == 0 {
+                "(?,?,?,?,?,?,?,?,?)"
+            } else {
+                ",(?,?,?,?,?,?,?,?,?)"
+            });
+            let tally = computed.get(&(point, index)).unwrap_or(&empty);
+            params.extend([
+                scope.project_id.into(),
+                bounds[index + 1].into(),
+                point.into(),
+                bounds[index].into(),
+                SqlValue::Real(tally.total),
+                tally.count.into(),
+                SqlValue::Real(tally.peak.demand),
+                tally.peak.start.into(),
+                tally.peak.end.into(),
+            ]);
+        }
+        db.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs;
+
+    #[test]
+    fn runs_join_consecutive_days() {
+        assert_eq!(runs(&[]), Vec::<std::ops::Range<usize>>::new());
+        assert_eq!(runs(&[0, 1, 2, 5, 7, 8]), vec![0..3, 5..6, 7..9]);
+    }
+}

@@ -1,0 +1,124 @@
+//! A document written as it is walked, without building a [`Value`] tree
+//! first: a writer per format ([`super::json::JsonWriter`],
+//! [`super::xml::XmlWriter`]) takes the calls of one walk. [`write_value`]
+//! walks a [`Value`], so every answer goes through the same writers; an
+//! answer of tens of thousands of rows (`/usage`) writes its rows straight
+//! into them ([`Document`]), borrowing its texts, one definition of the
+//! document for both formats.
+
+use crate::value::Value;
+
+/// Where a value goes: the document itself, a dict's field or a list's
+/// item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot<'a> {
+    Root,
+    Field(&'a str),
+    Item,
+}
+
+/// A container's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    Dict,
+    List,
+}
+
+/// A value that holds no other, borrowed ([`Value`]'s scalars).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(&'a str),
+    /// `YYYY-mm-dd HH:MM:SS` local time ([`Value::LocalDateTime`]).
+    LocalDateTime(&'a str),
+}
+
+impl<'a> Scalar<'a> {
+    /// `Some(text)` as a string, `None` as null.
+    pub fn optional_str(text: Option<&'a str>) -> Self {
+        text.map_or(Scalar::Null, Scalar::Str)
+    }
+
+    pub fn optional_int(number: Option<i64>) -> Self {
+        number.map_or(Scalar::Null, Scalar::Int)
+    }
+
+    pub fn optional_float(number: Option<f64>) -> Self {
+        number.map_or(Scalar::Null, Scalar::Float)
+    }
+
+    /// dicttoxml's name of the Python type (XML's `type` attribute).
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Scalar::Null => "null",
+            Scalar::Bool(_) => "bool",
+            Scalar::Int(_) => "int",
+            Scalar::Float(_) => "float",
+            Scalar::Str(_) | Scalar::LocalDateTime(_) => "str",
+        }
+    }
+}
+
+/// Takes one document, call by call: every [`open`](Self::open) is
+/// matched by a [`close`](Self::close) with the same slot and container,
+/// and the root slot is used once.
+pub trait DocumentWriter {
+    fn open(&mut self, slot: Slot, container: Container);
+    fn close(&mut self, slot: Slot, container: Container);
+    fn scalar(&mut self, slot: Slot, value: Scalar);
+    /// A scalar filled in later ([`super::template::Template`]): what
+    /// frames it at `slot` is written, and where its text goes is kept as
+    /// hole `id`. `type_name` is the type it will have
+    /// ([`Scalar::type_name`]).
+    fn hole(&mut self, slot: Slot, type_name: &'static str, id: u32);
+}
+
+/// Something that writes itself as a document (an answer rendered in the
+/// negotiated format without a [`Value`] tree).
+pub trait Document {
+    fn write(&self, out: &mut dyn DocumentWriter);
+
+    /// About how many bytes the document takes (the output is reserved
+    /// once); 0 when unknown.
+    fn size_hint(&self) -> usize {
+        0
+    }
+}
+
+impl Document for Value {
+    fn write(&self, out: &mut dyn DocumentWriter) {
+        write_value(out, Slot::Root, self);
+    }
+}
+
+/// Walks `value` into `out` at `slot`.
+pub fn write_value(out: &mut dyn DocumentWriter, slot: Slot, value: &Value) {
+    let scalar = match value {
+        Value::Null => Scalar::Null,
+        Value::Bool(flag) => Scalar::Bool(*flag),
+        Value::Int(n) => Scalar::Int(*n),
+        Value::Float(x) => Scalar::Float(*x),
+        Value::Str(text) => Scalar::Str(text),
+        Value::LocalDateTime(text) => Scalar::LocalDateTime(text),
+        Value::Dict(entries) => {
+            out.open(slot, Container::Dict);
+            for (key, value) in entries {
+                write_value(out, Slot::Field(key), value);
+            }
+            out.close(slot, Container::Dict);
+            return;
+        }
+        Value::List(items) => {
+            out.open(slot, Container::List);
+            for item in items {
+                write_value(out, Slot::Item, item);
+            }
+            out.close(slot, Container::List);
+            return;
+        }
+    };
+    out.scalar(slot, scalar);
+}
