@@ -16,14 +16,17 @@ use intellimeter_core::{ApiRequest, ApiResponse, Route, Services, http};
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use spin_sdk::{key_value, sqlite, variables};
 use std::cell::{Cell, OnceCell};
+use std::time::{Duration, Instant};
 use wasi::io::streams::{OutputStream, StreamError};
 
 /// Serves one request with the component's core route that serves its
 /// path (a component behind a wildcard trigger has several). The response
 /// says how much storage work it took in a `Server-Timing` header (SQL
-/// statements and key-value operations, before any streamed body), for
+/// statements and key-value operations with the milliseconds they took,
+/// and the milliseconds of the whole answer before its body is sent), for
 /// benchmarks and browser developer tools.
 pub async fn serve(request: IncomingRequest, out: ResponseOutparam, routes: &[&Route]) {
+    let started = Instant::now();
     let db = SpinSql::default();
     let kv = SpinKeyValue::default();
     let mut response = match read_request(request, routes).await {
@@ -44,9 +47,12 @@ pub async fn serve(request: IncomingRequest, out: ResponseOutparam, routes: &[&R
     response.headers.push((
         "server-timing".to_owned(),
         format!(
-            "sql;desc=\"{} statements\", kv;desc=\"{} operations\"",
+            "sql;dur={:.1};desc=\"{} statements\", kv;dur={:.1};desc=\"{} operations\", app;dur={:.1}",
+            milliseconds(db.busy.get()),
             db.statements.get(),
-            kv.operations.get()
+            milliseconds(kv.busy.get()),
+            kv.operations.get(),
+            milliseconds(started.elapsed()),
         ),
     ));
     send(out, response, &db);
@@ -197,6 +203,9 @@ fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError>
 struct SpinSql {
     connection: OnceCell<Result<sqlite::Connection, StorageError>>,
     statements: Cell<u32>,
+    /// The time spent in statements, the host's work and the rows'
+    /// conversion included.
+    busy: Cell<Duration>,
     in_transaction: Cell<bool>,
 }
 
@@ -206,6 +215,13 @@ const STATEMENT_ATTEMPTS: u32 = 8;
 impl SpinSql {
     fn run(&self, statement: &str, params: &[sqlite::Value]) -> Result<Rows, StorageError> {
         self.statements.set(self.statements.get() + 1);
+        let started = Instant::now();
+        let rows = self.run_untimed(statement, params);
+        self.busy.set(self.busy.get() + started.elapsed());
+        rows
+    }
+
+    fn run_untimed(&self, statement: &str, params: &[sqlite::Value]) -> Result<Rows, StorageError> {
         let connection = self
             .connection
             .get_or_init(|| {
@@ -325,6 +341,8 @@ fn from_spin_value(value: sqlite::Value) -> SqlValue {
 struct SpinKeyValue {
     store: OnceCell<Result<key_value::Store, StorageError>>,
     operations: Cell<u32>,
+    /// The time spent in operations.
+    busy: Cell<Duration>,
 }
 
 impl SpinKeyValue {
@@ -340,24 +358,36 @@ impl SpinKeyValue {
     }
 }
 
+impl SpinKeyValue {
+    /// `operation` on the store, timed.
+    fn timed<T>(
+        &self,
+        operation: impl FnOnce(&key_value::Store) -> Result<T, key_value::Error>,
+    ) -> Result<T, StorageError> {
+        let store = self.store()?;
+        let started = Instant::now();
+        let outcome = operation(store).map_err(|error| StorageError::other(error.to_string()));
+        self.busy.set(self.busy.get() + started.elapsed());
+        outcome
+    }
+}
+
 impl KeyValue for SpinKeyValue {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.store()?
-            .get(key)
-            .map_err(|error| StorageError::other(error.to_string()))
+        self.timed(|store| store.get(key))
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.store()?
-            .set(key, value)
-            .map_err(|error| StorageError::other(error.to_string()))
+        self.timed(|store| store.set(key, value))
     }
 
     fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.store()?
-            .delete(key)
-            .map_err(|error| StorageError::other(error.to_string()))
+        self.timed(|store| store.delete(key))
     }
+}
+
+fn milliseconds(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
 }
 
 /// Wall clock, WASI randomness, Spin variables, stderr.

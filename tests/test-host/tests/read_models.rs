@@ -15,8 +15,13 @@ fn storage_work(response: &Response) -> (u32, u32) {
     let header = response
         .header("server-timing")
         .unwrap_or_else(|| panic!("no server-timing in {:?}", response.headers));
+    // `sql;dur=1.2;desc="3 statements", kv;dur=0.1;desc="1 operations", …`
     let number = |metric: &str| -> u32 {
-        let (_, rest) = header.split_once(&format!("{metric};desc=\"")).unwrap();
+        let entry = header
+            .split(", ")
+            .find(|entry| entry.starts_with(&format!("{metric};")))
+            .unwrap_or_else(|| panic!("no {metric} in {header}"));
+        let (_, rest) = entry.split_once("desc=\"").unwrap();
         rest.split(' ').next().unwrap().parse().unwrap()
     };
     (number("sql"), number("kv"))

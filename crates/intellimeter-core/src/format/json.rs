@@ -121,7 +121,19 @@ pub(crate) fn write_number(out: &mut Vec<u8>, x: f64) {
 /// way `json.dumps` does with `ensure_ascii`.
 pub(crate) fn write_string(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
-    for c in text.chars() {
+    let mut rest = text;
+    while !rest.is_empty() {
+        // Printable ASCII other than a quote or a backslash goes out as
+        // it is, a run at a time.
+        let plain = rest
+            .bytes()
+            .position(|byte| !(b' '..=b'~').contains(&byte) || byte == b'"' || byte == b'\\')
+            .unwrap_or(rest.len());
+        out.extend_from_slice(&rest.as_bytes()[..plain]);
+        rest = &rest[plain..];
+        let Some(c) = rest.chars().next() else {
+            break;
+        };
         match c {
             '"' => out.extend_from_slice(b"\\\""),
             '\\' => out.extend_from_slice(b"\\\\"),
@@ -130,7 +142,6 @@ pub(crate) fn write_string(out: &mut Vec<u8>, text: &str) {
             '\t' => out.extend_from_slice(b"\\t"),
             '\u{8}' => out.extend_from_slice(b"\\b"),
             '\u{c}' => out.extend_from_slice(b"\\f"),
-            ' '..='~' => out.push(c as u8),
             _ => {
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
@@ -138,6 +149,7 @@ pub(crate) fn write_string(out: &mut Vec<u8>, text: &str) {
                 }
             }
         }
+        rest = &rest[c.len_utf8()..];
     }
     out.push(b'"');
 }
@@ -176,6 +188,20 @@ mod tests {
     fn escapes_like_ensure_ascii() {
         let value = Value::str("a\"b\\c\nd\u{1}é😀");
         assert_eq!(to_string(&value), r#""a\"b\\c\nd\u0001\u00e9\ud83d\ude00""#);
+    }
+
+    proptest::proptest! {
+        /// Any text reads back as itself, written in ASCII only.
+        #[test]
+        fn strings_read_back_as_written(text in ".*", ascii in "[ -~]*") {
+            for text in [text, ascii] {
+                let mut out = Vec::new();
+                super::write_string(&mut out, &text);
+                proptest::prop_assert!(out.is_ascii());
+                let back: String = serde_json::from_slice(&out).unwrap();
+                proptest::prop_assert_eq!(back, text);
+            }
+        }
     }
 
     #[test]
