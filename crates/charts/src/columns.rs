@@ -21,7 +21,7 @@ pub fn draw<DB: DrawingBackend>(
     }
     let theme = &frame.theme;
     let text = frame.style(frame.text, &theme.ink);
-    let names: Vec<(&str, RGBColor)> = if chart.legend {
+    let mut names: Vec<(&str, RGBColor)> = if chart.legend {
         chart
             .series
             .iter()
@@ -30,6 +30,9 @@ pub fn draw<DB: DrawingBackend>(
     } else {
         Vec::new()
     };
+    if chart.previous.iter().any(Option::is_some) && !chart.previous_name.is_empty() {
+        names.push((&chart.previous_name, theme.ink));
+    }
     let (plot_right, legend) = legend_column(area, frame, body, &names)?;
 
     let (low, high) = value_range(chart);
@@ -198,6 +201,7 @@ mod tests {
                 },
             ],
             previous: vec![None, Some(7.5)],
+            previous_name: "the day before".into(),
         };
         assert_eq!(value_range(&chart), (-1.0, 7.5));
     }

@@ -42,8 +42,10 @@ impl Rect {
     }
 }
 
-/// The colours of everything but the data: light (the PNGs, the page by
-/// default) or dark (a page in `prefers-color-scheme: dark`).
+/// The colours of everything but the data, light (the PNGs, the page by
+/// default) or dark (a page in `prefers-color-scheme: dark`), and the
+/// smallest text: a PNG's text scales with its size (9 px at the least),
+/// a screen wants its text readable whatever the chart's size.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Theme {
     pub background: RGBColor,
@@ -53,6 +55,8 @@ pub struct Theme {
     pub muted: RGBColor,
     pub grid: RGBColor,
     pub axis: RGBColor,
+    /// Labels' size in pixels at the least (titles are larger).
+    pub smallest_text: f64,
 }
 
 impl Theme {
@@ -62,6 +66,7 @@ impl Theme {
         muted: RGBColor(110, 110, 120),
         grid: RGBColor(225, 225, 230),
         axis: RGBColor(160, 160, 170),
+        smallest_text: 9.0,
     };
     pub const DARK: Theme = Theme {
         background: RGBColor(30, 32, 36),
@@ -69,6 +74,7 @@ impl Theme {
         muted: RGBColor(160, 164, 175),
         grid: RGBColor(58, 62, 70),
         axis: RGBColor(110, 115, 128),
+        smallest_text: 9.0,
     };
 }
 
@@ -88,7 +94,7 @@ impl Frame {
     pub fn new<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, theme: Theme) -> Self {
         let (width, height) = area.dim_in_pixel();
         let short = f64::from(width.min(height));
-        let text = (short / 56.0).clamp(9.0, 30.0);
+        let text = (short / 56.0).clamp(9.0, 30.0).max(theme.smallest_text);
         Frame {
             width: width as i32,
             height: height as i32,

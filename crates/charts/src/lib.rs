@@ -68,6 +68,9 @@ pub struct ColumnChart {
     /// drawn as a mark across each column for comparison; empty for none.
     #[cfg_attr(feature = "serde", serde(default))]
     pub previous: Vec<Option<f64>>,
+    /// The legend's name for the marks ("the week before").
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub previous_name: String,
 }
 
 /// One stacked series of a [`ColumnChart`].

@@ -233,6 +233,7 @@ fn columns_stack_their_series_in_order_and_mark_the_previous_period() {
             },
         ],
         previous: vec![Some(35.0); 7],
+        previous_name: "the week before".to_owned(),
     };
     let fig = figure(Chart::Columns(chart));
     save("columns", &fig);

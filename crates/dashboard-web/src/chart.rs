@@ -52,10 +52,14 @@ pub fn draw(
     canvas.set_height(height);
     let backend = CanvasText::new(canvas.clone()).ok_or("this browser cannot draw on a canvas")?;
     let area = backend.into_drawing_area();
-    let theme = if format::dark() {
-        charts::Theme::DARK
-    } else {
-        charts::Theme::LIGHT
+    let theme = charts::Theme {
+        // Labels readable on a screen (a PNG's scale with its size).
+        smallest_text: if width < 600 { 11.0 } else { 13.0 },
+        ..if format::dark() {
+            charts::Theme::DARK
+        } else {
+            charts::Theme::LIGHT
+        }
     };
     let plot = charts::draw_themed(&area, figure, theme).map_err(|error| error.to_string())?;
     area.present().map_err(|error| error.to_string())?;

@@ -50,6 +50,9 @@ const LOGGED_IN_KEY: &str = "intellimeter-logged-in";
 /// "other" (as `/series` draws the 20 largest lines).
 const MAX_STACKED: usize = 20;
 const HOUR: i64 = 3600;
+/// The main chart is 16:9 up to this height: a laptop screen shows it
+/// whole with the window's controls above it.
+const MAIN_HEIGHT: u32 = 520;
 
 struct State {
     span: Span,
@@ -523,7 +526,7 @@ async fn redraw() {
     let Some(view) = view else {
         chart::remember(None);
         let canvas: HtmlCanvasElement = by_id("line-chart");
-        let size = chart::size(&canvas, 480);
+        let size = chart::size(&canvas, MAIN_HEIGHT);
         let empty = Figure {
             title: "Energy".to_owned(),
             subtitle: String::new(),
@@ -572,7 +575,7 @@ async fn draw_line(
     stale: &dyn Fn() -> bool,
 ) -> Result<bool, String> {
     let canvas: HtmlCanvasElement = by_id("line-chart");
-    let (width, height) = chart::size(&canvas, 480);
+    let (width, height) = chart::size(&canvas, MAIN_HEIGHT);
     let meter_query = meter.map_or(String::new(), |meter| format!("&meter={}", encode(meter)));
     // The last 24 hours are cut from two days: ask for twice the columns.
     let columns = if view.span == Span::Hours24 {
@@ -734,7 +737,7 @@ async fn draw_columns(
     stale: &dyn Fn() -> bool,
 ) -> Result<bool, String> {
     let canvas: HtmlCanvasElement = by_id("line-chart");
-    let size = chart::size(&canvas, 480);
+    let size = chart::size(&canvas, MAIN_HEIGHT);
     let interval = view.shape.interval(view.span);
     let query = format!("{}&interval={interval}", view.query());
     let started = now_ms();
@@ -935,6 +938,7 @@ fn columns_figure(
             legend: meter.is_none(),
             series,
             previous,
+            previous_name: view.previous_name().to_owned(),
         })
     } else {
         Chart::Empty("No readings in this window".to_owned())

@@ -625,9 +625,12 @@ async fn series_draws_demand_in_kilowatts() {
     .await
 }
 
-/// The canvas `css` and `/graphics` of its query agree where the series
-/// are: in most pixel columns, the highest pixel of each point's colour is
-/// within 2 pixels.
+/// The canvas `css` and `/graphics` of its query draw the same series at
+/// the same places of their plots. The page's labels are larger than the
+/// PNG's (`Theme::smallest_text`), so the plots differ in place and size:
+/// each is found by its axes and top grid line, and in most of the PNG's
+/// pixel columns the highest pixel of each point's colour is within 2 % of
+/// the plot's height of the canvas' at the same share of the width.
 async fn compare_with_graphics(browser: &Browser, app: &App, api: &Auth, css: &str) {
     let query = browser
         .script(
@@ -661,19 +664,34 @@ async fn compare_with_graphics(browser: &Browser, app: &App, api: &Auth, css: &s
         (png.width, png.height),
         "{query}"
     );
+    let (canvas_plot, png_plot) = (plot_of(&canvas), plot_of(&png));
     for color in [FIRST, SECOND] {
         let (a, b) = (canvas.tops(color), png.tops(color));
-        let columns = b.iter().filter(|top| top.is_some()).count();
+        let columns = (png_plot.0..png_plot.2)
+            .filter(|&x| b[x as usize].is_some())
+            .count();
         if columns == 0 {
             assert_eq!(canvas.count(color), 0, "{query}");
             continue;
         }
-        let agree = a
-            .iter()
-            .zip(&b)
-            .filter(|(a, b)| match (a, b) {
-                (Some(a), Some(b)) => a.abs_diff(*b) <= 2,
-                _ => false,
+        let height = |plot: (u32, u32, u32, u32), top: u32| {
+            f64::from(plot.3 as i32 - top as i32) / f64::from(plot.3 - plot.1)
+        };
+        let agree = (png_plot.0..png_plot.2)
+            .filter(|&x| {
+                let Some(top) = b[x as usize] else {
+                    return false;
+                };
+                let share = f64::from(x - png_plot.0) / f64::from(png_plot.2 - png_plot.0);
+                let cx = canvas_plot.0 as f64 + share * f64::from(canvas_plot.2 - canvas_plot.0);
+                // The canvas column at that share, or one beside it.
+                [cx.floor(), cx.ceil(), cx.floor() - 1.0, cx.ceil() + 1.0]
+                    .iter()
+                    .any(|&cx| {
+                        a.get(cx as usize).copied().flatten().is_some_and(|ctop| {
+                            (height(canvas_plot, ctop) - height(png_plot, top)).abs() <= 0.02
+                        })
+                    })
             })
             .count();
         assert!(
@@ -681,6 +699,30 @@ async fn compare_with_graphics(browser: &Browser, app: &App, api: &Auth, css: &s
             "{css} {query}: {agree} of {columns} columns agree"
         );
     }
+}
+
+/// A plot's left, top, right and bottom: its y axis (the column with the
+/// most axis-coloured pixels), its x axis (the row with the most), where
+/// that ends, and the top grid line (the highest row mostly of grid colour).
+fn plot_of(image: &Image) -> (u32, u32, u32, u32) {
+    const AXIS: (u8, u8, u8) = (160, 160, 170);
+    const GRID: (u8, u8, u8) = (225, 225, 230);
+    let column_counts =
+        (0..image.width).map(|x| (0..image.height).filter(|&y| image.is(x, y, AXIS)).count());
+    let left = column_counts.enumerate().max_by_key(|(_, n)| *n).unwrap().0 as u32;
+    let row_counts =
+        (0..image.height).map(|y| (0..image.width).filter(|&x| image.is(x, y, AXIS)).count());
+    let bottom = row_counts.enumerate().max_by_key(|(_, n)| *n).unwrap().0 as u32;
+    let right = (0..image.width)
+        .rev()
+        .find(|&x| image.is(x, bottom, AXIS))
+        .unwrap();
+    let top = (0..bottom)
+        .find(|&y| {
+            (left..right).filter(|&x| image.is(x, y, GRID)).count() as u32 > (right - left) / 2
+        })
+        .unwrap_or(0);
+    (left, top, right, bottom)
 }
 
 /// Everything on the page can be reached and worked with the keyboard
