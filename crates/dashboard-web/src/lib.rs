@@ -349,25 +349,23 @@ async fn open_session() {
     }
 }
 
-/// `/data`, `/interval` and `/status`, asked for together.
+/// `/data`, then `/interval` and `/status`: the site's state.
 struct SiteRequests {
     data: api::Pending,
-    interval: api::Pending,
-    status: api::Pending,
 }
 
 impl SiteRequests {
     fn send() -> SiteRequests {
         SiteRequests {
             data: send("GET", "/data", None),
-            interval: send("GET", "/interval", None),
-            status: send("GET", "/status", None),
         }
     }
 
     /// Reads them into the state; with `redraw`, redraws the window as
     /// soon as the latest day is known (from `/data`), then fills the
-    /// table when the rest has come.
+    /// table when the rest has come. `/interval` and `/status` are asked
+    /// for once the chart's own request is on its way: on a busy server
+    /// the first chart waits for nothing the table needs.
     async fn apply(self, redraw_too: bool) {
         let readings: Vec<Reading> = match self.data.json().await {
             Ok(readings) => readings,
@@ -384,9 +382,14 @@ impl SiteRequests {
         });
         if redraw_too {
             spawn_local(redraw());
+            // Let the redraw send its request first.
+            let _ = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL))
+                .await;
         }
-        let intervals: Vec<Reading> = self.interval.json().await.unwrap_or_default();
-        let site: Status = match self.status.json().await {
+        let (interval, status_request) =
+            (send("GET", "/interval", None), send("GET", "/status", None));
+        let intervals: Vec<Reading> = interval.json().await.unwrap_or_default();
+        let site: Status = match status_request.json().await {
             Ok(status) => status,
             Err(error) => return status(&error),
         };
@@ -593,11 +596,12 @@ async fn draw_line(
     let usage_query = format!("{}&interval={interval}", view.query());
     let started = now_ms();
     let series = send("GET", &format!("/series?{query}"), None);
-    let usage = send("GET", &format!("/usage?{usage_query}"), None);
     let body = match series.read().await? {
         (200, body) => body,
         (status, body) => return Err(error_text(status, &body)),
     };
+    // The table's figures, asked for once the chart's have come.
+    let usage = send("GET", &format!("/usage?{usage_query}"), None);
     let fetched = now_ms();
     let mut figure: Figure = serde_json::from_str(&body).map_err(|error| error.to_string())?;
     let parsed = now_ms();
