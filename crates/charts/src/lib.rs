@@ -110,6 +110,14 @@ pub struct LineChart {
     /// names the only one).
     pub legend: bool,
     pub series: Vec<Series>,
+    /// The same points over the period before, moved onto this time axis
+    /// (yesterday under today), drawn faint and thin beneath the series
+    /// for comparison; none by default.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
+    pub previous: Vec<Series>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

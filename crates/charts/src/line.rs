@@ -116,6 +116,24 @@ pub fn draw<DB: DrawingBackend>(
         (plot.left, plot.top),
         (plot.width() as u32 + 1, plot.height() as u32 + 1),
     );
+    // The period before first, beneath: each point's colour half faded
+    // into the background, one pixel wide.
+    for series in &chart.previous {
+        let color = faded(color(series.color), frame.theme.background);
+        for run in runs(&series.buckets) {
+            let spans: Vec<(i32, i32, i32)> = run
+                .iter()
+                .map(|bucket| {
+                    (
+                        x((bucket.start + bucket.end) / 2) - plot.left,
+                        y(bucket.high) - plot.top,
+                        y(bucket.low) - plot.top,
+                    )
+                })
+                .collect();
+            draw_path(&plot_area, &spans, &color, 1)?;
+        }
+    }
     for series in &chart.series {
         let dense = series.buckets.len() as i32 > plot.width() / 3;
         let color = color(series.color);
@@ -225,11 +243,27 @@ fn draw_path<DB: DrawingBackend>(
     Ok(())
 }
 
-/// The smallest low and largest high of all series, with zero included.
+/// `color` half way to `background`.
+fn faded(color: RGBColor, background: RGBColor) -> RGBColor {
+    let mix = |a: u8, b: u8| ((u16::from(a) + u16::from(b)) / 2) as u8;
+    RGBColor(
+        mix(color.0, background.0),
+        mix(color.1, background.1),
+        mix(color.2, background.2),
+    )
+}
+
+/// The smallest low and largest high of all series (and of the period
+/// before), with zero included.
 fn value_range(chart: &LineChart) -> (f64, f64) {
     let mut low: f64 = 0.0;
     let mut high: f64 = 0.0;
-    for bucket in chart.series.iter().flat_map(|s| &s.buckets) {
+    for bucket in chart
+        .series
+        .iter()
+        .chain(&chart.previous)
+        .flat_map(|s| &s.buckets)
+    {
         if bucket.low.is_finite() {
             low = low.min(bucket.low);
         }

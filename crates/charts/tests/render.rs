@@ -72,6 +72,7 @@ fn line(series: Vec<Series>) -> Figure {
         value_label: "per interval".to_owned(),
         legend: true,
         series,
+        previous: Vec::new(),
     }))
 }
 
@@ -186,6 +187,7 @@ fn a_dense_flat_series_is_a_whole_line() {
             color: 0,
             buckets,
         }],
+        previous: Vec::new(),
     }));
     save("dense-flat", &fig);
     let rgb = render_rgb(&fig, W, H).unwrap();
@@ -303,4 +305,46 @@ fn columns_stack_their_series_in_order_and_mark_the_previous_period() {
         light_pixels > 300,
         "light text on the dark background: {light_pixels}"
     );
+}
+
+/// The period before is drawn beneath, in the point's colour faded, and
+/// counts for the value axis: yesterday's spike of 10 is on the chart.
+#[test]
+fn a_line_chart_shows_the_period_before_faded() {
+    let today = day_series("meter", 1.0);
+    let mut yesterday = day_series("meter", 1.0);
+    for bucket in &mut yesterday.buckets {
+        bucket.high *= 2.0;
+        bucket.low *= 2.0;
+    }
+    let Chart::Line(mut chart) = line(vec![today]).chart else {
+        unreachable!()
+    };
+    chart.previous = vec![yesterday];
+    let fig = figure(Chart::Line(chart));
+    save("line-previous", &fig);
+    let rgb = render_rgb(&fig, W, H).unwrap();
+    let c = color(1);
+    let faded = |a: u8| ((u16::from(a) + 255) / 2) as u8;
+    let faded = (faded(c.0), faded(c.1), faded(c.2));
+    let count = |wanted: (u8, u8, u8)| {
+        rgb.chunks(3)
+            .filter(|p| (p[0], p[1], p[2]) == wanted)
+            .count()
+    };
+    assert!(
+        count(faded) > 500,
+        "the period before: {} pixels",
+        count(faded)
+    );
+    assert!(count((c.0, c.1, c.2)) > 1000, "today");
+    // Its faded line is above today's: the top of the faded colour is
+    // higher in most columns.
+    let top = |wanted: (u8, u8, u8), x: u32| (0..H).find(|&y| pixel(&rgb, x, y) == wanted);
+    let above = (0..W)
+        .filter(
+            |&x| matches!((top(faded, x), top((c.0, c.1, c.2), x)), (Some(a), Some(b)) if a < b),
+        )
+        .count();
+    assert!(above > 500, "{above} columns");
 }

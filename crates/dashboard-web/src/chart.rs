@@ -158,7 +158,17 @@ fn readout(drawn: &Drawn, x: i32) -> Option<Vec<String>> {
             let slack = (line.end - line.start) / i64::from((plot.right - plot.left).max(1)) + 1;
             let mut values: Vec<(f64, String)> = Vec::new();
             let mut span: Option<(i64, i64)> = None;
-            for series in &line.series {
+            let before = drawn.previous.unwrap_or_default();
+            let all = line
+                .series
+                .iter()
+                .map(|series| (series, String::new()))
+                .chain(
+                    line.previous
+                        .iter()
+                        .map(|series| (series, format!(", {before}"))),
+                );
+            for (series, when) in all {
                 let found = series
                     .buckets
                     .binary_search_by(|bucket| {
@@ -173,7 +183,9 @@ fn readout(drawn: &Drawn, x: i32) -> Option<Vec<String>> {
                     .ok()
                     .map(|index| series.buckets[index]);
                 let Some(bucket) = found else { continue };
-                span.get_or_insert((bucket.start, bucket.end));
+                if when.is_empty() {
+                    span.get_or_insert((bucket.start, bucket.end));
+                }
                 let value = if bucket.count <= 1 || bucket.low == bucket.high {
                     format::quantity(bucket.high, unit)
                 } else {
@@ -186,7 +198,7 @@ fn readout(drawn: &Drawn, x: i32) -> Option<Vec<String>> {
                         unit,
                     )
                 };
-                values.push((bucket.high, format!("{}: {value}", series.name)));
+                values.push((bucket.high, format!("{}{when}: {value}", series.name)));
             }
             let (start, end) = span?;
             values.sort_by(|a, b| b.0.total_cmp(&a.0));

@@ -541,7 +541,7 @@ async fn redraw() {
     show_window(&view, back, meter.as_deref());
     let stale = move || STATE.with_borrow(|state| state.generation != generation);
     let drawn = match view.shape {
-        Shape::Line => draw_line(&view, meter.as_deref(), &stale).await,
+        Shape::Line => draw_line(&view, meter.as_deref(), compare, &stale).await,
         Shape::Days | Shape::Months => draw_columns(&view, meter.as_deref(), compare, &stale).await,
     };
     match drawn {
@@ -575,6 +575,7 @@ fn charted() {
 async fn draw_line(
     view: &View,
     meter: Option<&str>,
+    compare: bool,
     stale: &dyn Fn() -> bool,
 ) -> Result<bool, String> {
     let canvas: HtmlCanvasElement = by_id("line-chart");
@@ -596,6 +597,18 @@ async fn draw_line(
     let usage_query = format!("{}&interval={interval}", view.query());
     let started = now_ms();
     let series = send("GET", &format!("/series?{query}"), None);
+    // The period before: the same query a period earlier.
+    let previous = compare.then(|| {
+        let (first, last) = view.previous;
+        send(
+            "GET",
+            &format!(
+                "/series?{}",
+                query.replace(&view.query(), &format!("start={first}&end={last}"))
+            ),
+            None,
+        )
+    });
     let body = match series.read().await? {
         (200, body) => body,
         (status, body) => return Err(error_text(status, &body)),
@@ -605,6 +618,18 @@ async fn draw_line(
     let fetched = now_ms();
     let mut figure: Figure = serde_json::from_str(&body).map_err(|error| error.to_string())?;
     let parsed = now_ms();
+    if let Some(previous) = previous {
+        let before: Figure = previous.json().await?;
+        if let (Chart::Line(line), Chart::Line(before)) = (&mut figure.chart, before.chart) {
+            // Onto this window's time axis: yesterday's 10:00 under today's.
+            let offset = line.start - before.start;
+            line.previous = before.series;
+            for bucket in line.previous.iter_mut().flat_map(|s| s.buckets.iter_mut()) {
+                bucket.start += offset;
+                bucket.end += offset;
+            }
+        }
+    }
     if stale() {
         return Ok(false);
     }
@@ -680,7 +705,7 @@ async fn draw_line(
         plot,
         zone: zone.unwrap_or_default(),
         unit,
-        previous: None,
+        previous: compare.then(|| view.previous_name()),
         titles: Vec::new(),
         cursor: None,
     }));
@@ -723,12 +748,13 @@ fn clip(line: &mut LineChart, start: i64, end: i64) {
     line.start = start;
     line.end = end;
     line.ticks.retain(|tick| tick.at >= start && tick.at <= end);
-    for series in &mut line.series {
+    for series in line.series.iter_mut().chain(&mut line.previous) {
         series
             .buckets
             .retain(|bucket| bucket.end > start && bucket.start < end);
     }
     line.series.retain(|series| !series.buckets.is_empty());
+    line.previous.retain(|series| !series.buckets.is_empty());
 }
 
 /// The window's energy per day or month as stacked columns, with the

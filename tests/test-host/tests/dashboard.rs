@@ -266,6 +266,37 @@ async fn a_user_reads_the_site_in_a_browser() {
         browser.wait_for("document.getElementById('totals-window').textContent == '2019-11-06'").await;
         let today = parse(&app.get("/usage?start=2019-11-06&end=2019-11-06&interval=day", &api).await);
         table_agrees_with_usage(&browser, &today, <[_]>::to_vec).await;
+        // The day before beneath, faded, and in the readout.
+        browser.click("#compare").await;
+        let lines = loop {
+            let lines = readout_at(&browser, 600, 300).await;
+            if lines.iter().any(|l| l.contains("the day before")) {
+                break lines;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        assert!(lines.contains(&"meter01, the day before: 2.4 kW".to_owned()), "{lines:?}");
+        // Back to 2019-10-31: the day before holds meter00's spike of
+        // 5 kWh in 5 minutes (60 kW), faded beneath the flat line.
+        for _ in 0..6 {
+            browser.click("#prev").await;
+        }
+        chart_shows(&browser, "quantity=demand&start=2019-10-31&end=2019-10-31").await;
+        let faded = |c: (u8, u8, u8)| (c.0 / 2 + 128, c.1 / 2 + 128, c.2 / 2 + 128);
+        let compared = loop {
+            let image = browser.canvas("#line-chart").await;
+            if image.count(faded(FIRST)) > 100 {
+                break image;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        // The spike sets the axis: today's flat line is low on the chart.
+        let tops: Vec<u32> = compared.tops(faded(FIRST)).into_iter().flatten().collect();
+        let flat: Vec<u32> = compared.tops(FIRST).into_iter().flatten().collect();
+        assert!(tops.iter().min() < flat.iter().min(), "the spike is above today's line");
+        browser.screenshot("2b-compared-with-the-day-before.png").await;
+        browser.click("#compare").await;
+        browser.click("#span-today").await;
 
         // A week as daily columns from /usage; back one week and forward.
         browser.click("#span-week").await;

@@ -234,6 +234,7 @@ pub fn figure(
                             buckets,
                         })
                         .collect(),
+                    previous: Vec::new(),
                 })
             };
             (title, chart)
