@@ -129,3 +129,10 @@ pub fn dark() -> bool {
         })
         .is_some_and(|query| query.matches())
 }
+
+/// Makes the browser load its time zone data now (while the page waits
+/// for the network), not when the first chart is drawn: the first
+/// `Intl.DateTimeFormat` of a page costs tens of milliseconds.
+pub fn warm_up() {
+    let _ = local_time(0, "UTC");
+}

@@ -150,6 +150,10 @@ fn on_window_change(id: &str, event: &str, change: impl Fn(&mut State) + 'static
 
 #[wasm_bindgen(start)]
 pub fn start() {
+    // Where a first chart's time goes (the benchmark reads the marks):
+    // "started" (the page and its WebAssembly loaded), "session",
+    // "latest-day" (/data read), "first-chart".
+    mark("started");
     on("login-form", "submit", |event| {
         event.prevent_default();
         spawn_local(log_in());
@@ -327,8 +331,10 @@ async fn open_session() {
     // user's first chart waits for one round trip less.
     let session = send("GET", "/session", None);
     let site = SiteRequests::send();
+    format::warm_up();
     match session.read().await {
         Ok((200, body)) => {
+            mark("session");
             let account: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             set_text(
                 "who",
@@ -371,6 +377,7 @@ impl SiteRequests {
             Ok(readings) => readings,
             Err(error) => return status(&error),
         };
+        mark("latest-day");
         let anchor = readings.iter().filter_map(|r| Day::parse(&r.time)).max();
         let mut names: Vec<String> = readings.iter().map(|r| r.meter.clone()).collect();
         STATE.with_borrow_mut(|state| {

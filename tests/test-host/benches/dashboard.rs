@@ -87,7 +87,18 @@ async fn main() {
             .await
             .as_f64()
             .unwrap();
-        let first_timing = timing().await;
+        let phases = browser
+            .script(
+                "return ['started', 'session', 'latest-day'].map(name => \
+                   name + ' ' + Math.round(performance.getEntriesByName(name)[0].startTime)).join(', ');",
+                json!([]),
+            )
+            .await;
+        let first_timing = format!(
+            "{}; {}",
+            phases.as_str().unwrap_or_default(),
+            timing().await
+        );
         let cold = switch("#span-year").await;
         let cold_timing = timing().await;
         switch("#span-week").await;

@@ -271,12 +271,12 @@ fn demand_series(
             series.push((point, Vec::new()));
         }
         let buckets = &mut series.last_mut().expect("pushed above").1;
-        let demand = interval.demand() * factor;
+        let demand = significant(interval.demand() * factor);
         let index = (interval.end - 1 - from) / column;
         match buckets.last_mut() {
             Some(bucket) if (bucket.end - 1 - from) / column == index => {
                 bucket.end = interval.end;
-                bucket.total += interval.value;
+                bucket.total = significant(bucket.total + interval.value);
                 bucket.low = bucket.low.min(demand);
                 bucket.high = bucket.high.max(demand);
                 bucket.count += 1;
@@ -284,7 +284,7 @@ fn demand_series(
             _ => buckets.push(Bucket {
                 start: interval.previous,
                 end: interval.end,
-                total: interval.value,
+                total: significant(interval.value),
                 low: demand,
                 high: demand,
                 count: 1,
@@ -292,6 +292,20 @@ fn demand_series(
         }
     }
     Ok(series)
+}
+
+/// `value` to 12 significant digits: a register's difference carries
+/// float noise (`0.1000000000000227`) that would make the JSON half again
+/// as long and means nothing.
+fn significant(value: f64) -> f64 {
+    if value == 0.0 || !value.is_finite() {
+        return value;
+    }
+    let scale = 10f64.powi(11 - value.abs().log10().floor() as i32);
+    if !scale.is_finite() || scale == 0.0 {
+        return value;
+    }
+    (value * scale).round() / scale
 }
 
 /// "Consumption per interval" from "consumption per interval".
@@ -328,6 +342,19 @@ fn axis_label<'a>(mut units: impl Iterator<Item = Option<&'a str>>) -> String {
 #[cfg(test)]
 mod tests {
     use super::{axis_label, demand_axis_label};
+
+    #[test]
+    fn float_noise_is_dropped_and_values_kept() {
+        use super::significant;
+        assert_eq!(significant(0.1000000000000227).to_string(), "0.1");
+        assert_eq!(significant(1.2000000000002728).to_string(), "1.2");
+        assert_eq!(significant(28540.24), 28540.24);
+        assert_eq!(significant(-0.0421), -0.0421);
+        assert_eq!(significant(123456.789012345).to_string(), "123456.789012");
+        assert_eq!(significant(0.0), 0.0);
+        assert!(significant(f64::NAN).is_nan());
+        assert_eq!(significant(1e-300), 1e-300);
+    }
 
     #[test]
     fn the_demand_axis_names_a_shared_demand_unit_only() {
