@@ -46,8 +46,9 @@ pub fn with_unit(text: String, unit: Option<&str>) -> String {
     }
 }
 
-/// "3 h ago", "25 min ago", "2 d ago".
+/// "25 min ago", "3 h ago", "2 d ago", "5 mo ago", "7 y ago".
 pub fn age(seconds: i64) -> String {
+    const DAY: i64 = 86_400;
     let seconds = seconds.max(0);
     if seconds < 90 {
         format!("{seconds} s ago")
@@ -55,8 +56,12 @@ pub fn age(seconds: i64) -> String {
         format!("{} min ago", (seconds + 30) / 60)
     } else if seconds < 36 * 3600 {
         format!("{} h ago", (seconds + 1800) / 3600)
+    } else if seconds < 60 * DAY {
+        format!("{} d ago", (seconds + DAY / 2) / DAY)
+    } else if seconds < 730 * DAY {
+        format!("{} mo ago", (seconds + 15 * DAY) / (30 * DAY))
     } else {
-        format!("{} d ago", (seconds + 43_200) / 86_400)
+        format!("{} y ago", (seconds + 182 * DAY) / (365 * DAY))
     }
 }
 
