@@ -58,7 +58,7 @@ impl Pending {
     pub async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T, String> {
         match self.read().await? {
             (200, body) => serde_json::from_str(&body).map_err(|error| error.to_string()),
-            (status, body) => Err(error_text(status, &body)),
+            (status, body) => Err(refusal(status, &body)),
         }
     }
 }
@@ -73,6 +73,16 @@ pub async fn fetch(
 
 fn describe(error: JsValue) -> String {
     error.as_string().unwrap_or_else(|| format!("{error:?}"))
+}
+
+/// What a refused request of the logged-in page says; a 401 means the
+/// session ended (logged out elsewhere, expired): the page goes back to
+/// the login form.
+pub fn refusal(status: u16, body: &str) -> String {
+    if status == 401 {
+        crate::session_ended();
+    }
+    error_text(status, body)
 }
 
 /// The `error` of an API error body, or the status.

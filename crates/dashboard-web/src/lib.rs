@@ -320,6 +320,14 @@ async fn log_in() {
     }
 }
 
+/// The session ended while the site was shown: back to the login form,
+/// saying why.
+fn session_ended() {
+    if !by_id::<HtmlElement>("app").hidden() {
+        show_login(None, Some("Your session ended; log in again."));
+    }
+}
+
 async fn log_out() {
     let _ = fetch("DELETE", "/session", None).await;
     show_login(Some("Logged out."), None);
@@ -618,7 +626,7 @@ async fn draw_line(
     });
     let body = match series.read().await? {
         (200, body) => body,
-        (status, body) => return Err(error_text(status, &body)),
+        (status, body) => return Err(api::refusal(status, &body)),
     };
     // The table's figures, asked for once the chart's have come.
     let usage = send("GET", &format!("/usage?{usage_query}"), None);
@@ -791,7 +799,7 @@ async fn draw_columns(
     });
     let body = match usage.read().await? {
         (200, body) => body,
-        (status, body) => return Err(error_text(status, &body)),
+        (status, body) => return Err(api::refusal(status, &body)),
     };
     let fetched = now_ms();
     let usage: Usage = serde_json::from_str(&body).map_err(|error| error.to_string())?;
@@ -1074,7 +1082,7 @@ async fn rename() {
             // The renamed meter stays selected, under its new name.
             by_id::<HtmlSelectElement>("rename-point").set_value(new.trim());
         }
-        Ok((status, body)) => self::status(&error_text(status, &body)),
+        Ok((status, body)) => self::status(&api::refusal(status, &body)),
         Err(error) => status(&error),
     }
 }

@@ -552,6 +552,30 @@ async fn a_user_reads_the_site_in_a_browser() {
 
         let errors = browser.console_errors().await;
         assert!(errors.is_empty(), "{} console errors, the first: {:?}", errors.len(), errors.first());
+
+        // The session ends elsewhere (logged out everywhere): the next
+        // request the page makes brings back the login form, saying why.
+        let cookies = browser.command("GET", "/session/cookie", json!({})).await;
+        let session = cookies.as_array().unwrap().iter().find(|c| c["name"] == "session").unwrap()["value"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let ended = app
+            .send("DELETE", "/session", &[("cookie", &format!("session={session}")), ("sec-fetch-site", "same-origin")], "")
+            .await;
+        assert_eq!(ended.status, 200, "{}", ended.text());
+        browser.click("#span-month").await;
+        browser.wait_for("!document.getElementById('login').hidden").await;
+        let said = browser.script("return document.getElementById('login-error').textContent;", json!([])).await;
+        assert_eq!(said, "Your session ended; log in again.");
+        let left = browser.script("return document.getElementById('meters-body').children.length;", json!([])).await;
+        assert_eq!(left, 0);
+
+        let errors = browser.console_errors().await;
+        assert!(
+            errors.iter().all(|e| e.contains("401")),
+            "console errors other than the ended session's 401s: {errors:?}"
+        );
     })
     .await
 }
