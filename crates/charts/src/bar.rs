@@ -2,7 +2,7 @@
 //! stay readable however many points there are, because the rows that do
 //! not fit become one "other" bar.
 
-use crate::layout::{Frame, GRID, INK, MUTED, Rect, fit, format_value, nice_ticks, text_width};
+use crate::layout::{Frame, Rect, fit, format_value, nice_ticks, text_width};
 use crate::{DrawError, Share, grouped, share_color};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -14,7 +14,7 @@ pub fn draw<DB: DrawingBackend>(
     body: Rect,
     shares: &[Share],
 ) -> Result<(), DrawError> {
-    let text = frame.style(frame.text, &INK);
+    let text = frame.style(frame.text, &frame.theme.ink);
     let axis_height = (frame.text * 1.8) as i32;
     // A row is at least one line of text and a little air.
     let row_min = (frame.text * 1.35).ceil() as i32;
@@ -48,14 +48,14 @@ pub fn draw<DB: DrawingBackend>(
     let x = |value: f64| plot.left + ((value / high) * f64::from(plot.width())).round() as i32;
 
     let centered = frame
-        .style(frame.text, &MUTED)
+        .style(frame.text, &frame.theme.muted)
         .pos(Pos::new(HPos::Center, VPos::Top));
     let mut last_label_end = i32::MIN;
     for tick in &ticks {
         let at = x(*tick);
         area.draw(&PathElement::new(
             vec![(at, plot.top), (at, plot.bottom)],
-            GRID,
+            frame.theme.grid,
         ))?;
         let label = format_value(*tick);
         let width = text_width(area, &label, &centered)?;
@@ -86,6 +86,6 @@ pub fn draw<DB: DrawingBackend>(
             (end + frame.margin / 3, middle),
         )?;
     }
-    plot.draw_axes(area)?;
+    plot.draw_axes(area, &frame.theme)?;
     Ok(())
 }

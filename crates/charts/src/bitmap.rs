@@ -211,6 +211,16 @@ pub fn render_png(figure: &Figure, width: u32, height: u32) -> Result<Vec<u8>, D
 
 /// `figure` drawn at `width × height` pixels, as RGB bytes row by row.
 pub fn render_rgb(figure: &Figure, width: u32, height: u32) -> Result<Vec<u8>, DrawError> {
+    render_rgb_themed(figure, width, height, crate::Theme::LIGHT)
+}
+
+/// [`render_rgb`] in `theme`.
+pub fn render_rgb_themed(
+    figure: &Figure,
+    width: u32,
+    height: u32,
+    theme: crate::Theme,
+) -> Result<Vec<u8>, DrawError> {
     if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
         return Err(DrawError(format!(
             "{width} × {height} pixels is not a size this draws (1 to {MAX_SIDE} a side)"
@@ -219,7 +229,7 @@ pub fn render_rgb(figure: &Figure, width: u32, height: u32) -> Result<Vec<u8>, D
     let mut rgb = vec![255u8; width as usize * height as usize * 3];
     {
         let area = TextBitmap::new(&mut rgb, (width, height)).into_drawing_area();
-        crate::draw(&area, figure)?;
+        crate::draw_themed(&area, figure, theme)?;
         area.present()?;
     }
     Ok(rgb)

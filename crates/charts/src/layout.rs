@@ -28,6 +28,7 @@ impl Rect {
     pub fn draw_axes<DB: DrawingBackend>(
         &self,
         area: &DrawingArea<DB, Shift>,
+        theme: &Theme,
     ) -> Result<(), DrawError> {
         area.draw(&PathElement::new(
             vec![
@@ -35,16 +36,47 @@ impl Rect {
                 (self.left, self.bottom),
                 (self.right, self.bottom),
             ],
-            AXIS,
+            theme.axis,
         ))?;
         Ok(())
     }
 }
 
-pub const INK: RGBColor = RGBColor(40, 40, 46);
-pub const MUTED: RGBColor = RGBColor(110, 110, 120);
-pub const GRID: RGBColor = RGBColor(225, 225, 230);
-pub const AXIS: RGBColor = RGBColor(160, 160, 170);
+/// The colours of everything but the data, light (the PNGs, the page by
+/// default) or dark (a page in `prefers-color-scheme: dark`), and the
+/// smallest text: a PNG's text scales with its size (9 px at the least),
+/// a screen wants its text readable whatever the chart's size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Theme {
+    pub background: RGBColor,
+    /// Titles, labels, legends.
+    pub ink: RGBColor,
+    /// Subtitles, tick labels, axis titles, messages.
+    pub muted: RGBColor,
+    pub grid: RGBColor,
+    pub axis: RGBColor,
+    /// Labels' size in pixels at the least (titles are larger).
+    pub smallest_text: f64,
+}
+
+impl Theme {
+    pub const LIGHT: Theme = Theme {
+        background: WHITE,
+        ink: RGBColor(40, 40, 46),
+        muted: RGBColor(110, 110, 120),
+        grid: RGBColor(225, 225, 230),
+        axis: RGBColor(160, 160, 170),
+        smallest_text: 9.0,
+    };
+    pub const DARK: Theme = Theme {
+        background: RGBColor(30, 32, 36),
+        ink: RGBColor(228, 230, 235),
+        muted: RGBColor(160, 164, 175),
+        grid: RGBColor(58, 62, 70),
+        axis: RGBColor(110, 115, 128),
+        smallest_text: 9.0,
+    };
+}
 
 /// Font sizes and margins, scaled with the figure so that a 2 × 2 thumbnail
 /// and a 40 × 40 poster both read well.
@@ -55,19 +87,21 @@ pub struct Frame {
     pub text: f64,
     pub title: f64,
     pub margin: i32,
+    pub theme: Theme,
 }
 
 impl Frame {
-    pub fn new<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> Self {
+    pub fn new<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, theme: Theme) -> Self {
         let (width, height) = area.dim_in_pixel();
         let short = f64::from(width.min(height));
-        let text = (short / 56.0).clamp(9.0, 30.0);
+        let text = (short / 56.0).clamp(9.0, 30.0).max(theme.smallest_text);
         Frame {
             width: width as i32,
             height: height as i32,
             text,
             title: (text * 1.45).round(),
             margin: (text * 1.2).round() as i32,
+            theme,
         }
     }
 
@@ -83,12 +117,12 @@ impl Frame {
         subtitle: &str,
     ) -> Result<Rect, DrawError> {
         let mut y = self.margin;
-        let title_style = self.style(self.title, &INK);
+        let title_style = self.style(self.title, &self.theme.ink);
         let title = fit(area, title, &title_style, self.width - 2 * self.margin)?;
         area.draw_text(&title, &title_style, (self.margin, y))?;
         y += (self.title * 1.3) as i32;
         if !subtitle.is_empty() {
-            let style = self.style(self.text, &MUTED);
+            let style = self.style(self.text, &self.theme.muted);
             let subtitle = fit(area, subtitle, &style, self.width - 2 * self.margin)?;
             area.draw_text(&subtitle, &style, (self.margin, y))?;
             y += (self.text * 1.4) as i32;
@@ -110,10 +144,10 @@ impl Frame {
     ) -> Result<(), DrawError> {
         area.draw(&Rectangle::new(
             [(body.left, body.top), (body.right, body.bottom)],
-            ShapeStyle::from(&GRID).stroke_width(1),
+            ShapeStyle::from(&self.theme.grid).stroke_width(1),
         ))?;
         let style = self
-            .style(self.title, &MUTED)
+            .style(self.title, &self.theme.muted)
             .pos(Pos::new(HPos::Center, VPos::Center));
         let message = fit(area, message, &style, body.width() - 2 * self.margin)?;
         area.draw_text(

@@ -11,11 +11,12 @@
 mod bar;
 #[cfg(feature = "png")]
 pub mod bitmap;
+mod columns;
 mod layout;
 mod line;
 mod pie;
 
-pub use layout::{format_value, nice_ticks};
+pub use layout::{Theme, format_value, nice_ticks};
 pub use plotters::style::RGBColor;
 
 use plotters::coord::Shift;
@@ -47,6 +48,40 @@ pub enum Chart {
     Pie(Vec<Share>),
     /// Nothing to draw: the message says why.
     Empty(String),
+    /// A value per period (day, month) as columns, the series stacked.
+    Columns(ColumnChart),
+}
+
+/// Periods side by side (the days of a week, the months of a year), each
+/// a column with the series stacked in order, the first at the bottom.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ColumnChart {
+    /// One per column, written under it ("Mon 28", "Oct").
+    pub labels: Vec<String>,
+    /// The y axis' title ("kWh per day").
+    pub value_label: String,
+    /// Whether to name the series in a legend.
+    pub legend: bool,
+    pub series: Vec<ColumnSeries>,
+    /// The previous period's value per column (the same day last week),
+    /// drawn as a mark across each column for comparison; empty for none.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub previous: Vec<Option<f64>>,
+    /// The legend's name for the marks ("the week before").
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub previous_name: String,
+}
+
+/// One stacked series of a [`ColumnChart`].
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ColumnSeries {
+    pub name: String,
+    /// Its slot in the palette ([`color`]); `usize::MAX` is [`OTHER`].
+    pub color: usize,
+    /// One per column; `None` where it has no data.
+    pub values: Vec<Option<f64>>,
 }
 
 /// One named quantity (a point's consumption over the window).
@@ -75,6 +110,14 @@ pub struct LineChart {
     /// names the only one).
     pub legend: bool,
     pub series: Vec<Series>,
+    /// The same points over the period before, moved onto this time axis
+    /// (yesterday under today), drawn faint and thin beneath the series
+    /// for comparison; none by default.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Vec::is_empty")
+    )]
+    pub previous: Vec<Series>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -141,8 +184,12 @@ pub fn share_color(grouped: &Grouped, index: usize) -> RGBColor {
 }
 
 /// The colour of the `index`th series or slice: ten distinct colours
-/// (Tableau 10), then hues spaced by the golden angle.
+/// (Tableau 10), then hues spaced by the golden angle; `usize::MAX` is
+/// [`OTHER`].
 pub fn color(index: usize) -> RGBColor {
+    if index == usize::MAX {
+        return OTHER;
+    }
     const TABLEAU: [(u8, u8, u8); 10] = [
         (78, 121, 167),
         (242, 142, 43),
@@ -163,19 +210,44 @@ pub fn color(index: usize) -> RGBColor {
     RGBColor(r, g, b)
 }
 
-/// Draws `figure` over the whole of `area`.
+/// Where a line or column chart drew its data, in the area's pixels
+/// (right and bottom excluded), and the value range of its y axis: what a
+/// page needs to say which time or column is under the pointer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plot {
+    pub left: i32,
+    pub top: i32,
+    pub right: i32,
+    pub bottom: i32,
+    /// The value at the bottom and at the top.
+    pub low: f64,
+    pub high: f64,
+}
+
+/// Draws `figure` over the whole of `area` in the light theme.
 pub fn draw<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     figure: &Figure,
 ) -> Result<(), DrawError> {
-    area.fill(&WHITE)?;
-    let frame = layout::Frame::new(area);
+    draw_themed(area, figure, Theme::LIGHT).map(|_| ())
+}
+
+/// Draws `figure` over the whole of `area` in `theme`; where the data went
+/// for a line or column chart.
+pub fn draw_themed<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    figure: &Figure,
+    theme: Theme,
+) -> Result<Option<Plot>, DrawError> {
+    area.fill(&theme.background)?;
+    let frame = layout::Frame::new(area, theme);
     let body = frame.heading(area, &figure.title, &figure.subtitle)?;
     match &figure.chart {
         Chart::Line(chart) => line::draw(area, &frame, body, chart),
-        Chart::Bar(shares) => bar::draw(area, &frame, body, shares),
-        Chart::Pie(shares) => pie::draw(area, &frame, body, shares),
-        Chart::Empty(message) => frame.message(area, body, message),
+        Chart::Columns(chart) => columns::draw(area, &frame, body, chart),
+        Chart::Bar(shares) => bar::draw(area, &frame, body, shares).map(|()| None),
+        Chart::Pie(shares) => pie::draw(area, &frame, body, shares).map(|()| None),
+        Chart::Empty(message) => frame.message(area, body, message).map(|()| None),
     }
 }
 

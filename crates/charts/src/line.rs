@@ -1,8 +1,8 @@
 //! Consumption per interval over time: one line per series, a legend on
 //! the right, local-time ticks below.
 
-use crate::layout::{self, AXIS, Frame, GRID, INK, MUTED, Rect, fit, format_value, text_width};
-use crate::{Bucket, DrawError, LineChart, color};
+use crate::layout::{self, Frame, Rect, fit, format_value, text_width};
+use crate::{Bucket, DrawError, LineChart, Plot, color};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -12,9 +12,18 @@ pub fn draw<DB: DrawingBackend>(
     frame: &Frame,
     body: Rect,
     chart: &LineChart,
-) -> Result<(), DrawError> {
-    let text = frame.style(frame.text, &INK);
-    let (plot_right, legend) = legend_column(area, frame, body, chart)?;
+) -> Result<Option<Plot>, DrawError> {
+    let text = frame.style(frame.text, &frame.theme.ink);
+    let names: Vec<(&str, RGBColor)> = if chart.legend {
+        chart
+            .series
+            .iter()
+            .map(|series| (series.name.as_str(), color(series.color)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (plot_right, legend) = legend_column(area, frame, body, &names)?;
 
     let (low, high) = value_range(chart);
     let (low, high, ticks) = layout::nice_ticks(low, high, 6);
@@ -31,7 +40,9 @@ pub fn draw<DB: DrawingBackend>(
         bottom: body.bottom - (frame.text * 1.8) as i32,
     };
     if plot.width() < 10 || plot.height() < 10 {
-        return frame.message(area, body, "too small to draw");
+        return frame
+            .message(area, body, "too small to draw")
+            .map(|()| None);
     }
     let y = |value: f64| -> i32 {
         let share = (value - low) / (high - low);
@@ -49,18 +60,18 @@ pub fn draw<DB: DrawingBackend>(
         let at = y(*value);
         area.draw(&PathElement::new(
             vec![(plot.left, at), (plot.right, at)],
-            GRID,
+            frame.theme.grid,
         ))?;
         area.draw_text(label, &right_aligned, (plot.left - frame.margin / 3, at))?;
     }
     let title_style = frame
-        .style(frame.text, &MUTED)
+        .style(frame.text, &frame.theme.muted)
         .transform(FontTransform::Rotate270)
         .pos(Pos::new(HPos::Center, VPos::Top));
     let value_label = fit(
         area,
         &chart.value_label,
-        &frame.style(frame.text, &MUTED),
+        &frame.style(frame.text, &frame.theme.muted),
         plot.height(),
     )?;
     area.draw_text(
@@ -71,7 +82,7 @@ pub fn draw<DB: DrawingBackend>(
 
     // Time grid and labels, skipping a label that would touch the last.
     let centered = frame
-        .style(frame.text, &MUTED)
+        .style(frame.text, &frame.theme.muted)
         .pos(Pos::new(HPos::Center, VPos::Top));
     let mut last_label_end = i32::MIN;
     for tick in &chart.ticks {
@@ -81,20 +92,20 @@ pub fn draw<DB: DrawingBackend>(
         let at = x(tick.at);
         area.draw(&PathElement::new(
             vec![(at, plot.top), (at, plot.bottom)],
-            GRID,
+            frame.theme.grid,
         ))?;
         let width = text_width(area, &tick.label, &centered)?;
         let (from, to) = (at - width / 2, at + width / 2);
         if from > last_label_end + frame.margin / 2 && from >= body.left && to <= frame.width {
             area.draw(&PathElement::new(
                 vec![(at, plot.bottom), (at, plot.bottom + frame.margin / 4)],
-                AXIS,
+                frame.theme.axis,
             ))?;
             area.draw_text(&tick.label, &centered, (at, plot.bottom + frame.margin / 3))?;
             last_label_end = to;
         }
     }
-    plot.draw_axes(area)?;
+    plot.draw_axes(area, &frame.theme)?;
 
     // The series. A sparse one is a line through its buckets; a
     // dense one (buckets about a pixel column apart) is each bucket's span
@@ -105,6 +116,24 @@ pub fn draw<DB: DrawingBackend>(
         (plot.left, plot.top),
         (plot.width() as u32 + 1, plot.height() as u32 + 1),
     );
+    // The period before first, beneath: each point's colour half faded
+    // into the background, one pixel wide.
+    for series in &chart.previous {
+        let color = faded(color(series.color), frame.theme.background);
+        for run in runs(&series.buckets) {
+            let spans: Vec<(i32, i32, i32)> = run
+                .iter()
+                .map(|bucket| {
+                    (
+                        x((bucket.start + bucket.end) / 2) - plot.left,
+                        y(bucket.high) - plot.top,
+                        y(bucket.low) - plot.top,
+                    )
+                })
+                .collect();
+            draw_path(&plot_area, &spans, &color, 1)?;
+        }
+    }
     for series in &chart.series {
         let dense = series.buckets.len() as i32 > plot.width() / 3;
         let color = color(series.color);
@@ -130,9 +159,16 @@ pub fn draw<DB: DrawingBackend>(
     }
 
     if let Some(legend) = legend {
-        draw_legend(area, frame, legend, chart)?;
+        draw_legend(area, frame, legend, &names)?;
     }
-    Ok(())
+    Ok(Some(Plot {
+        left: plot.left,
+        top: plot.top,
+        right: plot.right,
+        bottom: plot.bottom,
+        low,
+        high,
+    }))
 }
 
 /// Each `(x, top, bottom)` span as a column, joined to the one before by a
@@ -207,11 +243,27 @@ fn draw_path<DB: DrawingBackend>(
     Ok(())
 }
 
-/// The smallest low and largest high of all series, with zero included.
+/// `color` half way to `background`.
+fn faded(color: RGBColor, background: RGBColor) -> RGBColor {
+    let mix = |a: u8, b: u8| ((u16::from(a) + u16::from(b)) / 2) as u8;
+    RGBColor(
+        mix(color.0, background.0),
+        mix(color.1, background.1),
+        mix(color.2, background.2),
+    )
+}
+
+/// The smallest low and largest high of all series (and of the period
+/// before), with zero included.
 fn value_range(chart: &LineChart) -> (f64, f64) {
     let mut low: f64 = 0.0;
     let mut high: f64 = 0.0;
-    for bucket in chart.series.iter().flat_map(|s| &s.buckets) {
+    for bucket in chart
+        .series
+        .iter()
+        .chain(&chart.previous)
+        .flat_map(|s| &s.buckets)
+    {
         if bucket.low.is_finite() {
             low = low.min(bucket.low);
         }
@@ -234,20 +286,21 @@ fn runs(buckets: &[Bucket]) -> impl Iterator<Item = &[Bucket]> {
     buckets.chunk_by(move |a, b| b.start - a.end <= 3 * widest)
 }
 
-/// Where the plot ends and the legend goes (a column on the right).
-fn legend_column<DB: DrawingBackend>(
+/// Where the plot ends and the legend of `names` goes (a column on the
+/// right; none without names).
+pub fn legend_column<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     frame: &Frame,
     body: Rect,
-    chart: &LineChart,
+    names: &[(&str, RGBColor)],
 ) -> Result<(i32, Option<Rect>), DrawError> {
-    if chart.series.is_empty() || !chart.legend {
+    if names.is_empty() {
         return Ok((body.right, None));
     }
-    let text = frame.style(frame.text, &INK);
+    let text = frame.style(frame.text, &frame.theme.ink);
     let mut widest = 0;
-    for series in &chart.series {
-        widest = widest.max(text_width(area, &series.name, &text)?);
+    for (name, _) in names {
+        widest = widest.max(text_width(area, name, &text)?);
     }
     let swatch = (frame.text * 1.6) as i32;
     let width = (widest + swatch + frame.margin).min(body.width() / 4);
@@ -263,35 +316,37 @@ fn legend_column<DB: DrawingBackend>(
     ))
 }
 
-fn draw_legend<DB: DrawingBackend>(
+/// A swatch and a name per entry, top down; "and N more" when they do not
+/// all fit.
+pub fn draw_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     frame: &Frame,
     legend: Rect,
-    chart: &LineChart,
+    names: &[(&str, RGBColor)],
 ) -> Result<(), DrawError> {
     let text = frame
-        .style(frame.text, &INK)
+        .style(frame.text, &frame.theme.ink)
         .pos(Pos::new(HPos::Left, VPos::Center));
     let row = (frame.text * 1.5).round() as i32;
     let rows = (legend.height() / row).max(1) as usize;
     let swatch = (frame.text * 1.2) as i32;
-    let shown = if chart.series.len() > rows {
+    let shown = if names.len() > rows {
         rows - 1
     } else {
-        chart.series.len()
+        names.len()
     };
-    for (index, series) in chart.series.iter().take(shown).enumerate() {
+    for (index, (name, swatch_color)) in names.iter().take(shown).enumerate() {
         let middle = legend.top + row * index as i32 + row / 2;
         area.draw(&Rectangle::new(
             [
                 (legend.left, middle - 2),
                 (legend.left + swatch, middle + 2),
             ],
-            color(series.color).filled(),
+            swatch_color.filled(),
         ))?;
         let name = fit(
             area,
-            &series.name,
+            name,
             &text,
             legend.width() - swatch - frame.margin / 2,
         )?;
@@ -301,13 +356,13 @@ fn draw_legend<DB: DrawingBackend>(
             (legend.left + swatch + frame.margin / 2, middle),
         )?;
     }
-    if shown < chart.series.len() {
+    if shown < names.len() {
         let middle = legend.top + row * shown as i32 + row / 2;
-        let more = format!("and {} more", chart.series.len() - shown);
+        let more = format!("and {} more", names.len() - shown);
         area.draw_text(
             &more,
             &frame
-                .style(frame.text, &MUTED)
+                .style(frame.text, &frame.theme.muted)
                 .pos(Pos::new(HPos::Left, VPos::Center)),
             (legend.left, middle),
         )?;

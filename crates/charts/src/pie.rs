@@ -2,7 +2,7 @@
 //! clockwise from twelve o'clock, with a legend of names, values and
 //! percentages (labels on the slices themselves would collide).
 
-use crate::layout::{Frame, INK, Rect, fit, format_value, text_width};
+use crate::layout::{Frame, Rect, fit, format_value, text_width};
 use crate::{DrawError, Share, grouped, share_color};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -70,7 +70,7 @@ pub fn draw<DB: DrawingBackend>(
                         center.1 + (f64::from(radius) * angle.sin()).round() as i32,
                     ),
                 ],
-                ShapeStyle::from(&WHITE).stroke_width(2),
+                ShapeStyle::from(&frame.theme.background).stroke_width(2),
             ))?;
             angle += slice.value.max(0.0) / total * std::f64::consts::TAU;
         }
@@ -83,7 +83,7 @@ pub fn draw<DB: DrawingBackend>(
         bottom: body.bottom,
     };
     let text = frame
-        .style(frame.text, &INK)
+        .style(frame.text, &frame.theme.ink)
         .pos(Pos::new(HPos::Left, VPos::Center));
     let row = (frame.text * 1.6).round() as i32;
     let first = legend.top + (legend.height() - row * slices.len() as i32).max(0) / 2;

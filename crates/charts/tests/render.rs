@@ -1,8 +1,10 @@
 //! Every chart drawn into a bitmap, checked where the data says it must
 //! show. `CHARTS_OUT=dir` also writes the PNGs, to look at them.
 
-use charts::bitmap::{render_png, render_rgb};
-use charts::{Bucket, Chart, Figure, LineChart, Series, Share, Tick};
+use charts::bitmap::{render_png, render_rgb, render_rgb_themed};
+use charts::{
+    Bucket, Chart, ColumnChart, ColumnSeries, Figure, LineChart, Series, Share, Theme, Tick, color,
+};
 
 const W: u32 = 1600;
 const H: u32 = 900;
@@ -70,6 +72,7 @@ fn line(series: Vec<Series>) -> Figure {
         value_label: "per interval".to_owned(),
         legend: true,
         series,
+        previous: Vec::new(),
     }))
 }
 
@@ -184,6 +187,7 @@ fn a_dense_flat_series_is_a_whole_line() {
             color: 0,
             buckets,
         }],
+        previous: Vec::new(),
     }));
     save("dense-flat", &fig);
     let rgb = render_rgb(&fig, W, H).unwrap();
@@ -195,4 +199,152 @@ fn a_dense_flat_series_is_a_whole_line() {
         columns as u32 > W * 8 / 10,
         "the line covers {columns} of {W} columns"
     );
+}
+
+/// A week of days, two meters stacked, the previous week marked: each
+/// day's column holds the first meter at the bottom and the second above,
+/// as tall as the values say; the dark theme draws on a dark background.
+#[test]
+fn columns_stack_their_series_in_order_and_mark_the_previous_period() {
+    let days = [
+        "Mon 28", "Tue 29", "Wed 30", "Thu 31", "Fri 1", "Sat 2", "Sun 3",
+    ];
+    let chart = ColumnChart {
+        labels: days.iter().map(|d| (*d).to_owned()).collect(),
+        value_label: "kWh per day".to_owned(),
+        legend: true,
+        series: vec![
+            ColumnSeries {
+                name: "first".to_owned(),
+                color: 0,
+                values: vec![Some(10.0); 7],
+            },
+            ColumnSeries {
+                name: "second".to_owned(),
+                color: 1,
+                values: [
+                    Some(10.0),
+                    Some(30.0),
+                    None,
+                    Some(10.0),
+                    Some(10.0),
+                    Some(10.0),
+                    Some(10.0),
+                ]
+                .to_vec(),
+            },
+        ],
+        previous: vec![Some(35.0); 7],
+        previous_name: "the week before".to_owned(),
+    };
+    let fig = figure(Chart::Columns(chart));
+    save("columns", &fig);
+    let rgb = render_rgb(&fig, W, H).unwrap();
+    let (first, second) = (color(0), color(1));
+    let column_heights = |c: charts::RGBColor| -> Vec<usize> {
+        // Per pixel column, how many pixels have the colour.
+        (0..W)
+            .map(|x| {
+                (0..H)
+                    .filter(|&y| pixel(&rgb, x, y) == (c.0, c.1, c.2))
+                    .count()
+            })
+            .collect()
+    };
+    let firsts = column_heights(first);
+    let seconds = column_heights(second);
+    let tallest_second = *seconds.iter().max().unwrap();
+    let tallest_first = *firsts.iter().max().unwrap();
+    // Tuesday's second meter (30) is three times the first's 10.
+    let ratio = tallest_second as f64 / tallest_first as f64;
+    assert!(
+        (ratio - 3.0).abs() < 0.1,
+        "{tallest_second} / {tallest_first}"
+    );
+    // The second sits above the first: in a column holding both, its
+    // lowest pixel is above the first's highest.
+    let x = seconds.iter().position(|&n| n == tallest_second).unwrap() as u32;
+    let top_of_first = (0..H)
+        .find(|&y| pixel(&rgb, x, y) == (first.0, first.1, first.2))
+        .unwrap();
+    let bottom_of_second = (0..H)
+        .rev()
+        .find(|&y| pixel(&rgb, x, y) == (second.0, second.1, second.2))
+        .unwrap();
+    assert!(
+        bottom_of_second < top_of_first,
+        "{bottom_of_second} < {top_of_first}"
+    );
+    // Wednesday has no second meter: some columns hold only the first.
+    assert!(
+        firsts
+            .iter()
+            .zip(&seconds)
+            .any(|(f, s)| *f == tallest_first && *s == 0)
+    );
+    // The previous week's mark: a 3-pixel bar across each of the 7 columns.
+    let ink = Theme::LIGHT.ink;
+    let marked = rgb
+        .chunks(3)
+        .filter(|p| (p[0], p[1], p[2]) == (ink.0, ink.1, ink.2))
+        .count();
+    assert!(
+        marked > 7 * 100 * 3,
+        "{marked} pixels of the previous period's marks"
+    );
+
+    let dark = render_rgb_themed(&fig, W, H, Theme::DARK).unwrap();
+    let background = Theme::DARK.background;
+    let corner = (dark[0], dark[1], dark[2]);
+    assert_eq!(corner, (background.0, background.1, background.2));
+    let light_pixels = dark
+        .chunks(3)
+        .filter(|p| p[0] > 200 && p[1] > 200 && p[2] > 200)
+        .count();
+    assert!(
+        light_pixels > 300,
+        "light text on the dark background: {light_pixels}"
+    );
+}
+
+/// The period before is drawn beneath, in the point's colour faded, and
+/// counts for the value axis: yesterday's spike of 10 is on the chart.
+#[test]
+fn a_line_chart_shows_the_period_before_faded() {
+    let today = day_series("meter", 1.0);
+    let mut yesterday = day_series("meter", 1.0);
+    for bucket in &mut yesterday.buckets {
+        bucket.high *= 2.0;
+        bucket.low *= 2.0;
+    }
+    let Chart::Line(mut chart) = line(vec![today]).chart else {
+        unreachable!()
+    };
+    chart.previous = vec![yesterday];
+    let fig = figure(Chart::Line(chart));
+    save("line-previous", &fig);
+    let rgb = render_rgb(&fig, W, H).unwrap();
+    let c = color(1);
+    let faded = |a: u8| ((u16::from(a) + 255) / 2) as u8;
+    let faded = (faded(c.0), faded(c.1), faded(c.2));
+    let count = |wanted: (u8, u8, u8)| {
+        rgb.chunks(3)
+            .filter(|p| (p[0], p[1], p[2]) == wanted)
+            .count()
+    };
+    assert!(
+        count(faded) > 500,
+        "the period before: {} pixels",
+        count(faded)
+    );
+    assert!(count((c.0, c.1, c.2)) > 1000, "today");
+    // Its faded line is above today's: the top of the faded colour is
+    // higher in most columns.
+    let top = |wanted: (u8, u8, u8), x: u32| (0..H).find(|&y| pixel(&rgb, x, y) == wanted);
+    let above = (0..W)
+        .filter(
+            |&x| matches!((top(faded, x), top((c.0, c.1, c.2), x)), (Some(a), Some(b)) if a < b),
+        )
+        .count();
+    assert!(above > 500, "{above} columns");
 }

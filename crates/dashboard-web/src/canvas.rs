@@ -6,6 +6,11 @@
 //! page's Content-Security-Policy (`style-src 'self'`) refuses. The canvas'
 //! own `measureText`, with the font `draw_text` sets, is exact for what is
 //! drawn and touches no DOM.
+//!
+//! Lines of an odd width are stroked through pixel centres (`x + 0.5`), as
+//! the bitmap backend fills them: `CanvasBackend` strokes paths along pixel
+//! edges, which smears a 1-pixel line over two half-tone rows (a dense
+//! chart's joins looked dotted) and puts its grid lines a row off the PNG's.
 
 use plotters_backend::{
     BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingBackend, DrawingErrorKind,
@@ -61,7 +66,7 @@ impl DrawingBackend for CanvasText {
         to: BackendCoord,
         style: &S,
     ) -> Outcome {
-        self.inner.draw_line(from, to, style)
+        self.draw_path([from, to], style)
     }
 
     fn draw_rect<S: BackendStyle>(
@@ -79,7 +84,31 @@ impl DrawingBackend for CanvasText {
         path: I,
         style: &S,
     ) -> Outcome {
-        self.inner.draw_path(path, style)
+        let color = style.color();
+        if color.alpha == 0.0 {
+            return Ok(());
+        }
+        let width = style.stroke_width();
+        let offset = if width % 2 == 1 { 0.5 } else { 0.0 };
+        let (r, g, b) = color.rgb;
+        self.context
+            .set_stroke_style_str(&format!("rgba({r},{g},{b},{})", color.alpha));
+        self.context.set_line_width(f64::from(width));
+        // Square ends cover the end pixels whole, as the bitmap does.
+        self.context
+            .set_line_cap(if offset > 0.0 { "square" } else { "butt" });
+        self.context.begin_path();
+        let mut points = path.into_iter();
+        if let Some((x, y)) = points.next() {
+            self.context
+                .move_to(f64::from(x) + offset, f64::from(y) + offset);
+            for (x, y) in points {
+                self.context
+                    .line_to(f64::from(x) + offset, f64::from(y) + offset);
+            }
+        }
+        self.context.stroke();
+        Ok(())
     }
 
     fn draw_circle<S: BackendStyle>(

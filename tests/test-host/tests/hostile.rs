@@ -126,6 +126,7 @@ const OPS: &[Op] = &[
             param("height", "3", Number, false),
             param("start", "2019-10-30", Day, false),
             param("end", "2019-10-31", Day, false),
+            param("quantity", "demand", Word, false),
         ],
     },
     Op {
@@ -139,6 +140,7 @@ const OPS: &[Op] = &[
             param("height", "3", Number, false),
             param("start", "2019-10-30", Day, false),
             param("end", "2019-10-31", Day, false),
+            param("quantity", "demand", Word, false),
         ],
     },
     Op {

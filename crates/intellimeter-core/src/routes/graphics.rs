@@ -8,7 +8,7 @@
 
 use crate::context::Ctx;
 use crate::domain::days::{day_range, parse_day};
-use crate::domain::figures::{self, FigureRequest, Kind};
+use crate::domain::figures::{self, FigureRequest, Kind, Quantity};
 use crate::error::ApiError;
 use crate::http::request::{ApiRequest, Params};
 use crate::http::{Reply, Route};
@@ -37,7 +37,7 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
 }
 
 /// A chart as the request asks for it (`type`, `meter`, `start`, `end`,
-/// `width`, `height`), ready for any backend, and how long a browser may
+/// `width`, `height`, `quantity`), ready for any backend, and how long a browser may
 /// keep it.
 pub(crate) struct Drawn {
     pub figure: Figure,
@@ -82,6 +82,7 @@ pub(crate) fn figure(ctx: &Ctx, request: &ApiRequest) -> Result<Drawn, ApiError>
             meter: params.get("meter"),
             days,
             columns: width,
+            quantity: Quantity::parse(params.get("quantity"))?,
         },
     )?;
     Ok(Drawn {

@@ -17,6 +17,9 @@ pub const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 pub const TAB: &str = "\u{E004}";
 pub const ENTER: &str = "\u{E007}";
 pub const SPACE: &str = "\u{E00D}";
+pub const ESCAPE: &str = "\u{E00C}";
+pub const ARROW_LEFT: &str = "\u{E012}";
+pub const ARROW_RIGHT: &str = "\u{E014}";
 
 /// A chromedriver with one headless chromium session; both end on drop.
 pub struct Browser {
@@ -222,6 +225,41 @@ impl Browser {
             "POST",
             "/session/actions",
             json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]}),
+        )
+        .await;
+    }
+
+    /// Moves the mouse pointer to `(x, y)` CSS pixels from the top left of
+    /// the element `css` (hovering it).
+    pub async fn point_at(&self, css: &str, x: i64, y: i64) {
+        let element = self.find(css).await;
+        // WebDriver offsets are from the element's centre.
+        let size = self
+            .script(
+                "const r = document.querySelector(arguments[0]).getBoundingClientRect(); return [r.width, r.height];",
+                json!([css]),
+            )
+            .await;
+        let (width, height) = (size[0].as_f64().unwrap(), size[1].as_f64().unwrap());
+        let origin = json!({ ELEMENT: element });
+        self.command(
+            "POST",
+            "/session/actions",
+            json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+                "actions": [{"type": "pointerMove", "duration": 0, "origin": origin,
+                             "x": x - (width / 2.0) as i64, "y": y - (height / 2.0) as i64}]}]}),
+        )
+        .await;
+    }
+
+    /// Emulates the user's colour scheme preference (`"dark"`, `"light"`)
+    /// through chromedriver's DevTools passthrough.
+    pub async fn prefer_color_scheme(&self, scheme: &str) {
+        self.command(
+            "POST",
+            "/session/goog/cdp/execute",
+            json!({"cmd": "Emulation.setEmulatedMedia",
+                   "params": {"features": [{"name": "prefers-color-scheme", "value": scheme}]}}),
         )
         .await;
     }
