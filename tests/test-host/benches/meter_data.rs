@@ -113,6 +113,9 @@ async fn bench_ingest(points: i64) {
             format!(r#"{{"readings": [{}]}}"#, readings.join(", ")).into_bytes()
         })
         .collect();
+    let parsing = native_parse_and_check(&bodies);
+    app.take_sql_profile();
+    let mut server_timing = None;
     let started = Instant::now();
     for body in bodies {
         let response = request(
@@ -128,8 +131,11 @@ async fn bench_ingest(points: i64) {
         .await
         .unwrap();
         assert_eq!(response.status, 200, "{}", response.text());
+        server_timing = response.header("server-timing").map(str::to_owned);
     }
-    let component_rate = (batches * per_batch) as f64 / started.elapsed().as_secs_f64();
+    let elapsed = started.elapsed();
+    let profile = app.take_sql_profile();
+    let component_rate = (batches * per_batch) as f64 / elapsed.as_secs_f64();
     app.shutdown().await;
 
     // The same readings, plain rusqlite, same schema (a second app made it).
@@ -146,6 +152,7 @@ async fn bench_ingest(points: i64) {
         .unwrap();
     }
     let started = Instant::now();
+    let mut plain_commit = Duration::ZERO;
     for b in 0..batches {
         let tx = db.transaction().unwrap();
         {
@@ -163,7 +170,9 @@ async fn bench_ingest(points: i64) {
                     .unwrap();
             }
         }
+        let committing = Instant::now();
         tx.commit().unwrap();
+        plain_commit += committing.elapsed();
     }
     let plain_rate = (batches * per_batch) as f64 / started.elapsed().as_secs_f64();
     println!(
@@ -171,10 +180,72 @@ async fn bench_ingest(points: i64) {
         batches
     );
     println!("  ingest component          {component_rate:>12.0} readings/s");
-    println!("  plain rusqlite insert     {plain_rate:>12.0} readings/s");
+    println!(
+        "  plain rusqlite insert     {plain_rate:>12.0} readings/s  ({:.1} ms per batch, COMMIT {:.1} ms)",
+        per_batch as f64 * 1e3 / plain_rate,
+        plain_commit.as_secs_f64() * 1e3 / batches as f64
+    );
     println!(
         "  ratio                     {:>12.2}",
         component_rate / plain_rate
+    );
+    print_ingest_breakdown(batches, elapsed, parsing, server_timing, &profile);
+}
+
+/// `ingest_wire::parse` and `check` of every body, natively (the
+/// component runs the same code compiled to wasm, somewhat slower).
+fn native_parse_and_check(bodies: &[Vec<u8>]) -> (Duration, Duration) {
+    let (mut parse, mut check) = (Duration::ZERO, Duration::ZERO);
+    for body in bodies {
+        let started = Instant::now();
+        let batch = ingest_wire::parse(body).unwrap();
+        parse += started.elapsed();
+        let started = Instant::now();
+        let checked = ingest_wire::check(&batch, START + 10 * 365 * 86_400).unwrap();
+        check += started.elapsed();
+        assert!(!checked.readings.is_empty());
+    }
+    (parse, check)
+}
+
+/// Where an ingest batch's time went: the SQL statements the component
+/// ran (how many, and how long it waited for them, from the test host's
+/// profile), and the rest (the guest's own work, instantiation, HTTP).
+fn print_ingest_breakdown(
+    batches: i64,
+    elapsed: Duration,
+    (parse, check): (Duration, Duration),
+    server_timing: Option<String>,
+    profile: &BTreeMap<String, test_host::sqlite::StatementCost>,
+) {
+    let per_batch = |time: Duration| time.as_secs_f64() * 1e3 / batches as f64;
+    let sql: Duration = profile.values().map(|cost| cost.time).sum();
+    let statements: u64 = profile.values().map(|cost| cost.count).sum();
+    println!("  per batch                 {:>9.1} ms", per_batch(elapsed));
+    println!(
+        "    SQL, {:>5.1} statements  {:>9.1} ms  (Server-Timing of the last: {})",
+        statements as f64 / batches as f64,
+        per_batch(sql),
+        server_timing.as_deref().unwrap_or("none")
+    );
+    let mut costs: Vec<_> = profile.iter().collect();
+    costs.sort_by_key(|(_, cost)| std::cmp::Reverse(cost.time + cost.guest_before));
+    for (shape, cost) in costs.iter().take(12) {
+        println!(
+            "      {:>6.1} x {:>7.2} ms (guest before {:>6.2} ms) {:>7.0} params {:>6.0} rows  {}",
+            cost.count as f64 / batches as f64,
+            per_batch(cost.time),
+            per_batch(cost.guest_before),
+            cost.parameters as f64 / batches as f64,
+            cost.rows as f64 / batches as f64,
+            shape.chars().take(72).collect::<String>()
+        );
+    }
+    println!(
+        "    the rest (guest, HTTP)  {:>9.1} ms  of which natively: JSON parse {:.1} ms, check {:.1} ms",
+        per_batch(elapsed.saturating_sub(sql)),
+        per_batch(parse),
+        per_batch(check)
     );
 }
 
