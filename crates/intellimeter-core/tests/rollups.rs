@@ -220,8 +220,7 @@ fn ingest_keeps_rollups_exact_whatever_the_order_of_arrival() {
 }
 
 /// Batches as large as a collector's backlog sends: several multi-row
-/// INSERTs and rollup upserts per batch (and the larger page cache), then
-/// every batch again.
+/// INSERTs and rollup upserts per batch, then every batch again.
 #[test]
 fn large_batches_keep_rollups_exact_and_a_replay_changes_nothing() {
     let mut random = Random(0x2545_f491_4f6c_dd1d);

@@ -32,16 +32,6 @@ use std::collections::BTreeMap;
 /// slower to compile.
 const ROWS_PER_INSERT: usize = 1000;
 
-/// The page cache a large batch gets, in KiB (SQLite's default is 2,000).
-/// A batch of 10,000 readings of 100 points dirties more pages than the
-/// default holds (the readings' two B-trees and the rollups, each point's
-/// at its own place), and SQLite then spills pages to the database file in
-/// the middle of the transaction, syncing its journal first: measured, the
-/// rollup upserts of such a batch took twice as long. Each request opens a
-/// new connection, so this is set per batch; the memory is taken only as
-/// pages are used.
-const BATCH_CACHE_KIB: i64 = 16 * 1024;
-
 /// One reading ready to store.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NewReading {
@@ -55,10 +45,6 @@ pub struct NewReading {
 /// connection (a skipped duplicate is no change), so no row comes back.
 pub fn insert(write: &ProjectWrite, readings: &[NewReading]) -> Result<u64, ApiError> {
     let (db, project_id) = (write.db(), write.project_id().get());
-    if readings.len() > ROWS_PER_INSERT {
-        // PRAGMA takes no bound parameters; the size is our own constant.
-        db.execute(&format!("PRAGMA cache_size = -{BATCH_CACHE_KIB}"), &[])?;
-    }
     let batch = Batch::of(readings);
     let latest_before = last_two(db, project_id, &batch)?;
     let before = total_changes(db)?;
