@@ -223,30 +223,39 @@ impl SqlProfile {
 
 /// A statement's text with its whitespace collapsed, runs of placeholders
 /// (`(?,?),(?,?)…`) written `…` and cut to 100 characters: statements
-/// that differ only in how many rows they carry share a shape.
+/// that differ only in how many rows they carry share a shape. Reads no
+/// further than it needs and allocates little (it runs
+/// between two statements, on the guest's time).
 fn shape(statement: &str) -> String {
-    let collapsed = statement.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut out = String::new();
-    let mut run = String::new();
-    for c in collapsed.chars() {
-        if matches!(c, '(' | '?' | ',' | ')' | ' ') || c.is_ascii_digit() && run.contains('?') {
-            run.push(c);
+    const LENGTH: usize = 100;
+    let (mut out, mut run, mut placeholders) = (String::new(), String::new(), 0);
+    let flush = |out: &mut String, run: &mut String, placeholders: &mut usize| {
+        out.push_str(if *placeholders > 2 { " … " } else { run });
+        run.clear();
+        *placeholders = 0;
+    };
+    let mut after_space = true;
+    for c in statement.chars() {
+        let c = if c.is_whitespace() { ' ' } else { c };
+        if c == ' ' && after_space {
             continue;
         }
-        if run.matches('?').count() > 2 {
-            out.push_str(" … ");
-        } else {
-            out.push_str(&run);
+        after_space = c == ' ';
+        if matches!(c, '(' | '?' | ',' | ')' | ' ') || c.is_ascii_digit() && placeholders > 0 {
+            placeholders += usize::from(c == '?');
+            if placeholders <= 2 {
+                run.push(c);
+            }
+            continue;
         }
-        run.clear();
+        flush(&mut out, &mut run, &mut placeholders);
         out.push(c);
+        if out.len() >= LENGTH {
+            break;
+        }
     }
-    if run.matches('?').count() > 2 {
-        out.push_str(" …");
-    } else {
-        out.push_str(&run);
-    }
-    out.chars().take(100).collect()
+    flush(&mut out, &mut run, &mut placeholders);
+    out.trim_end().chars().take(LENGTH).collect()
 }
 
 /// Per-instance state of the sqlite interface.
@@ -364,5 +373,30 @@ impl sqlite::HostConnection for SqliteInstance {
     async fn drop(&mut self, connection: Resource<sqlite::Connection>) -> wasmtime::Result<()> {
         self.close(connection.rep());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shape;
+
+    #[test]
+    fn statements_of_any_row_count_share_a_shape() {
+        let rows = |n: usize| {
+            format!(
+                "INSERT INTO t (a, b)\n   VALUES {} ON CONFLICT DO NOTHING",
+                vec!["(?1,?,?)"; n].join(",")
+            )
+        };
+        assert_eq!(
+            shape(&rows(1000)),
+            "INSERT INTO t (a, b) VALUES … ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(shape(&rows(1000)), shape(&rows(7)));
+        assert_eq!(
+            shape("SELECT id FROM t WHERE x = ? AND y IN (?, ?)"),
+            "SELECT id FROM t WHERE x = ? AND y IN (?, ?)"
+        );
+        assert_eq!(shape(&"SELECT 1 ".repeat(50)).chars().count(), 100);
     }
 }
