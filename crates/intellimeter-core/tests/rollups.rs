@@ -219,6 +219,35 @@ fn ingest_keeps_rollups_exact_whatever_the_order_of_arrival() {
     assert_same(&stored(&db), &expected(&db));
 }
 
+/// Batches as large as a collector's backlog sends: several multi-row
+/// INSERTs and rollup upserts per batch, then every batch again.
+#[test]
+fn large_batches_keep_rollups_exact_and_a_replay_changes_nothing() {
+    let mut random = Random(0x2545_f491_4f6c_dd1d);
+    let all = meter_readings(6, &mut random);
+    let db = database(migrations::latest_version());
+    let batch = 2_500;
+    assert!(all.len() > 2 * batch, "{} readings", all.len());
+    for chunk in all.chunks(batch) {
+        common::store_readings(&db, chunk, usize::MAX);
+    }
+    let rollups = stored(&db);
+    assert_same(&rollups, &expected(&db));
+    let count = |db: &Sqlite| {
+        db.execute("SELECT COUNT(*) FROM readings", &[])
+            .unwrap()
+            .rows[0][0]
+            .clone()
+    };
+    let readings = count(&db);
+    assert_eq!(readings, SqlValue::Integer(all.len() as i64));
+    for chunk in all.chunks(batch) {
+        common::store_readings(&db, chunk, usize::MAX);
+    }
+    assert_eq!(count(&db), readings, "a replay stores nothing");
+    assert_eq!(stored(&db), rollups, "a replay changes no rollup");
+}
+
 #[test]
 fn migrations_0004_and_0006_compute_the_same_rollups_as_ingest() {
     let mut random = Random(42);

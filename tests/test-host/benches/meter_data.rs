@@ -2,7 +2,10 @@
 //! nothing):
 //!
 //! 1. ingest: readings/s through the ingest component in 10,000-reading
-//!    batches, next to a plain rusqlite batched insert into the same schema;
+//!    batches, next to a plain rusqlite batched insert into the same schema
+//!    (batch by batch in turn), and where a batch's time went: each
+//!    statement shape's count, parameters and time, and the component's
+//!    own work before it (the test host's SQL profile);
 //! 2. /file CSV: rows/s, time to first byte and peak guest memory for a
 //!    year of 5-minute readings of 100 points, next to the `sqlite3` CLI
 //!    writing the same rows as CSV from the same database file; then the
@@ -89,6 +92,10 @@ async fn provision(base: &str, username: &str) -> (String, String) {
     )
 }
 
+/// The ingest component against a plain batched rusqlite insert of the
+/// same rows into the same schema, batch by batch in turn (which goes
+/// first alternates), so that both meet the same load on a shared
+/// machine: its disk's sync times vary several times over within minutes.
 async fn bench_ingest(points: i64) {
     let batches = 20;
     let per_batch = 10_000;
@@ -97,42 +104,23 @@ async fn bench_ingest(points: i64) {
     let base = app.base_url();
     let (token, _) = provision(&base, "ingest").await;
     let bearer = format!("Bearer {token}");
+    let reading = |n: i64| (START + (n / points) * 300, n % points, n as f64 * 0.25);
     let bodies: Vec<Vec<u8>> = (0..batches)
         .map(|b| {
             let readings: Vec<String> = (0..per_batch)
                 .map(|i| {
-                    let n = b * per_batch + i;
+                    let (ts, point, value) = reading(b * per_batch + i);
                     format!(
-                        r#"{{"MeterId": "meter{}", "TimeStamping": "{}", "value": {}}}"#,
-                        n % points,
-                        rfc3339_utc(START + (n / points) * 300),
-                        n as f64 * 0.25
+                        r#"{{"MeterId": "meter{point}", "TimeStamping": "{}", "value": {value}}}"#,
+                        rfc3339_utc(ts),
                     )
                 })
                 .collect();
             format!(r#"{{"readings": [{}]}}"#, readings.join(", ")).into_bytes()
         })
         .collect();
-    let started = Instant::now();
-    for body in bodies {
-        let response = request(
-            &base,
-            "POST",
-            "/ingest",
-            &[
-                ("authorization", &bearer),
-                ("content-type", "application/json"),
-            ],
-            body,
-        )
-        .await
-        .unwrap();
-        assert_eq!(response.status, 200, "{}", response.text());
-    }
-    let component_rate = (batches * per_batch) as f64 / started.elapsed().as_secs_f64();
-    app.shutdown().await;
 
-    // The same readings, plain rusqlite, same schema (a second app made it).
+    // The plain side: its own database, the schema made by a second app.
     let plain_state = tempfile::tempdir().unwrap();
     let plain_app = start(plain_state.path()).await;
     provision(&plain_app.base_url(), "plain").await;
@@ -145,36 +133,113 @@ async fn bench_ingest(points: i64) {
         )
         .unwrap();
     }
-    let started = Instant::now();
-    for b in 0..batches {
-        let tx = db.transaction().unwrap();
-        {
-            let mut insert = tx
-                .prepare_cached("INSERT INTO readings (project_id, ts, point_id, value) VALUES (1, ?, ?, ?) ON CONFLICT DO NOTHING")
+
+    app.take_sql_profile();
+    let mut server_timing = None;
+    let (mut component, mut plain, mut plain_commit) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    for (b, body) in (0..batches).zip(bodies) {
+        for component_turn in [b % 2 == 0, b % 2 != 0] {
+            if component_turn {
+                let started = Instant::now();
+                let response = request(
+                    &base,
+                    "POST",
+                    "/ingest",
+                    &[
+                        ("authorization", &bearer),
+                        ("content-type", "application/json"),
+                    ],
+                    body.clone(),
+                )
+                .await
                 .unwrap();
-            for i in 0..per_batch {
-                let n = b * per_batch + i;
-                insert
-                    .execute(rusqlite::params![
-                        START + (n / points) * 300,
-                        n % points + 1,
-                        n as f64 * 0.25
-                    ])
-                    .unwrap();
+                component += started.elapsed();
+                assert_eq!(response.status, 200, "{}", response.text());
+                server_timing = response.header("server-timing").map(str::to_owned);
+                continue;
             }
+            let started = Instant::now();
+            let tx = db.transaction().unwrap();
+            {
+                let mut insert = tx
+                    .prepare_cached("INSERT INTO readings (project_id, ts, point_id, value) VALUES (1, ?, ?, ?) ON CONFLICT DO NOTHING")
+                    .unwrap();
+                for i in 0..per_batch {
+                    let (ts, point, value) = reading(b * per_batch + i);
+                    insert
+                        .execute(rusqlite::params![ts, point + 1, value])
+                        .unwrap();
+                }
+            }
+            let committing = Instant::now();
+            tx.commit().unwrap();
+            plain_commit += committing.elapsed();
+            plain += started.elapsed();
         }
-        tx.commit().unwrap();
     }
-    let plain_rate = (batches * per_batch) as f64 / started.elapsed().as_secs_f64();
+    let profile = app.take_sql_profile();
+    app.shutdown().await;
+    let rate = |time: Duration| (batches * per_batch) as f64 / time.as_secs_f64();
+    let per_batch_ms = |time: Duration| time.as_secs_f64() * 1e3 / batches as f64;
+    println!("\ningest, {batches} batches of {per_batch} readings, {points} points, in turn");
     println!(
-        "\ningest, {} batches of {per_batch} readings, {points} points",
-        batches
+        "  ingest component          {:>12.0} readings/s",
+        rate(component)
     );
-    println!("  ingest component          {component_rate:>12.0} readings/s");
-    println!("  plain rusqlite insert     {plain_rate:>12.0} readings/s");
+    println!(
+        "  plain rusqlite insert     {:>12.0} readings/s  ({:.1} ms per batch, COMMIT {:.1} ms)",
+        rate(plain),
+        per_batch_ms(plain),
+        per_batch_ms(plain_commit)
+    );
     println!(
         "  ratio                     {:>12.2}",
-        component_rate / plain_rate
+        rate(component) / rate(plain)
+    );
+    print_ingest_breakdown(batches, component, server_timing, &profile);
+}
+
+/// Where an ingest batch's time went: the SQL statements the component
+/// ran (how many, and how long it waited for them, from the test host's
+/// profile), and the rest (the guest's own work, instantiation, HTTP).
+fn print_ingest_breakdown(
+    batches: i64,
+    elapsed: Duration,
+    server_timing: Option<String>,
+    profile: &BTreeMap<String, test_host::sqlite::StatementCost>,
+) {
+    let per_batch = |time: Duration| time.as_secs_f64() * 1e3 / batches as f64;
+    let sql: Duration = profile.values().map(|cost| cost.time).sum();
+    let statements: u64 = profile.values().map(|cost| cost.count).sum();
+    println!("  per batch                 {:>9.1} ms", per_batch(elapsed));
+    println!(
+        "    SQL, {:>5.1} statements  {:>9.1} ms  (Server-Timing of the last: {})",
+        statements as f64 / batches as f64,
+        per_batch(sql),
+        server_timing.as_deref().unwrap_or("none")
+    );
+    let mut costs: Vec<_> = profile.iter().collect();
+    costs.sort_by_key(|(_, cost)| std::cmp::Reverse(cost.time + cost.guest_before));
+    for (shape, cost) in costs.iter().take(12) {
+        println!(
+            "      {:>6.1} x {:>7.2} ms (guest before {:>6.2} ms) {:>7.0} params {:>6.0} rows  {}",
+            cost.count as f64 / batches as f64,
+            per_batch(cost.time),
+            per_batch(cost.guest_before),
+            cost.parameters as f64 / batches as f64,
+            cost.rows as f64 / batches as f64,
+            shape.chars().take(72).collect::<String>()
+        );
+    }
+    println!(
+        "    the rest (guest, HTTP)  {:>9.1} ms",
+        per_batch(elapsed.saturating_sub(sql))
+    );
+    println!(
+        "    (\"guest before\": the component's own work before a statement: before PRAGMA \
+         user_version reading the body, before BEGIN IMMEDIATE parsing and checking the batch, \
+         before COMMIT the read models and their key-value write)"
     );
 }
 

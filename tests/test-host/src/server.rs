@@ -40,6 +40,7 @@ pub struct RunningApp {
     routes: Vec<String>,
     peak_memory: PeakMemory,
     sql_faults: Arc<sqlite::SqlFaults>,
+    sql_profile: Arc<sqlite::SqlProfile>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -82,6 +83,12 @@ impl RunningApp {
     /// `skip` whose text contains `pattern` (see [`sqlite::SqlFaults`]).
     pub fn inject_sql_fault(&self, pattern: &str, skip: u32) {
         self.sql_faults.arm(pattern, skip);
+    }
+
+    /// The app's SQL statements since the last call, by shape: how many,
+    /// and how long the guests waited for them (see [`sqlite::SqlProfile`]).
+    pub fn take_sql_profile(&self) -> std::collections::BTreeMap<String, sqlite::StatementCost> {
+        self.sql_profile.take()
     }
 
     /// Stops accepting, closes open connections and waits for the server.
@@ -134,6 +141,7 @@ struct AppState {
     /// Fed by every store's [`MemoryMeter`]; read through [`RunningApp`].
     peak_memory: PeakMemory,
     sql_faults: Arc<sqlite::SqlFaults>,
+    sql_profile: Arc<sqlite::SqlProfile>,
 }
 
 pub async fn start(config: HostConfig) -> Result<RunningApp> {
@@ -217,6 +225,7 @@ pub async fn start(config: HostConfig) -> Result<RunningApp> {
 
     let peak_memory = PeakMemory::default();
     let sql_faults = Arc::new(sqlite::SqlFaults::default());
+    let sql_profile = Arc::new(sqlite::SqlProfile::default());
     let state = Arc::new(AppState {
         name: app.name.clone(),
         version: app.version.clone(),
@@ -226,6 +235,7 @@ pub async fn start(config: HostConfig) -> Result<RunningApp> {
         app_variables: Arc::new(app_variables),
         peak_memory: peak_memory.clone(),
         sql_faults: sql_faults.clone(),
+        sql_profile: sql_profile.clone(),
     });
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel();
@@ -235,6 +245,7 @@ pub async fn start(config: HostConfig) -> Result<RunningApp> {
         routes: route_listing(&app, &format!("http://{addr}")),
         peak_memory,
         sql_faults,
+        sql_profile,
         shutdown: Some(shutdown_tx),
         task: Some(task),
     })
@@ -486,7 +497,8 @@ async fn execute(
             component.sqlite_databases.clone(),
             state.sqlite_path.clone(),
         )
-        .with_faults(state.sql_faults.clone()),
+        .with_faults(state.sql_faults.clone())
+        .with_profile(state.sql_profile.clone()),
         variables: VariablesInstance::new(
             component.id.clone(),
             component.variables.clone(),

@@ -179,6 +179,85 @@ impl SqlFaults {
     }
 }
 
+/// Where the app's SQL time goes, for benchmarks (Spin has no such
+/// thing; it changes nothing the guest sees): per statement shape, how
+/// many ran, how long the guest waited for them, and how long the guest
+/// worked before each (since its previous statement ended, or since its
+/// instance was made).
+#[derive(Default)]
+pub struct SqlProfile(std::sync::Mutex<std::collections::BTreeMap<String, StatementCost>>);
+
+/// What one statement shape cost ([`SqlProfile`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StatementCost {
+    pub count: u64,
+    pub parameters: u64,
+    pub rows: u64,
+    pub time: std::time::Duration,
+    pub guest_before: std::time::Duration,
+}
+
+impl SqlProfile {
+    fn record(
+        &self,
+        statement: &str,
+        parameters: usize,
+        rows: usize,
+        guest_before: std::time::Duration,
+        time: std::time::Duration,
+    ) {
+        let mut costs = self.0.lock().unwrap();
+        let cost = costs.entry(shape(statement)).or_default();
+        cost.count += 1;
+        cost.guest_before += guest_before;
+        cost.parameters += parameters as u64;
+        cost.rows += rows as u64;
+        cost.time += time;
+    }
+
+    /// The costs since the last call, by statement shape; starts afresh.
+    pub fn take(&self) -> std::collections::BTreeMap<String, StatementCost> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// A statement's text with its whitespace collapsed, runs of placeholders
+/// (`(?,?),(?,?)…`) written `…` and cut to 100 characters: statements
+/// that differ only in how many rows they carry share a shape. Reads no
+/// further than it needs and allocates little (it runs
+/// between two statements, on the guest's time).
+fn shape(statement: &str) -> String {
+    const LENGTH: usize = 100;
+    let (mut out, mut run, mut placeholders) = (String::new(), String::new(), 0);
+    let flush = |out: &mut String, run: &mut String, placeholders: &mut usize| {
+        out.push_str(if *placeholders > 2 { " … " } else { run });
+        run.clear();
+        *placeholders = 0;
+    };
+    let mut after_space = true;
+    for c in statement.chars() {
+        let c = if c.is_whitespace() { ' ' } else { c };
+        if c == ' ' && after_space {
+            continue;
+        }
+        after_space = c == ' ';
+        if matches!(c, '(' | '?' | ',' | ')' | ' ') || c.is_ascii_digit() && placeholders > 0 {
+            placeholders += usize::from(c == '?');
+            if placeholders <= 2 {
+                run.push(c);
+            }
+            continue;
+        }
+        flush(&mut out, &mut run, &mut placeholders);
+        out.push(c);
+        if out.len() >= LENGTH {
+            break;
+        }
+    }
+    flush(&mut out, &mut run, &mut placeholders);
+    out.trim_end().chars().take(LENGTH).collect()
+}
+
 /// Per-instance state of the sqlite interface.
 pub struct SqliteInstance {
     allowed: Arc<HashSet<String>>,
@@ -186,6 +265,9 @@ pub struct SqliteInstance {
     connections: Table<Arc<DbConnection>>,
     max_result_bytes: usize,
     faults: Arc<SqlFaults>,
+    profile: Arc<SqlProfile>,
+    /// When the guest's previous statement ended (or the instance was made).
+    last_statement_end: Mutex<std::time::Instant>,
 }
 
 impl SqliteInstance {
@@ -196,7 +278,15 @@ impl SqliteInstance {
             connections: Table::new(CONNECTION_TABLE_CAPACITY),
             max_result_bytes: MAX_HOST_BUFFERED_BYTES,
             faults: Arc::default(),
+            profile: Arc::default(),
+            last_statement_end: Mutex::new(std::time::Instant::now()),
         }
+    }
+
+    /// Records this instance's statements in the app's profile.
+    pub fn with_profile(mut self, profile: Arc<SqlProfile>) -> Self {
+        self.profile = profile;
+        self
     }
 
     /// Shares the app's injected faults with this instance.
@@ -238,9 +328,19 @@ impl SqliteInstance {
             .ok_or(Error::InvalidConnection)?
             .clone();
         self.faults.check(statement)?;
-        connection
+        let (started, parameters) = (std::time::Instant::now(), params.len());
+        let result = connection
             .query(statement, params, self.max_result_bytes)
-            .await
+            .await;
+        let rows = result.as_ref().map_or(0, |result| result.rows.len());
+        let ended = std::time::Instant::now();
+        let mut last_end = self.last_statement_end.lock().unwrap();
+        let guest_before = started.saturating_duration_since(*last_end);
+        *last_end = ended;
+        drop(last_end);
+        self.profile
+            .record(statement, parameters, rows, guest_before, ended - started);
+        result
     }
 
     /// Drops a connection handle (closing its rusqlite connection).
@@ -273,5 +373,30 @@ impl sqlite::HostConnection for SqliteInstance {
     async fn drop(&mut self, connection: Resource<sqlite::Connection>) -> wasmtime::Result<()> {
         self.close(connection.rep());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shape;
+
+    #[test]
+    fn statements_of_any_row_count_share_a_shape() {
+        let rows = |n: usize| {
+            format!(
+                "INSERT INTO t (a, b)\n   VALUES {} ON CONFLICT DO NOTHING",
+                vec!["(?1,?,?)"; n].join(",")
+            )
+        };
+        assert_eq!(
+            shape(&rows(1000)),
+            "INSERT INTO t (a, b) VALUES … ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(shape(&rows(1000)), shape(&rows(7)));
+        assert_eq!(
+            shape("SELECT id FROM t WHERE x = ? AND y IN (?, ?)"),
+            "SELECT id FROM t WHERE x = ? AND y IN (?, ?)"
+        );
+        assert_eq!(shape(&"SELECT 1 ".repeat(50)).chars().count(), 100);
     }
 }
