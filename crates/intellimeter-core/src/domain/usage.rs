@@ -22,9 +22,9 @@ use crate::domain::usage_days;
 use crate::error::ApiError;
 use crate::format::csv::CsvWriter;
 use crate::format::document::{Container, Document, DocumentWriter, Scalar, Slot};
-use crate::storage::{Sql, SqlValue};
+use crate::storage::{Row, Sql, SqlValue};
 use jiff::civil::Date;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
 /// The most buckets one meter may have in one answer (a leap year of
@@ -203,16 +203,24 @@ pub fn usage(
         project_id,
         points: asked.meter.map(|_| &ids[..]),
     };
-    let tallies = tallies(db, scope, &ids, &clock, asked, &bounds)?;
+    // Each point's tallies in bucket order, in one pass over the map.
+    let mut by_point: HashMap<PointId, Vec<Option<Tally>>> = HashMap::with_capacity(ids.len());
+    for ((point, index), tally) in tallies(db, scope, &ids, &clock, asked, &bounds)? {
+        let row = by_point.entry(point).or_insert_with(|| vec![None; buckets]);
+        if let Some(cell) = row.get_mut(index) {
+            *cell = Some(tally);
+        }
+    }
     Ok(chosen
         .into_iter()
         .map(|point| {
             let mut total: Option<Tally> = None;
+            let row = by_point.remove(&point.id).unwrap_or_default();
             let buckets = bounds
                 .windows(2)
                 .enumerate()
                 .map(|(index, pair)| {
-                    let tally = tallies.get(&(point.id, index)).copied();
+                    let tally = row.get(index).copied().flatten();
                     if let Some(tally) = &tally {
                         match &mut total {
                             Some(sum) => sum.merge(tally),
@@ -336,22 +344,7 @@ pub fn bucket_tallies(
             let point = PointId::from_column(&row, 0)?;
             let bucket = usize::try_from(row.int(1)?)
                 .map_err(|_| ApiError::internal("a negative bucket"))?;
-            let total = real(&row.0[2])?;
-            add(
-                (point, bucket),
-                Tally {
-                    total,
-                    // Not shown by /usage.
-                    low: total,
-                    high: total,
-                    count: row.int(3)?,
-                    peak: Peak {
-                        demand: real(&row.0[4])?,
-                        start: row.int(5)?,
-                        end: row.int(6)?,
-                    },
-                },
-            );
+            add((point, bucket), usage_tally(&row, 2)?);
         }
     }
     for (bucket, from, to) in raw_parts {
@@ -381,11 +374,11 @@ fn whole_hour_tallies(
         return Ok(None);
     }
     let mut params: Vec<SqlValue> = vec![readings::HOUR.into(), first.into(), last.into()];
-    let mut sql = format!(
-        "SELECT p.id, r.start, {} FROM points p CROSS JOIN interval_rollups r \
+    let mut sql = String::from(
+        "SELECT p.id, r.start, r.total, r.count, r.peak, r.peak_start, r.peak_end \
+         FROM points p CROSS JOIN interval_rollups r \
          ON r.project_id = p.project_id AND r.point_id = p.id AND r.span = ?1 \
          AND r.start >= ?2 AND r.start < ?3",
-        readings::TALLY_COLUMNS
     );
     sql.push_str(&scope.filter(&mut params));
     let mut tallies = BTreeMap::new();
@@ -393,9 +386,27 @@ fn whole_hour_tallies(
         let point = PointId::from_column(&row, 0)?;
         let bucket = usize::try_from((row.int(1)? - first) / readings::HOUR)
             .map_err(|_| ApiError::internal("an hour before the range"))?;
-        tallies.insert((point, bucket), readings::tally_of(&row, 2)?);
+        tallies.insert((point, bucket), usage_tally(&row, 2)?);
     }
     Ok(Some(tallies))
+}
+
+/// The tally in a row's columns from `first` on: total, count, peak
+/// demand, its start and end (what /usage shows; low and high are the
+/// total).
+pub(crate) fn usage_tally(row: &Row, first: usize) -> Result<Tally, ApiError> {
+    let total = real(&row.0[first])?;
+    Ok(Tally {
+        total,
+        low: total,
+        high: total,
+        count: row.int(first + 1)?,
+        peak: Peak {
+            demand: real(&row.0[first + 2])?,
+            start: row.int(first + 3)?,
+            end: row.int(first + 4)?,
+        },
+    })
 }
 
 /// The unit demand is shown in for a point whose energy is in `unit`,

@@ -8,7 +8,7 @@
 //! transaction). So a stored day is always what the rollups give now.
 
 use crate::domain::ids::PointId;
-use crate::domain::readings::{Peak, Scope, Tally, real};
+use crate::domain::readings::{Peak, Scope, Tally};
 use crate::domain::usage::{self, BucketTallies};
 use crate::error::ApiError;
 use crate::storage::{Sql, SqlValue, in_transaction};
@@ -111,24 +111,9 @@ fn read(db: &dyn Sql, scope: Scope, points: &[PointId], days: &[i64]) -> Result<
             continue;
         }
         found[index] += 1;
-        let count = row.int(4)?;
-        if count > 0 {
-            let total = real(&row.0[3])?;
-            tallies.insert(
-                (point, index),
-                Tally {
-                    total,
-                    // Not shown by /usage.
-                    low: total,
-                    high: total,
-                    count,
-                    peak: Peak {
-                        demand: real(&row.0[5])?,
-                        start: row.int(6)?,
-                        end: row.int(7)?,
-                    },
-                },
-            );
+        let tally = usage::usage_tally(&row, 3)?;
+        if tally.count > 0 {
+            tallies.insert((point, index), tally);
         }
     }
     let missing = (0..found.len())
