@@ -11,6 +11,7 @@ use intellimeter_core::domain::ids::{PointId, ProjectId};
 use intellimeter_core::domain::readings::{self, NewReading, Scope};
 use intellimeter_core::domain::time::LocalClock;
 use intellimeter_core::domain::usage::{self, Step};
+use intellimeter_core::domain::usage_days;
 use intellimeter_core::storage::migrations;
 use intellimeter_core::storage::{Sql, SqlValue};
 use jiff::civil::Date;
@@ -273,4 +274,91 @@ fn buckets_cover_the_range_exactly_in_every_zone() {
             }
         }
     }
+}
+
+/// Stored days are bounded: a request that would store more than
+/// `MAX_FILL` day rows is answered from the rollups and stores nothing; a
+/// smaller one stores a row per point and day, empty days too, and only
+/// of its own project.
+#[test]
+fn days_are_stored_within_the_fill_bound_and_per_project() {
+    let db = Sqlite::in_memory();
+    migrations::apply(&db).unwrap();
+    let (first, last) = (day(0), day(3652));
+    let days_in_range = 3653;
+    let many = usage_days::MAX_FILL / days_in_range + 1;
+    let points: Vec<(i64, i64)> = (1..=many as i64)
+        .map(|id| (id, 1))
+        .chain([(1000, 2)])
+        .collect();
+    common::add_projects_and_points(&db, "Europe/Paris", &points);
+    let origin = day(30)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp()
+        .as_second();
+    let mut all = Vec::new();
+    for &(point, project) in &points {
+        for (ts, value) in meter(origin, 900, 200, point as u64) {
+            all.push((
+                project,
+                NewReading {
+                    point_id: PointId(point),
+                    ts,
+                    value,
+                },
+            ));
+        }
+    }
+    common::store_readings(&db, &all, 500);
+    let stored = |project: i64| -> i64 {
+        match &db
+            .execute(
+                "SELECT COUNT(*) FROM usage_days WHERE project_id = ?",
+                &[project.into()],
+            )
+            .unwrap()
+            .rows[0][0]
+        {
+            SqlValue::Integer(n) => *n,
+            other => panic!("{other:?}"),
+        }
+    };
+    let clock = LocalClock::new("Europe/Paris");
+    let scope = Scope {
+        project_id: ProjectId(1),
+        points: None,
+    };
+    let ids: Vec<PointId> = (1..=many as i64).map(PointId).collect();
+    let ask = |first, last| {
+        let asked = usage::UsageRequest {
+            days: (first, last),
+            step: Step::Year,
+            meter: None,
+        };
+        let bounds = usage::boundaries(&clock, first, last, Step::Year).unwrap();
+        let answered = usage::tallies(&db, scope, &ids, &clock, &asked, &bounds).unwrap();
+        let direct = usage::bucket_tallies(&db, scope, &bounds).unwrap();
+        let totals = |tallies: &usage::BucketTallies| {
+            tallies
+                .iter()
+                .map(|(key, t)| (*key, (t.total, t.count)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(totals(&answered), totals(&direct));
+        assert!(!answered.is_empty());
+    };
+    ask(first, last);
+    assert_eq!(
+        stored(1),
+        0,
+        "more than MAX_FILL rows missing: nothing stored"
+    );
+    ask(day(0), day(99));
+    assert_eq!(
+        stored(1),
+        100 * many as i64,
+        "a row per point and day, empty ones too"
+    );
+    assert_eq!(stored(2), 0, "another project's days are not computed");
 }

@@ -17,5 +17,5 @@ pub mod readings;
 pub(crate) mod status;
 pub mod time;
 pub mod usage;
-pub(crate) mod usage_days;
+pub mod usage_days;
 pub mod validate;
