@@ -2,7 +2,7 @@
 //! year), the series stacked, a legend on the right, the previous period
 //! as a mark across each column.
 
-use crate::layout::{self, Frame, Rect, fit, format_value, text_width};
+use crate::layout::{Frame, Rect, ValueAxis, text_width};
 use crate::line::{draw_legend, legend_column};
 use crate::{ColumnChart, DrawError, Plot, color};
 use plotters::coord::Shift;
@@ -35,52 +35,20 @@ pub fn draw<DB: DrawingBackend>(
     }
     let (plot_right, legend) = legend_column(area, frame, body, &names)?;
 
-    let (low, high) = value_range(chart);
-    let (low, high, ticks) = layout::nice_ticks(low, high, 6);
-    let labels: Vec<String> = ticks.iter().map(|v| format_value(*v)).collect();
-    let mut label_width = 0;
-    for label in &labels {
-        label_width = label_width.max(text_width(area, label, &text)?);
-    }
-    let axis_title = frame.text * 1.3;
-    let plot = Rect {
-        left: body.left + axis_title as i32 + label_width + frame.margin / 2,
-        top: body.top,
-        right: plot_right,
-        bottom: body.bottom - (frame.text * 1.8) as i32,
-    };
+    let axis = ValueAxis::fit(area, frame, body, plot_right, value_range(chart), &text)?;
+    let plot = axis.plot;
     if plot.width() < count as i32 || plot.height() < 10 {
         return frame
             .message(area, body, "too small to draw")
             .map(|()| None);
     }
-    let y = |value: f64| -> i32 {
-        let share = (value - low) / (high - low);
-        plot.bottom - (share * f64::from(plot.height())).round() as i32
-    };
+    let y = |value: f64| axis.y(value);
     // Column `i` owns [edge(i), edge(i + 1)); its bar is the middle 70 %.
     let edge =
         |i: usize| plot.left + (i as f64 * f64::from(plot.width()) / count as f64).round() as i32;
 
-    let right_aligned = text.clone().pos(Pos::new(HPos::Right, VPos::Center));
-    for (value, label) in ticks.iter().zip(&labels) {
-        let at = y(*value);
-        area.draw(&PathElement::new(
-            vec![(plot.left, at), (plot.right, at)],
-            theme.grid,
-        ))?;
-        area.draw_text(label, &right_aligned, (plot.left - frame.margin / 3, at))?;
-    }
+    axis.draw(area, frame, body, &text, &chart.value_label)?;
     let muted = frame.style(frame.text, &theme.muted);
-    let value_label = fit(area, &chart.value_label, &muted, plot.height())?;
-    area.draw_text(
-        &value_label,
-        &muted
-            .clone()
-            .transform(FontTransform::Rotate270)
-            .pos(Pos::new(HPos::Center, VPos::Top)),
-        (body.left, plot.top + plot.height() / 2),
-    )?;
 
     // Period labels under their columns, skipping one that would touch
     // the last drawn.
@@ -143,8 +111,8 @@ pub fn draw<DB: DrawingBackend>(
         top: plot.top,
         right: plot.right,
         bottom: plot.bottom,
-        low,
-        high,
+        low: axis.low,
+        high: axis.high,
     }))
 }
 

@@ -262,6 +262,88 @@ pub fn format_value(value: f64) -> String {
     }
 }
 
+/// A vertical value axis on the left of a chart's body: a nice range
+/// with its ticks, and the plot area its labels and its rotated title
+/// leave up to `plot_right` (a line chart's and a column chart's alike).
+pub struct ValueAxis {
+    pub low: f64,
+    pub high: f64,
+    ticks: Vec<f64>,
+    labels: Vec<String>,
+    pub plot: Rect,
+}
+
+impl ValueAxis {
+    /// The axis of values in `low..=high`, labelled in `text`.
+    pub fn fit<DB: DrawingBackend>(
+        area: &DrawingArea<DB, Shift>,
+        frame: &Frame,
+        body: Rect,
+        plot_right: i32,
+        (low, high): (f64, f64),
+        text: &TextStyle,
+    ) -> Result<Self, DrawError> {
+        let (low, high, ticks) = nice_ticks(low, high, 6);
+        let labels: Vec<String> = ticks.iter().map(|v| format_value(*v)).collect();
+        let mut label_width = 0;
+        for label in &labels {
+            label_width = label_width.max(text_width(area, label, text)?);
+        }
+        let axis_title = frame.text * 1.3;
+        let plot = Rect {
+            left: body.left + axis_title as i32 + label_width + frame.margin / 2,
+            top: body.top,
+            right: plot_right,
+            bottom: body.bottom - (frame.text * 1.8) as i32,
+        };
+        Ok(ValueAxis {
+            low,
+            high,
+            ticks,
+            labels,
+            plot,
+        })
+    }
+
+    /// The row of `value`.
+    pub fn y(&self, value: f64) -> i32 {
+        let share = (value - self.low) / (self.high - self.low);
+        self.plot.bottom - (share * f64::from(self.plot.height())).round() as i32
+    }
+
+    /// The grid lines and labels of the ticks, and `title` turned along
+    /// the axis at the body's left edge.
+    pub fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        frame: &Frame,
+        body: Rect,
+        text: &TextStyle,
+        title: &str,
+    ) -> Result<(), DrawError> {
+        let plot = self.plot;
+        let right_aligned = text.clone().pos(Pos::new(HPos::Right, VPos::Center));
+        for (value, label) in self.ticks.iter().zip(&self.labels) {
+            let at = self.y(*value);
+            area.draw(&PathElement::new(
+                vec![(plot.left, at), (plot.right, at)],
+                frame.theme.grid,
+            ))?;
+            area.draw_text(label, &right_aligned, (plot.left - frame.margin / 3, at))?;
+        }
+        let muted = frame.style(frame.text, &frame.theme.muted);
+        let title = fit(area, title, &muted, plot.height())?;
+        area.draw_text(
+            &title,
+            &muted
+                .transform(FontTransform::Rotate270)
+                .pos(Pos::new(HPos::Center, VPos::Top)),
+            (body.left, plot.top + plot.height() / 2),
+        )?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! Consumption per interval over time: one line per series, a legend on
 //! the right, local-time ticks below.
 
-use crate::layout::{self, Frame, Rect, fit, format_value, text_width};
+use crate::layout::{Frame, Rect, ValueAxis, fit, text_width};
 use crate::{Bucket, DrawError, LineChart, Plot, color};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -25,60 +25,21 @@ pub fn draw<DB: DrawingBackend>(
     };
     let (plot_right, legend) = legend_column(area, frame, body, &names)?;
 
-    let (low, high) = value_range(chart);
-    let (low, high, ticks) = layout::nice_ticks(low, high, 6);
-    let labels: Vec<String> = ticks.iter().map(|v| format_value(*v)).collect();
-    let mut label_width = 0;
-    for label in &labels {
-        label_width = label_width.max(text_width(area, label, &text)?);
-    }
-    let axis_title = frame.text * 1.3;
-    let plot = Rect {
-        left: body.left + axis_title as i32 + label_width + frame.margin / 2,
-        top: body.top,
-        right: plot_right,
-        bottom: body.bottom - (frame.text * 1.8) as i32,
-    };
+    let axis = ValueAxis::fit(area, frame, body, plot_right, value_range(chart), &text)?;
+    let plot = axis.plot;
     if plot.width() < 10 || plot.height() < 10 {
         return frame
             .message(area, body, "too small to draw")
             .map(|()| None);
     }
-    let y = |value: f64| -> i32 {
-        let share = (value - low) / (high - low);
-        plot.bottom - (share * f64::from(plot.height())).round() as i32
-    };
+    let y = |value: f64| axis.y(value);
     let span = (chart.end - chart.start).max(1) as f64;
     let x = |at: i64| -> i32 {
         let share = (at - chart.start) as f64 / span;
         plot.left + (share * f64::from(plot.width())).round() as i32
     };
 
-    // Value grid and labels.
-    let right_aligned = text.clone().pos(Pos::new(HPos::Right, VPos::Center));
-    for (value, label) in ticks.iter().zip(&labels) {
-        let at = y(*value);
-        area.draw(&PathElement::new(
-            vec![(plot.left, at), (plot.right, at)],
-            frame.theme.grid,
-        ))?;
-        area.draw_text(label, &right_aligned, (plot.left - frame.margin / 3, at))?;
-    }
-    let title_style = frame
-        .style(frame.text, &frame.theme.muted)
-        .transform(FontTransform::Rotate270)
-        .pos(Pos::new(HPos::Center, VPos::Top));
-    let value_label = fit(
-        area,
-        &chart.value_label,
-        &frame.style(frame.text, &frame.theme.muted),
-        plot.height(),
-    )?;
-    area.draw_text(
-        &value_label,
-        &title_style,
-        (body.left, plot.top + plot.height() / 2),
-    )?;
+    axis.draw(area, frame, body, &text, &chart.value_label)?;
 
     // Time grid and labels, skipping a label that would touch the last.
     let centered = frame
@@ -116,21 +77,24 @@ pub fn draw<DB: DrawingBackend>(
         (plot.left, plot.top),
         (plot.width() as u32 + 1, plot.height() as u32 + 1),
     );
+    // Each bucket of a run as (x, top, bottom) within the plot.
+    let spans_of = |run: &[Bucket]| -> Vec<(i32, i32, i32)> {
+        run.iter()
+            .map(|bucket| {
+                (
+                    x((bucket.start + bucket.end) / 2) - plot.left,
+                    y(bucket.high) - plot.top,
+                    y(bucket.low) - plot.top,
+                )
+            })
+            .collect()
+    };
     // The period before first, beneath: each point's colour half faded
     // into the background, one pixel wide.
     for series in &chart.previous {
         let color = faded(color(series.color), frame.theme.background);
         for run in runs(&series.buckets) {
-            let spans: Vec<(i32, i32, i32)> = run
-                .iter()
-                .map(|bucket| {
-                    (
-                        x((bucket.start + bucket.end) / 2) - plot.left,
-                        y(bucket.high) - plot.top,
-                        y(bucket.low) - plot.top,
-                    )
-                })
-                .collect();
+            let spans = spans_of(run);
             draw_path(&plot_area, &spans, &color, 1)?;
         }
     }
@@ -138,16 +102,7 @@ pub fn draw<DB: DrawingBackend>(
         let dense = series.buckets.len() as i32 > plot.width() / 3;
         let color = color(series.color);
         for run in runs(&series.buckets) {
-            let spans: Vec<(i32, i32, i32)> = run
-                .iter()
-                .map(|bucket| {
-                    (
-                        x((bucket.start + bucket.end) / 2) - plot.left,
-                        y(bucket.high) - plot.top,
-                        y(bucket.low) - plot.top,
-                    )
-                })
-                .collect();
+            let spans = spans_of(run);
             if dense {
                 draw_columns(&plot_area, &spans, &color)?;
             } else {
@@ -166,8 +121,8 @@ pub fn draw<DB: DrawingBackend>(
         top: plot.top,
         right: plot.right,
         bottom: plot.bottom,
-        low,
-        high,
+        low: axis.low,
+        high: axis.high,
     }))
 }
 
