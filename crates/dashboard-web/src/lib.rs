@@ -698,19 +698,7 @@ async fn draw_line(
     }
     canvas.set_attribute("data-query", &query).unwrap();
     let plot = chart::draw(&canvas, (width, height), &figure)?;
-    let drawn_at = now_ms();
-    canvas
-        .set_attribute(
-            "data-timing",
-            &format!(
-                "fetch {:.1} ms ({} bytes), parse {:.1} ms, draw {:.1} ms",
-                fetched - started,
-                body.len(),
-                parsed - fetched,
-                drawn_at - parsed
-            ),
-        )
-        .unwrap();
+    record_timing(&canvas, (started, fetched, parsed), body.len());
     let unit = match &figure.chart {
         Chart::Line(line) => Some(line.value_label.clone()).filter(|label| label != "demand"),
         _ => None,
@@ -814,18 +802,7 @@ async fn draw_columns(
     let (figure, unit, titles) = columns_figure(view, &usage, meter, previous.as_ref());
     canvas.set_attribute("data-query", &query).unwrap();
     let plot = chart::draw(&canvas, size, &figure)?;
-    canvas
-        .set_attribute(
-            "data-timing",
-            &format!(
-                "fetch {:.1} ms ({} bytes), parse {:.1} ms, draw {:.1} ms",
-                fetched - started,
-                body.len(),
-                parsed - fetched,
-                now_ms() - parsed
-            ),
-        )
-        .unwrap();
+    record_timing(&canvas, (started, fetched, parsed), body.len());
     chart::remember(plot.map(|plot| chart::Drawn {
         figure,
         plot,
@@ -1085,4 +1062,24 @@ async fn rename() {
         Ok((status, body)) => self::status(&api::refusal(status, &body)),
         Err(error) => status(&error),
     }
+}
+
+/// Keeps on the canvas how long its chart's fetch, parse and draw took
+/// (`data-timing`, read by the bench), the draw ending now.
+fn record_timing(
+    canvas: &HtmlCanvasElement,
+    (started, fetched, parsed): (f64, f64, f64),
+    bytes: usize,
+) {
+    canvas
+        .set_attribute(
+            "data-timing",
+            &format!(
+                "fetch {:.1} ms ({bytes} bytes), parse {:.1} ms, draw {:.1} ms",
+                fetched - started,
+                parsed - fetched,
+                now_ms() - parsed
+            ),
+        )
+        .unwrap();
 }
