@@ -41,6 +41,7 @@ pub fn tallies(
     }
     // Under the write lock: a write between reading the rollups and
     // storing the days would otherwise leave days it changed stored.
+    let wanted: BTreeSet<PointId> = points.iter().copied().collect();
     in_transaction(db, |db| {
         let mut stored = read(db, scope, points, days)?;
         for run in runs(&stored.missing) {
@@ -48,7 +49,7 @@ pub fn tallies(
             let computed = usage::bucket_tallies(db, scope, bounds)?;
             store(db, scope, points, bounds, &computed)?;
             for ((point, index), tally) in computed {
-                if points.contains(&point) {
+                if wanted.contains(&point) {
                     stored.tallies.insert((point, run.start + index), tally);
                 }
             }
