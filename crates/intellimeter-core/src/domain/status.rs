@@ -43,7 +43,7 @@ impl MeterBrief {
 }
 
 /// The project's collector as its last batch found it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CollectorContact {
     pub last_contact: i64,
     pub version: Option<String>,
@@ -108,16 +108,15 @@ impl CollectorContact {
 
 /// One point's line of the status: its brief and its latest reading's
 /// time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MeterLine {
     pub id: PointId,
-    #[serde(flatten)]
     pub brief: MeterBrief,
     pub last_reading: Option<i64>,
 }
 
 /// What `/status` shows, but the ages: kept in the read model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SiteStatus {
     pub timezone: String,
     pub collector: Option<CollectorContact>,
