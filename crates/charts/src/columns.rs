@@ -106,14 +106,7 @@ pub fn draw<DB: DrawingBackend>(
     if let Some(legend) = legend {
         draw_legend(area, frame, legend, &names)?;
     }
-    Ok(Some(Plot {
-        left: plot.left,
-        top: plot.top,
-        right: plot.right,
-        bottom: plot.bottom,
-        low: axis.low,
-        high: axis.high,
-    }))
+    Ok(Some(axis.placed()))
 }
 
 /// The lowest and highest stack (and previous value), zero included.

@@ -1,6 +1,6 @@
 //! Sizes, text and numbers shared by every chart.
 
-use crate::DrawError;
+use crate::{DrawError, Plot};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -303,6 +303,18 @@ impl ValueAxis {
             labels,
             plot,
         })
+    }
+
+    /// Where the chart drew its data, for a page's readout.
+    pub fn placed(&self) -> Plot {
+        Plot {
+            left: self.plot.left,
+            top: self.plot.top,
+            right: self.plot.right,
+            bottom: self.plot.bottom,
+            low: self.low,
+            high: self.high,
+        }
     }
 
     /// The row of `value`.

@@ -116,14 +116,7 @@ pub fn draw<DB: DrawingBackend>(
     if let Some(legend) = legend {
         draw_legend(area, frame, legend, &names)?;
     }
-    Ok(Some(Plot {
-        left: plot.left,
-        top: plot.top,
-        right: plot.right,
-        bottom: plot.bottom,
-        low: axis.low,
-        high: axis.high,
-    }))
+    Ok(Some(axis.placed()))
 }
 
 /// Each `(x, top, bottom)` span as a column, joined to the one before by a

@@ -88,35 +88,32 @@ pub fn render(
             }),
             "number",
         );
+        // A quantity in its unit, or a dash.
+        let quantity = |value: Option<f64>, unit: Option<&str>| {
+            value.map_or("—".to_owned(), |v| format::quantity(v, unit))
+        };
         let interval = intervals.iter().find(|r| r.meter == meter.meter);
         cell(
             &row,
-            &interval
-                .and_then(|r| r.value)
-                .map_or("—".to_owned(), |v| format::quantity(v, unit)),
+            &quantity(interval.and_then(|r| r.value), unit),
             "number",
         );
+        // The window's energy and peak demand, each in its unit.
         let total = totals.and_then(|totals| totals.meters.iter().find(|t| t.meter == meter.meter));
         cell(
             &row,
-            &total
-                .and_then(|t| {
-                    t.total
-                        .energy
-                        .map(|e| format::quantity(e, t.unit.as_deref()))
-                })
-                .unwrap_or_else(|| "—".to_owned()),
+            &quantity(
+                total.and_then(|t| t.total.energy),
+                total.and_then(|t| t.unit.as_deref()),
+            ),
             "number",
         );
         cell(
             &row,
-            &total
-                .and_then(|t| {
-                    t.total
-                        .peak
-                        .map(|p| format::quantity(p, t.demand_unit.as_deref()))
-                })
-                .unwrap_or_else(|| "—".to_owned()),
+            &quantity(
+                total.and_then(|t| t.total.peak),
+                total.and_then(|t| t.demand_unit.as_deref()),
+            ),
             "number",
         );
         cell(

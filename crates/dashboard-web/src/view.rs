@@ -77,6 +77,15 @@ pub fn view(span: Span, back: i64, anchor: Day, custom: (Day, Day)) -> View {
         last: last.add(-days * back),
         previous: (first.add(-days * (back + 1)), last.add(-days * (back + 1))),
     };
+    // `count` calendar months from `first` (the first of a month), and
+    // as many before.
+    let months = |first: Day, count: i64, shape: Shape| View {
+        span,
+        shape,
+        first,
+        last: first.month_start(count).add(-1),
+        previous: (first.month_start(-count), first.add(-1)),
+    };
     match span {
         Span::Hours24 => View {
             shape: Shape::Line,
@@ -87,28 +96,8 @@ pub fn view(span: Span, back: i64, anchor: Day, custom: (Day, Day)) -> View {
             ..shifted(anchor, anchor, 1)
         },
         Span::Week => shifted(anchor.add(-6), anchor, 7),
-        Span::Month => {
-            let first = anchor.month_start(-back);
-            let previous = anchor.month_start(-back - 1);
-            View {
-                span,
-                shape: Shape::Days,
-                first,
-                last: first.month_start(1).add(-1),
-                previous: (previous, first.add(-1)),
-            }
-        }
-        Span::Year => {
-            let first = anchor.month_start(-11 - 12 * back);
-            let previous = first.month_start(-12);
-            View {
-                span,
-                shape: Shape::Months,
-                first,
-                last: first.month_start(12).add(-1),
-                previous: (previous, first.add(-1)),
-            }
-        }
+        Span::Month => months(anchor.month_start(-back), 1, Shape::Days),
+        Span::Year => months(anchor.month_start(-11 - 12 * back), 12, Shape::Months),
         Span::Custom => {
             let (first, last) = (custom.0.min(custom.1), custom.0.max(custom.1));
             let days = first.until(last) + 1;
