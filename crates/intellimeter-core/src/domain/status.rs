@@ -197,11 +197,10 @@ impl MeterHole {
 impl Document for SiteStatus {
     fn write(&self, out: &mut dyn DocumentWriter) {
         let clock = LocalClock::new(&self.timezone);
-        let mut time_text = String::with_capacity(19);
-        let mut time = |ts: i64| {
-            time_text.clear();
-            clock.write(ts, &mut time_text);
-            time_text.clone()
+        let time = |ts: i64| {
+            let mut text = String::with_capacity(19);
+            clock.write(ts, &mut text);
+            text
         };
         out.open(Slot::Root, Container::Dict);
         out.scalar(Slot::Field("TimeZone"), Scalar::Str(&self.timezone));
