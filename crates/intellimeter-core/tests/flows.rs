@@ -23,10 +23,15 @@ struct World {
     client: RefCell<String>,
     /// Spin variables besides the admin token.
     variables: RefCell<Vec<(&'static str, String)>>,
+    /// Whether a COMMIT fails (as a lost connection to sqld would).
+    commits_fail: Cell<bool>,
 }
 
 impl Sql for World {
     fn execute(&self, statement: &str, params: &[SqlValue]) -> Result<Rows, StorageError> {
+        if statement == "COMMIT" && self.commits_fail.get() {
+            return Err(StorageError::other("the connection was lost at COMMIT"));
+        }
         self.db.execute(statement, params)
     }
 }
@@ -61,6 +66,7 @@ impl World {
             admin_token: "admin-secret-0123456789abcdef0123456789".to_owned(),
             client: RefCell::new("192.0.2.7:4000".to_owned()),
             variables: RefCell::new(Vec::new()),
+            commits_fail: Cell::new(false),
         }
     }
 
@@ -901,4 +907,70 @@ fn a_plain_cookie_only_for_plain_http_from_this_machine() {
         );
         assert_eq!(info.status, 200, "{label}");
     }
+}
+
+/// A write whose COMMIT fails takes back every read model it wrote, the
+/// entries of a key that SQL never stored included: a rotation that failed
+/// at COMMIT leaves the old key working and no entry, no key view, of a
+/// key no user has.
+#[test]
+fn a_failed_commit_leaves_no_read_model_of_what_it_wrote() {
+    let world = World::new();
+    migrations::apply(&world).unwrap();
+    world.provision("owner");
+    let cookie = logged_in(&world, "owner", "password1");
+    let (status, body) = world.json(
+        &routes::key::ROUTE,
+        ApiRequest::new("GET", "/key").with_header("cookie", &cookie),
+    );
+    assert_eq!(status, 200, "{body}");
+    let key = body["key"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {key}");
+    let read_data = || {
+        world.call(
+            &routes::data::DATA_ROUTE,
+            ApiRequest::new("GET", "/data").with_header("authorization", &bearer),
+        )
+    };
+    assert_eq!(read_data().status, 200);
+    let entries_before = world.kv.borrow().len();
+
+    world.commits_fail.set(true);
+    let rotation = world.call(
+        &routes::key::ROUTE,
+        ApiRequest::new("POST", "/key").with_header("cookie", &cookie),
+    );
+    world.commits_fail.set(false);
+    assert_eq!(
+        rotation.status,
+        500,
+        "{:?}",
+        String::from_utf8_lossy(&rotation.body)
+    );
+
+    let current_digests: Vec<String> = world
+        .execute("SELECT api_key_hash FROM users", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.text(0).unwrap())
+        .collect();
+    for stored in world.kv.borrow().keys() {
+        for prefix in ["rm1:key:", "rm4:key-latest:", "rm4:key-points:"] {
+            if let Some(digest) = stored.strip_prefix(prefix) {
+                assert!(
+                    current_digests.iter().any(|current| current == digest),
+                    "{stored} names a key no user has"
+                );
+            }
+        }
+    }
+    assert!(world.kv.borrow().len() <= entries_before);
+    assert_eq!(read_data().status, 200, "the old key still opens /data");
+    let views = world
+        .kv
+        .borrow()
+        .keys()
+        .filter(|key| key.starts_with("rm4:key-latest:"))
+        .count();
+    assert_eq!(views, 1, "the old key's view is rebuilt by its next read");
 }

@@ -14,7 +14,8 @@ use intellimeter_core::storage::{
 };
 use intellimeter_core::{ApiRequest, ApiResponse, Route, Services, http};
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
-use spin_sdk::{key_value, sqlite, variables};
+use spin_sdk::wit::wasi::keyvalue;
+use spin_sdk::{sqlite, variables};
 use std::cell::{Cell, OnceCell};
 use std::time::{Duration, Instant};
 use wasi::io::streams::{OutputStream, StreamError};
@@ -336,37 +337,38 @@ fn from_spin_value(value: sqlite::Value) -> SqlValue {
     }
 }
 
-/// Spin's key-value store `default`, opened on first use.
+/// Spin's key-value store `default` through `wasi:keyvalue` (store and
+/// batch: `set_many` and `delete_many` are one MSET or DEL on Redis and
+/// one transaction on the embedded store), opened on first use: one open
+/// per request, because opening a Redis-backed store costs a PING.
 #[derive(Default)]
 struct SpinKeyValue {
-    store: OnceCell<Result<key_value::Store, StorageError>>,
+    bucket: OnceCell<Result<keyvalue::store::Bucket, StorageError>>,
     operations: Cell<u32>,
     /// The time spent in operations.
     busy: Cell<Duration>,
 }
 
 impl SpinKeyValue {
-    fn store(&self) -> Result<&key_value::Store, StorageError> {
+    fn bucket(&self) -> Result<&keyvalue::store::Bucket, StorageError> {
         self.operations.set(self.operations.get() + 1);
-        self.store
+        self.bucket
             .get_or_init(|| {
-                key_value::Store::open_default()
+                keyvalue::store::open("default")
                     .map_err(|error| StorageError::other(format!("opening key-value: {error}")))
             })
             .as_ref()
             .map_err(Clone::clone)
     }
-}
 
-impl SpinKeyValue {
     /// `operation` on the store, timed.
     fn timed<T>(
         &self,
-        operation: impl FnOnce(&key_value::Store) -> Result<T, key_value::Error>,
+        operation: impl FnOnce(&keyvalue::store::Bucket) -> Result<T, keyvalue::store::Error>,
     ) -> Result<T, StorageError> {
-        let store = self.store()?;
+        let bucket = self.bucket()?;
         let started = Instant::now();
-        let outcome = operation(store).map_err(|error| StorageError::other(error.to_string()));
+        let outcome = operation(bucket).map_err(|error| StorageError::other(error.to_string()));
         self.busy.set(self.busy.get() + started.elapsed());
         outcome
     }
@@ -374,15 +376,28 @@ impl SpinKeyValue {
 
 impl KeyValue for SpinKeyValue {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.timed(|store| store.get(key))
+        self.timed(|bucket| bucket.get(key))
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        self.timed(|store| store.set(key, value))
+        self.timed(|bucket| bucket.set(key, value))
     }
 
     fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.timed(|store| store.delete(key))
+        self.timed(|bucket| bucket.delete(key))
+    }
+
+    fn set_many(&self, entries: &[(&str, &[u8])]) -> Result<(), StorageError> {
+        let entries: Vec<(String, Vec<u8>)> = entries
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), value.to_vec()))
+            .collect();
+        self.timed(|bucket| keyvalue::batch::set_many(bucket, &entries))
+    }
+
+    fn delete_many(&self, keys: &[&str]) -> Result<(), StorageError> {
+        let keys: Vec<String> = keys.iter().map(|key| (*key).to_owned()).collect();
+        self.timed(|bucket| keyvalue::batch::delete_many(bucket, &keys))
     }
 }
 

@@ -1,5 +1,7 @@
-//! `fermyon:spin/key-value@2.0.0`, as Spin's `spin-factor-key-value` with
-//! its default SQLite store (`spin-key-value-spin`) does it.
+//! `fermyon:spin/key-value@2.0.0` and `wasi:keyvalue/store` and `batch`
+//! (`@0.2.0-draft2`), as Spin's `spin-factor-key-value` with its default
+//! SQLite store (`spin-key-value-spin`) does them. Both interfaces share one
+//! table of open stores, as in Spin.
 //!
 //! * Only the label `default` is configured (Spin without a runtime config);
 //!   it lives in `<state_dir>/sqlite_key_value.db`, table `spin_key_value`.
@@ -11,6 +13,10 @@
 //! * `get` of a missing key → `none`; `delete` of a missing key is fine;
 //!   `get` and `get-keys` refuse results over [`MAX_HOST_BUFFERED_BYTES`].
 //! * Storage errors → `other(<rusqlite error, Debug-formatted>)`.
+//! * wasi: `open` as the Spin one, a full table → `other("store table
+//!   full")`; `list-keys` with a cursor → `other`; `set-many` is one
+//!   transaction, `delete-many` one statement; `get-many` answers the keys
+//!   that exist (Spin's SQLite store leaves the missing ones out).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -20,6 +26,7 @@ use rusqlite::Connection;
 use wasmtime::component::Resource;
 
 use crate::bindings::fermyon::spin::key_value::{self, Error};
+use crate::bindings::wasi::keyvalue::{batch, store as wasi_store};
 use crate::table::Table;
 
 /// Spin's `spin_world::MAX_HOST_BUFFERED_BYTES` (128 MiB).
@@ -244,6 +251,79 @@ impl KvInstance {
         .await)
     }
 
+    /// `batch.get-many(keys)`: the keys that exist, with their values.
+    pub async fn get_many(
+        &self,
+        rep: u32,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<(String, Option<Vec<u8>>)>, Error>> {
+        let store = self.store(rep)?;
+        let label = store.label.clone();
+        Ok(with_connection(&store.connection, move |conn| {
+            let mut size = std::mem::size_of::<Vec<(String, Option<Vec<u8>>)>>();
+            let mut found = Vec::new();
+            for key in keys {
+                if let Some(value) = select_value(conn, &label, &key)? {
+                    size +=
+                        std::mem::size_of::<(String, Option<Vec<u8>>)>() + key.len() + value.len();
+                    if size > MAX_HOST_BUFFERED_BYTES {
+                        return Err(too_large());
+                    }
+                    found.push((key, Some(value)));
+                }
+            }
+            Ok(found)
+        })
+        .await)
+    }
+
+    /// `batch.set-many(entries)`: one transaction.
+    pub async fn set_many(
+        &self,
+        rep: u32,
+        entries: Vec<(String, Vec<u8>)>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let store = self.store(rep)?;
+        let label = store.label.clone();
+        Ok(with_connection(&store.connection, move |conn| {
+            let transaction = conn.unchecked_transaction().map_err(other)?;
+            for (key, value) in entries {
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO spin_key_value (store, key, value) VALUES ($1, $2, $3)
+                         ON CONFLICT(store, key) DO UPDATE SET value=$3",
+                    )
+                    .map_err(other)?
+                    .execute(rusqlite::params![label, key, value])
+                    .map_err(other)?;
+            }
+            transaction.commit().map_err(other)
+        })
+        .await)
+    }
+
+    /// `batch.delete-many(keys)`: one transaction.
+    pub async fn delete_many(
+        &self,
+        rep: u32,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let store = self.store(rep)?;
+        let label = store.label.clone();
+        Ok(with_connection(&store.connection, move |conn| {
+            let transaction = conn.unchecked_transaction().map_err(other)?;
+            for key in keys {
+                transaction
+                    .prepare_cached("DELETE FROM spin_key_value WHERE store=$1 AND key=$2")
+                    .map_err(other)?
+                    .execute([&label, &key])
+                    .map_err(other)?;
+            }
+            transaction.commit().map_err(other)
+        })
+        .await)
+    }
+
     /// Drops a store handle.
     pub fn close(&mut self, rep: u32) {
         self.stores.remove(rep);
@@ -303,6 +383,115 @@ impl key_value::HostStore for KvInstance {
     async fn drop(&mut self, store: Resource<key_value::Store>) -> wasmtime::Result<()> {
         self.close(store.rep());
         Ok(())
+    }
+}
+
+/// A Spin error as `wasi:keyvalue` gives it (Spin's `to_wasi_err`).
+fn to_wasi(error: Error) -> wasi_store::Error {
+    match error {
+        Error::AccessDenied => wasi_store::Error::AccessDenied,
+        Error::NoSuchStore => wasi_store::Error::NoSuchStore,
+        Error::StoreTableFull => wasi_store::Error::Other("store table full".to_owned()),
+        Error::Other(message) => wasi_store::Error::Other(message),
+    }
+}
+
+fn wasi<T>(
+    outcome: wasmtime::Result<Result<T, Error>>,
+) -> wasmtime::Result<Result<T, wasi_store::Error>> {
+    outcome.map(|result| result.map_err(to_wasi))
+}
+
+impl wasi_store::Host for KvInstance {
+    async fn open(
+        &mut self,
+        identifier: String,
+    ) -> wasmtime::Result<Result<Resource<wasi_store::Bucket>, wasi_store::Error>> {
+        Ok(self
+            .open_store(&identifier)
+            .await
+            .map(Resource::new_own)
+            .map_err(to_wasi))
+    }
+}
+
+impl wasi_store::HostBucket for KvInstance {
+    async fn get(
+        &mut self,
+        bucket: Resource<wasi_store::Bucket>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_store::Error>> {
+        wasi(self.get_value(bucket.rep(), &key).await)
+    }
+
+    async fn set(
+        &mut self,
+        bucket: Resource<wasi_store::Bucket>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
+        wasi(self.set_value(bucket.rep(), &key, value).await)
+    }
+
+    async fn delete(
+        &mut self,
+        bucket: Resource<wasi_store::Bucket>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
+        wasi(self.delete_value(bucket.rep(), &key).await)
+    }
+
+    async fn exists(
+        &mut self,
+        bucket: Resource<wasi_store::Bucket>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, wasi_store::Error>> {
+        wasi(self.exists_value(bucket.rep(), &key).await)
+    }
+
+    async fn list_keys(
+        &mut self,
+        bucket: Resource<wasi_store::Bucket>,
+        cursor: Option<String>,
+    ) -> wasmtime::Result<Result<wasi_store::KeyResponse, wasi_store::Error>> {
+        if cursor.is_some() {
+            return Ok(Err(wasi_store::Error::Other(
+                "list_keys: cursor not supported".to_owned(),
+            )));
+        }
+        let keys = wasi(KvInstance::get_keys(self, bucket.rep()).await)?;
+        Ok(keys.map(|keys| wasi_store::KeyResponse { keys, cursor: None }))
+    }
+
+    async fn drop(&mut self, bucket: Resource<wasi_store::Bucket>) -> wasmtime::Result<()> {
+        self.close(bucket.rep());
+        Ok(())
+    }
+}
+
+impl batch::Host for KvInstance {
+    async fn get_many(
+        &mut self,
+        bucket: Resource<wasi_store::Bucket>,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<(String, Option<Vec<u8>>)>, wasi_store::Error>> {
+        wasi(KvInstance::get_many(self, bucket.rep(), keys).await)
+    }
+
+    async fn set_many(
+        &mut self,
+        bucket: Resource<wasi_store::Bucket>,
+        key_values: Vec<(String, Vec<u8>)>,
+    ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
+        wasi(KvInstance::set_many(self, bucket.rep(), key_values).await)
+    }
+
+    async fn delete_many(
+        &mut self,
+        bucket: Resource<wasi_store::Bucket>,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<(), wasi_store::Error>> {
+        wasi(KvInstance::delete_many(self, bucket.rep(), keys).await)
     }
 }
 

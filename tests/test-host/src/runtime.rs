@@ -15,6 +15,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::fermyon::spin;
+use crate::bindings::wasi::keyvalue as wasi_keyvalue;
 use crate::kv::KvInstance;
 use crate::outbound::OutboundPolicy;
 use crate::sqlite::SqliteInstance;
@@ -215,12 +216,19 @@ impl ResourceLimiter for MemoryMeter {
     }
 }
 
-/// WASI p2, wasi-http p2 and the three Spin interfaces; nothing else.
+/// WASI p2, wasi-http p2, the three Spin interfaces and `wasi:keyvalue`'s
+/// store and batch; nothing else.
 pub fn linker() -> Result<Linker<HostState>> {
     let mut linker = Linker::new(engine());
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     spin::key_value::add_to_linker::<HostState, HasSelf<KvInstance>>(&mut linker, |state| {
+        &mut state.kv
+    })?;
+    wasi_keyvalue::store::add_to_linker::<HostState, HasSelf<KvInstance>>(&mut linker, |state| {
+        &mut state.kv
+    })?;
+    wasi_keyvalue::batch::add_to_linker::<HostState, HasSelf<KvInstance>>(&mut linker, |state| {
         &mut state.kv
     })?;
     spin::sqlite::add_to_linker::<HostState, HasSelf<SqliteInstance>>(&mut linker, |state| {

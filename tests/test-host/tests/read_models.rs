@@ -237,3 +237,135 @@ async fn a_rotated_key_stops_at_once_even_under_reads() {
     })
     .await
 }
+
+/// The hot reads a project's listings answer, by API key.
+const LISTING_PATHS: [&str; 5] = ["/data", "/interval", "/status", "/point", "/point?name=m2"];
+
+/// A read by API key, read twice (the second hot): the second answer and
+/// its `(SQL statements, key-value operations)`.
+async fn hot(app: &App, key: &str, path: &str) -> (Response, (u32, u32)) {
+    let first = app.get(path, &Auth::key(key)).await;
+    assert_eq!(first.status, 200, "{path}: {}", first.text());
+    let again = app.get(path, &Auth::key(key)).await;
+    assert_eq!(again.status, 200, "{path}: {}", again.text());
+    let work = storage_work(&again);
+    (again, work)
+}
+
+/// A hot read by API key is one key-value read (one Redis round trip on
+/// the scale-out stores): the key's view holds the account and the
+/// listing, for the project's first 8 users; the 9th reads the same
+/// answers in two. Every write the views copy shows in the next read
+/// (ingest, a rename), a rotated or deleted key opens nothing on any of
+/// them, and when a first user is deleted the next user's view holds the
+/// listings from the next write on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_read_by_api_key_is_one_key_value_read() {
+    within(async {
+        let app = App::start().await;
+        let provisioned = app.provision("site", "owner").await;
+        let token = provisioned["ingest_token"].as_str().unwrap().to_owned();
+        let owner = app.log_in("owner", "password-1").await;
+        let mut names = vec!["owner".to_owned()];
+        for n in 2..=9 {
+            let name = format!("user{n}");
+            let created = app
+                .json(
+                    "PUT",
+                    "/user",
+                    &owner,
+                    json!({"username": name, "password": "password-1", "email": "u@example.com"}),
+                )
+                .await;
+            assert_eq!(created.status, 200, "{}", created.text());
+            names.push(name);
+        }
+        let mut sessions = Vec::new();
+        let mut keys = Vec::new();
+        for name in &names {
+            let session = app.log_in(name, "password-1").await;
+            keys.push(app.api_key(&session).await);
+            sessions.push(session);
+        }
+        assert_eq!(ingest(&app, &token, &batch(T0, 1, 3)).await.status, 200);
+
+        for path in LISTING_PATHS {
+            let (first, (sql, kv)) = hot(&app, &keys[0], path).await;
+            assert_eq!((sql, kv), (0, 1), "{path} by a first user's key");
+            let (ninth, (sql, kv)) = hot(&app, &keys[8], path).await;
+            assert_eq!((sql, kv), (0, 2), "{path} by the 9th user's key");
+            if path != "/status" {
+                // (/status tells the age of each reading: it moves on.)
+                assert_eq!(first.text(), ninth.text(), "{path}");
+            }
+        }
+
+        // A batch and a rename: the next read by a first user's key, hot
+        // at once, shows each.
+        assert_eq!(
+            ingest(&app, &token, &batch(T0 + 300, 1, 3)).await.status,
+            200
+        );
+        let data = app.get("/data", &Auth::key(&keys[1])).await;
+        assert_eq!(storage_work(&data), (0, 1));
+        assert_eq!(
+            data.text(),
+            app.get("/data", &Auth::key(&keys[8])).await.text()
+        );
+        assert!(data.text().contains("13:20:00"), "{}", data.text());
+        let renamed = app
+            .json(
+                "POST",
+                "/point",
+                &Auth::key(&keys[1]),
+                json!({"name": "m2", "new": "Boiler"}),
+            )
+            .await;
+        assert_eq!(renamed.status, 200, "{}", renamed.text());
+        let boiler = app.get("/point?name=Boiler", &Auth::key(&keys[2])).await;
+        assert_eq!(boiler.status, 200, "{}", boiler.text());
+        assert_eq!(storage_work(&boiler), (0, 1));
+        assert!(
+            app.get("/data", &Auth::key(&keys[3]))
+                .await
+                .text()
+                .contains("Boiler")
+        );
+
+        // A rotated key: the old one opens no listing, the new one is hot.
+        let rotated = app.send("POST", "/key", &sessions[3].headers(), "").await;
+        assert_eq!(rotated.status, 200);
+        let new_key = parse(&rotated)["key"].as_str().unwrap().to_owned();
+        for path in LISTING_PATHS {
+            assert_error(
+                &app.get(path, &Auth::key(&keys[3])).await,
+                401,
+                "API key is not valid",
+            );
+        }
+        let (_, work) = hot(&app, &new_key, "/data").await;
+        assert_eq!(work, (0, 1));
+
+        // A deleted first user: its key opens nothing; the 9th user is
+        // now among the first 8, and the next batch gives it its view.
+        let deleted = app
+            .send("DELETE", "/user", &sessions[1].headers(), "")
+            .await;
+        assert_eq!(deleted.status, 200, "{}", deleted.text());
+        for path in LISTING_PATHS {
+            assert_error(
+                &app.get(path, &Auth::key(&keys[1])).await,
+                401,
+                "API key is not valid",
+            );
+        }
+        assert_eq!(
+            ingest(&app, &token, &batch(T0 + 600, 1, 3)).await.status,
+            200
+        );
+        let (data, work) = hot(&app, &keys[8], "/data").await;
+        assert_eq!(work, (0, 1), "the 9th user's key, now among the first 8");
+        assert!(data.text().contains("13:25:00"), "{}", data.text());
+    })
+    .await
+}

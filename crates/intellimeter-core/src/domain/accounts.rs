@@ -132,6 +132,27 @@ pub fn by_api_key_hash(db: &dyn Sql, key_hash: &str) -> Result<Option<Account>, 
     one_account(db, "u.api_key_hash = ?", &[key_hash.into()])
 }
 
+/// The project's first `count` users by id (`users_by_project`): a user
+/// stays among them from its creation until it is deleted, since ids only
+/// grow.
+pub fn first_of_project(
+    db: &dyn Sql,
+    project_id: ProjectId,
+    count: usize,
+) -> Result<Vec<Account>, ApiError> {
+    let rows = db.execute(
+        &format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM users u JOIN projects p ON p.id = u.project_id \
+             WHERE u.project_id = ?1 ORDER BY u.id LIMIT ?2"
+        ),
+        &[project_id.into(), (count as i64).into()],
+    )?;
+    Ok(rows
+        .iter()
+        .map(Account::from_row)
+        .collect::<Result<_, _>>()?)
+}
+
 /// The sealed API key of a user.
 pub fn sealed_api_key(db: &dyn Sql, user_id: UserId) -> Result<Option<Vec<u8>>, ApiError> {
     let rows = db.execute(

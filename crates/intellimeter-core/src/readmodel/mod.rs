@@ -8,8 +8,20 @@
 //! | `rm1:account:<user id>` | the [`Account`] | session authentication |
 //! | `rm3:latest:<project id>` | the bodies of `/data` and `/interval`, rendered in JSON and XML, and `/status`'s [`StatusTemplates`] | `/data`, `/interval`, `/status` |
 //! | `rm1:points:<project id>` | `/point`'s list, likewise, and the points | `/point` |
+//! | `rm4:key-latest:<sha256 of an API key>` | the [`Account`], and for the project's first [`KEY_VIEWS_PER_PROJECT`] users the `rm3:latest` parts | `/data`, `/interval`, `/status` by API key |
+//! | `rm4:key-points:<sha256 of an API key>` | likewise, with the `rm1:points` parts | `/point` by API key |
 //!
 //! An [`Account`] holds no password hash: only a login reads that, from SQL.
+//!
+//! **A key's view** makes a hot read by API key one key-value read: on
+//! Redis, one round trip instead of two (the account, then the project's
+//! listing). Every write of a project's listings writes its first users'
+//! views in the same `set_many` (one MSET, one transaction), and every
+//! write of an account writes or deletes its key's views with its account
+//! entries; the reader takes a view only when its account's current key
+//! is the one presented. A project's later users' views hold the account
+//! alone (their reads take the listing in a second read, as before), so
+//! that a project with many users does not multiply what ingest writes.
 //!
 //! **Invariant:** an entry is written only by a writer that holds SQLite's
 //! write lock (inside `BEGIN IMMEDIATE … COMMIT`), from what SQL holds at
@@ -20,7 +32,7 @@
 //! after the writer's body, inside its transaction. Writers hold the lock
 //! one at a time, so entries are written in commit order and the last write reflects the
 //! last commit. A missing entry is rebuilt the same way, under the lock. A
-//! write whose commit then fails deletes the entries it wrote ([`write`]),
+//! write whose commit then fails deletes every entry it wrote ([`write`]),
 //! so the next read rebuilds them. The key prefix carries the layout
 //! version: a build with another layout never reads an old entry.
 
@@ -33,7 +45,7 @@ use crate::domain::status::{CollectorContact, MeterBrief, MeterLine, SiteStatus,
 use crate::domain::time::LocalClock;
 use crate::error::ApiError;
 use crate::format::Rendered;
-use crate::storage::{Sql, in_transaction};
+use crate::storage::{KeyValue, Sql, StorageError, in_transaction};
 use crate::value::Value;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -54,8 +66,93 @@ fn latest_key(project_id: ProjectId) -> String {
 /// and XML, the status templates (JSON, XML, clock).
 const LATEST_PARTS: usize = 7;
 
+/// The parts of a `points` entry: `/point` JSON and XML, the points (JSON).
+const POINTS_PARTS: usize = 3;
+
 fn points_key(project_id: ProjectId) -> String {
     format!("rm1:points:{project_id}")
+}
+
+/// How many of a project's users (the first, by id) have their key's
+/// views hold the listings: what one ingest batch writes grows with it.
+pub const KEY_VIEWS_PER_PROJECT: usize = 8;
+
+/// What a read by API key wants with the account, in one key-value read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum View {
+    /// `rm3:latest`'s parts: `/data`, `/interval`, `/status`.
+    Latest,
+    /// `rm1:points`'s parts: `/point`.
+    Points,
+}
+
+impl View {
+    const ALL: [View; 2] = [View::Latest, View::Points];
+
+    fn key(self, key_hash: &str) -> String {
+        match self {
+            View::Latest => format!("rm4:key-latest:{key_hash}"),
+            View::Points => format!("rm4:key-points:{key_hash}"),
+        }
+    }
+
+    /// The project entry whose parts the view copies.
+    fn project_key(self, project_id: ProjectId) -> String {
+        match self {
+            View::Latest => latest_key(project_id),
+            View::Points => points_key(project_id),
+        }
+    }
+
+    fn parts(self) -> usize {
+        match self {
+            View::Latest => LATEST_PARTS,
+            View::Points => POINTS_PARTS,
+        }
+    }
+
+    /// The view's value: the account, then the project entry's parts when
+    /// `listing` (a packed project entry) is whole.
+    fn value(self, account_json: &[u8], listing: Option<&[u8]>) -> Vec<u8> {
+        let mut parts = vec![account_json];
+        if let Some(listing) = listing.and_then(|bytes| unpack(bytes, self.parts())) {
+            parts.extend(listing);
+        }
+        pack(&parts)
+    }
+}
+
+/// A key's view as read, holding its project's listing.
+pub struct KeyView {
+    view: View,
+    bytes: Vec<u8>,
+}
+
+impl KeyView {
+    fn parts(&self) -> Option<Vec<&[u8]>> {
+        let mut parts = unpack(&self.bytes, 1 + self.view.parts())?;
+        parts.remove(0);
+        Some(parts)
+    }
+
+    /// One of the listings, when this view holds it.
+    pub fn listing(&self, listing: Listing) -> Option<StoredListing> {
+        let wanted = if listing == Listing::Points {
+            View::Points
+        } else {
+            View::Latest
+        };
+        if self.view != wanted {
+            return None;
+        }
+        Some(StoredListing::of_parts(listing, &self.parts()?))
+    }
+
+    /// The status templates, when this view holds them.
+    pub fn status(&self) -> Option<StatusTemplates> {
+        let parts = self.parts().filter(|_| self.view == View::Latest)?;
+        StatusTemplates::from_parts(parts[4], parts[5], parts[6])
+    }
 }
 
 /// The project-wide answers kept rendered.
@@ -77,6 +174,23 @@ pub struct StoredListing {
 }
 
 impl StoredListing {
+    /// The listing from its entry's parts ([`LATEST_PARTS`] or
+    /// [`POINTS_PARTS`]), copying only those it answers with.
+    fn of_parts(listing: Listing, parts: &[&[u8]]) -> Self {
+        let first = if listing == Listing::Interval { 2 } else { 0 };
+        StoredListing {
+            rendered: Rendered {
+                json: parts[first].to_vec(),
+                xml: parts[first + 1].to_vec(),
+            },
+            points_json: if listing == Listing::Points {
+                parts[2].to_vec()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
     pub fn points(&self) -> Result<Vec<Point>, ApiError> {
         serde_json::from_slice(&self.points_json)
             .map_err(|error| ApiError::internal(format!("stored points: {error}")))
@@ -136,13 +250,46 @@ pub fn account_by_api_key_hash(ctx: &Ctx, key_hash: &str) -> Result<Option<Accou
     // Not under the write lock: a stream of made-up keys must not queue
     // every writer behind it. Only a real key's account is rebuilt (under
     // the lock, then re-read there).
+    rebuild_account_of_key(ctx, key_hash)
+}
+
+/// The account of a key with no entry (or a damaged one), from SQL, and
+/// its entries rebuilt. Not under the write lock until the key is known to
+/// be real: a stream of made-up keys must not queue every writer behind it.
+fn rebuild_account_of_key(ctx: &Ctx, key_hash: &str) -> Result<Option<Account>, ApiError> {
     let Some(account) = accounts::by_api_key_hash(ctx.db()?, key_hash)? else {
         return Ok(None);
     };
-    let account = in_transaction(ctx.db()?, |db| {
-        refresh_account(ctx, db, account.user_id, None)
-    })?;
+    let account = write(ctx, |db, kv| refresh_account(kv, db, account.user_id, None))?;
     Ok(account.filter(|account| account.api_key_hash == key_hash))
+}
+
+/// [`account_by_api_key_hash`] with the key's `view`: one key-value read
+/// when hot, and the view holds the listing when the key's user is one of
+/// its project's first [`KEY_VIEWS_PER_PROJECT`]. A missing view is
+/// rebuilt under the lock (the key's first read, or after a failed write).
+pub fn account_and_view_by_api_key_hash(
+    ctx: &Ctx,
+    key_hash: &str,
+    view: View,
+) -> Result<Option<(Account, Option<KeyView>)>, ApiError> {
+    if let Some(bytes) = ctx.kv().get(&view.key(key_hash))?
+        && let Some((account, whole)) = view_account(&bytes, view)
+        // Written only for the key the account had at that moment, with
+        // its account entry; a rotation deletes both under the same lock.
+        && account.api_key_hash == key_hash
+    {
+        let view = whole.then_some(KeyView { view, bytes });
+        return Ok(Some((account, view)));
+    }
+    Ok(rebuild_account_of_key(ctx, key_hash)?.map(|account| (account, None)))
+}
+
+/// The account a view's value holds, and whether it holds the listing too.
+fn view_account(bytes: &[u8], view: View) -> Option<(Account, bool)> {
+    let parts = unpack(bytes, 1).or_else(|| unpack(bytes, 1 + view.parts()))?;
+    let account = serde_json::from_slice::<Account>(parts[0]).ok()?;
+    Some((account, parts.len() > 1))
 }
 
 /// The account of `user_id`, from its read model, rebuilt from SQL when
@@ -155,7 +302,7 @@ pub fn account(ctx: &Ctx, user_id: UserId) -> Result<Option<Account>, ApiError> 
     if accounts::by_id(ctx.db()?, user_id)?.is_none() {
         return Ok(None);
     }
-    in_transaction(ctx.db()?, |db| refresh_account(ctx, db, user_id, None))
+    write(ctx, |db, kv| refresh_account(kv, db, user_id, None))
 }
 
 fn stored_account(ctx: &Ctx, key: &str) -> Result<Option<Account>, ApiError> {
@@ -165,24 +312,42 @@ fn stored_account(ctx: &Ctx, key: &str) -> Result<Option<Account>, ApiError> {
         .and_then(|bytes| serde_json::from_slice::<Account>(&bytes).ok()))
 }
 
-/// Rewrites the account's read models from SQL, or removes them when the
-/// user is gone; `stale_key_hash` names a key the user may have had before
-/// this write (a rotation, a deletion), whose entry goes too. Call inside
-/// the write transaction that changed the user.
+/// Rewrites the account's read models from SQL (its key's views with the
+/// project's listings as stored, when it is one of the project's first
+/// users), or removes them when the user is gone; `stale_key_hash` names a
+/// key the user may have had before this write (a rotation, a deletion),
+/// whose entries go too. Call inside the write transaction that changed
+/// the user.
 fn refresh_account(
-    ctx: &Ctx,
+    kv: &dyn KeyValue,
     db: &dyn Sql,
     user_id: UserId,
     stale_key_hash: Option<&str>,
 ) -> Result<Option<Account>, ApiError> {
     let account = accounts::by_id(db, user_id)?;
-    let kv = ctx.kv();
     match &account {
         Some(account) => {
-            let bytes = serde_json::to_vec(account)
-                .map_err(|error| ApiError::internal(error.to_string()))?;
-            kv.set(&account_key(user_id), &bytes)?;
-            kv.set(&api_key_key(&account.api_key_hash), &bytes)?;
+            let bytes = account_json(account)?;
+            let holds_listings =
+                accounts::first_of_project(db, account.project_id, KEY_VIEWS_PER_PROJECT)?
+                    .iter()
+                    .any(|first| first.user_id == user_id);
+            let mut entries = vec![
+                (account_key(user_id), bytes.clone()),
+                (api_key_key(&account.api_key_hash), bytes.clone()),
+            ];
+            for view in View::ALL {
+                let listing = if holds_listings {
+                    kv.get(&view.project_key(account.project_id))?
+                } else {
+                    None
+                };
+                entries.push((
+                    view.key(&account.api_key_hash),
+                    view.value(&bytes, listing.as_deref()),
+                ));
+            }
+            set_many(kv, &entries)?;
         }
         None => kv.delete(&account_key(user_id))?,
     }
@@ -191,9 +356,24 @@ fn refresh_account(
             .as_ref()
             .is_none_or(|account| account.api_key_hash != stale)
     {
-        kv.delete(&api_key_key(stale))?;
+        let mut keys = vec![api_key_key(stale)];
+        keys.extend(View::ALL.map(|view| view.key(stale)));
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        kv.delete_many(&keys)?;
     }
     Ok(account)
+}
+
+fn account_json(account: &Account) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(account).map_err(|error| ApiError::internal(error.to_string()))
+}
+
+fn set_many(kv: &dyn KeyValue, entries: &[(String, Vec<u8>)]) -> Result<(), StorageError> {
+    let entries: Vec<(&str, &[u8])> = entries
+        .iter()
+        .map(|(key, value)| (key.as_str(), value.as_slice()))
+        .collect();
+    kv.set_many(&entries)
 }
 
 /// One of the project's listings, from its read model, rebuilt from SQL
@@ -208,28 +388,42 @@ pub fn listing(
         Listing::Points => points_key(project_id),
     };
     let count = if listing == Listing::Points {
-        3
+        POINTS_PARTS
     } else {
         LATEST_PARTS
     };
     if let Some(bytes) = ctx.kv().get(&key)?
         && let Some(parts) = unpack(&bytes, count)
     {
-        // Only the parts this listing answers with are copied out.
-        let first = if listing == Listing::Interval { 2 } else { 0 };
-        return Ok(StoredListing {
-            rendered: Rendered {
-                json: parts[first].to_vec(),
-                xml: parts[first + 1].to_vec(),
-            },
-            points_json: if listing == Listing::Points {
-                parts[2].to_vec()
-            } else {
-                Vec::new()
-            },
-        });
+        return Ok(StoredListing::of_parts(listing, &parts));
     }
     Ok(rebuild_project(ctx, project_id)?.take(listing))
+}
+
+/// [`listing`], from the key's view when it holds it (read with the
+/// account, [`account_and_view_by_api_key_hash`]).
+pub fn listing_or_view(
+    ctx: &Ctx,
+    project_id: ProjectId,
+    listing: Listing,
+    view: Option<&KeyView>,
+) -> Result<StoredListing, ApiError> {
+    match view.and_then(|view| view.listing(listing)) {
+        Some(stored) => Ok(stored),
+        None => self::listing(ctx, project_id, listing),
+    }
+}
+
+/// [`status`], from the key's view when it holds it.
+pub fn status_or_view(
+    ctx: &Ctx,
+    project_id: ProjectId,
+    view: Option<&KeyView>,
+) -> Result<StatusTemplates, ApiError> {
+    match view.and_then(KeyView::status) {
+        Some(status) => Ok(status),
+        None => status(ctx, project_id),
+    }
 }
 
 /// The project's [`StatusTemplates`], from its read model, rebuilt from
@@ -246,8 +440,8 @@ pub fn status(ctx: &Ctx, project_id: ProjectId) -> Result<StatusTemplates, ApiEr
 
 /// Rewrites every listing of the project from SQL, under the write lock.
 fn rebuild_project(ctx: &Ctx, project_id: ProjectId) -> Result<Listings, ApiError> {
-    in_transaction(ctx.db()?, |db| {
-        refresh_project(ctx, db, project_id, None, Changed::Points, None)
+    write(ctx, |db, kv| {
+        refresh_project(ctx, kv, db, project_id, None, Changed::Points, None)
     })
 }
 
@@ -293,11 +487,13 @@ enum Changed {
 }
 
 /// Rewrites the project's listings from SQL, in the project's time zone
-/// (read when `None`), with the collector's `contact` (read when `None`).
-/// Readings only, from ingest: one statement; points changed: three.
-/// Call inside the write transaction that changed its points or readings.
+/// (read when `None`), with the collector's `contact` (read when `None`),
+/// and its first users' key views, in one `set_many`. Readings only, from
+/// ingest: two statements; points changed: four. Call inside the write
+/// transaction that changed its points or readings.
 fn refresh_project(
     ctx: &Ctx,
+    kv: &dyn KeyValue,
     db: &dyn Sql,
     project_id: ProjectId,
     timezone: Option<&str>,
@@ -361,10 +557,23 @@ fn refresh_project(
     };
     let data = rows(latest.readings);
     let interval = rows(latest.intervals);
-    let kv = ctx.kv();
-    kv.set(
-        &latest_key(project_id),
-        &pack(&[
+    // Each first user's key hash and account (JSON).
+    let first_users = accounts::first_of_project(db, project_id, KEY_VIEWS_PER_PROJECT)?
+        .into_iter()
+        .map(|account| Ok((account_json(&account)?, account.api_key_hash)))
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let mut entries = Vec::with_capacity(2 * (1 + first_users.len()));
+    let mut add = |view: View, parts: &[&[u8]]| {
+        entries.push((view.project_key(project_id), pack(parts)));
+        for (account_json, key_hash) in &first_users {
+            let mut with_account = vec![account_json.as_slice()];
+            with_account.extend_from_slice(parts);
+            entries.push((view.key(key_hash), pack(&with_account)));
+        }
+    };
+    add(
+        View::Latest,
+        &[
             &data.json,
             &data.xml,
             &interval.json,
@@ -372,8 +581,8 @@ fn refresh_project(
             &status_json,
             &status_xml,
             &status_clock,
-        ]),
-    )?;
+        ],
+    );
     let points = match points {
         Some(points) => {
             let listing = StoredListing {
@@ -384,21 +593,22 @@ fn refresh_project(
             // A collector announces the same configuration batch after
             // batch: an unchanged point list is not written again (a write
             // syncs the store, a read does not).
-            let packed = pack(&[
+            let parts: [&[u8]; POINTS_PARTS] = [
                 &listing.rendered.json,
                 &listing.rendered.xml,
                 &listing.points_json,
-            ]);
+            ];
             if kv
                 .get(&points_key(project_id))?
-                .is_none_or(|old| old != packed)
+                .is_none_or(|old| old != pack(&parts))
             {
-                kv.set(&points_key(project_id), &packed)?;
+                add(View::Points, &parts);
             }
             Some(listing)
         }
         None => None,
     };
+    set_many(kv, &entries)?;
     Ok(Listings {
         data,
         interval,
@@ -415,15 +625,6 @@ pub fn reading_value(meter: &str, local_time: &str, value: f64) -> Value {
         ("TimeStamping", Value::LocalDateTime(local_time.to_owned())),
         ("value", Value::Float(value)),
     ])
-}
-
-/// What a write transaction's read models are about, so that a failed
-/// commit can take back what it wrote.
-#[derive(Clone, Copy)]
-enum Touched<'a> {
-    /// A user, and the API key it had before the write.
-    Account(UserId, &'a str),
-    Project(ProjectId),
 }
 
 /// An open write transaction that changes one user's account (its row in
@@ -461,14 +662,14 @@ pub fn write_account<T>(
     mut body: impl FnMut(&AccountWrite) -> Result<T, ApiError>,
 ) -> Result<(T, Option<Account>), ApiError> {
     let (user_id, old_key_hash) = (account.user_id, account.api_key_hash.as_str());
-    write(ctx, &[Touched::Account(user_id, old_key_hash)], |db| {
+    write(ctx, |db, kv| {
         let handle = AccountWrite {
             db,
             user_id,
             project_id: account.project_id,
         };
         let value = body(&handle)?;
-        let stored = refresh_account(ctx, db, user_id, Some(old_key_hash))?;
+        let stored = refresh_account(kv, db, user_id, Some(old_key_hash))?;
         Ok((value, stored))
     })
 }
@@ -524,7 +725,7 @@ pub fn write_project<T>(
     timezone: Option<&str>,
     mut body: impl FnMut(&ProjectWrite) -> Result<T, ApiError>,
 ) -> Result<(T, Listings), ApiError> {
-    write(ctx, &[Touched::Project(project_id)], |db| {
+    write(ctx, |db, kv| {
         let handle = ProjectWrite {
             db,
             project_id,
@@ -538,44 +739,71 @@ pub fn write_project<T>(
             _ => Changed::Points,
         };
         let contact = handle.contact.take();
-        let listings = refresh_project(ctx, db, project_id, timezone, changed, contact)?;
+        let listings = refresh_project(ctx, kv, db, project_id, timezone, changed, contact)?;
         Ok((value, listings))
     })
 }
 
 /// Runs `body` in a `BEGIN IMMEDIATE` transaction (see
-/// [`in_transaction`]); when it fails, commit included, the read models of
-/// `touched` are deleted (best effort), so the next read rebuilds them from
-/// what SQL really holds.
+/// [`in_transaction`]) with the key-value store through a [`Journal`]; when
+/// it fails, commit included, every entry it wrote is deleted (best
+/// effort), so the next read rebuilds it from what SQL really holds. What
+/// it deleted stays deleted: a missing entry is rebuilt, never trusted.
 fn write<T>(
     ctx: &Ctx,
-    touched: &[Touched],
-    body: impl FnMut(&dyn Sql) -> Result<T, ApiError>,
+    mut body: impl FnMut(&dyn Sql, &dyn KeyValue) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
-    let result = in_transaction(ctx.db()?, body);
+    let journal = Journal {
+        kv: ctx.kv(),
+        written: RefCell::new(Vec::new()),
+    };
+    let result = in_transaction(ctx.db()?, |db| body(db, &journal));
     if result.is_err() {
-        let mut keys = Vec::new();
-        for touched in touched {
-            match *touched {
-                Touched::Account(id, key_hash) => {
-                    keys.push(account_key(id));
-                    keys.push(api_key_key(key_hash));
-                }
-                Touched::Project(id) => {
-                    keys.push(latest_key(id));
-                    keys.push(points_key(id));
-                }
-            }
-        }
-        for key in keys {
-            if let Err(error) = ctx.kv().delete(&key) {
-                ctx.env().log(&format!(
-                    "could not drop read model {key} after a failed write: {error}"
-                ));
-            }
+        let mut written = journal.written.into_inner();
+        written.sort();
+        written.dedup();
+        let keys: Vec<&str> = written.iter().map(String::as_str).collect();
+        if let Err(error) = ctx.kv().delete_many(&keys) {
+            ctx.env().log(&format!(
+                "could not drop read models {keys:?} after a failed write: {error}"
+            ));
         }
     }
     result
+}
+
+/// The key-value store as a write transaction uses it: every key it sets
+/// is noted before the store sees it (a failed `set_many` may have written
+/// part), so that a failed commit can take all of them back.
+struct Journal<'a> {
+    kv: &'a dyn KeyValue,
+    written: RefCell<Vec<String>>,
+}
+
+impl KeyValue for Journal<'_> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.kv.get(key)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.written.borrow_mut().push(key.to_owned());
+        self.kv.set(key, value)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.kv.delete(key)
+    }
+
+    fn set_many(&self, entries: &[(&str, &[u8])]) -> Result<(), StorageError> {
+        self.written
+            .borrow_mut()
+            .extend(entries.iter().map(|(key, _)| (*key).to_owned()));
+        self.kv.set_many(entries)
+    }
+
+    fn delete_many(&self, keys: &[&str]) -> Result<(), StorageError> {
+        self.kv.delete_many(keys)
+    }
 }
 
 #[cfg(test)]

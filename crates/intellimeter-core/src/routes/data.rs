@@ -5,7 +5,7 @@ use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::http::request::ApiRequest;
 use crate::http::{Reply, Route};
-use crate::readmodel::{self, Listing};
+use crate::readmodel::{self, Listing, View};
 use crate::routes::{Grants, RouteSpec};
 use crate::security::auth;
 
@@ -29,7 +29,8 @@ fn handle_interval(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
 
 /// The listing, rendered when the readings were stored (`readmodel.rs`).
 fn latest(ctx: &Ctx, request: &ApiRequest, listing: Listing) -> Result<Reply, ApiError> {
-    let caller = auth::authenticate(ctx, request)?;
-    let stored = readmodel::listing(ctx, caller.account.project_id, listing)?;
+    let (caller, view) = auth::authenticate_reading(ctx, request, View::Latest)?;
+    let stored =
+        readmodel::listing_or_view(ctx, caller.account.project_id, listing, view.as_ref())?;
     Ok(Reply::rendered(stored.rendered))
 }

@@ -8,7 +8,7 @@ use crate::domain::validate;
 use crate::error::ApiError;
 use crate::http::request::{ApiRequest, Params};
 use crate::http::{Reply, Route, method_not_allowed};
-use crate::readmodel::{self, Listing};
+use crate::readmodel::{self, Listing, View};
 use crate::routes::{Grants, RouteSpec};
 use crate::security::auth;
 
@@ -20,9 +20,14 @@ pub const ROUTE: Route = Route::new(&SPEC, handle);
 fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     match request.method.as_str() {
         "GET" => {
-            let caller = auth::authenticate(ctx, request)?;
+            let (caller, view) = auth::authenticate_reading(ctx, request, View::Points)?;
             let params = Params::parse(request)?;
-            let stored = readmodel::listing(ctx, caller.account.project_id, Listing::Points)?;
+            let stored = readmodel::listing_or_view(
+                ctx,
+                caller.account.project_id,
+                Listing::Points,
+                view.as_ref(),
+            )?;
             if params.get("id").is_none() && params.get("name").is_none() {
                 return Ok(Reply::rendered(stored.rendered));
             }

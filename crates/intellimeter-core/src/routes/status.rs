@@ -8,7 +8,7 @@ use crate::context::Ctx;
 use crate::error::ApiError;
 use crate::http::request::ApiRequest;
 use crate::http::{Reply, Route};
-use crate::readmodel;
+use crate::readmodel::{self, View};
 use crate::routes::{Grants, RouteSpec};
 use crate::security::auth;
 
@@ -18,8 +18,8 @@ pub const SPEC: RouteSpec = RouteSpec::at("/status", &["GET"], "status", Grants:
 pub const ROUTE: Route = Route::new(&SPEC, handle);
 
 fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
-    let caller = auth::authenticate(ctx, request)?;
-    let status = readmodel::status(ctx, caller.account.project_id)?;
+    let (caller, view) = auth::authenticate_reading(ctx, request, View::Latest)?;
+    let status = readmodel::status_or_view(ctx, caller.account.project_id, view.as_ref())?;
     let now = ctx.now();
     Ok(Reply::negotiated(move |format| status.answer(format, now)))
 }

@@ -9,7 +9,7 @@ use crate::domain::validate;
 use crate::error::ApiError;
 use crate::http::Reply;
 use crate::http::request::ApiRequest;
-use crate::readmodel;
+use crate::readmodel::{self, KeyView, View};
 use crate::security::secrets::{self, SealingKey};
 use crate::security::throttle::Throttle;
 use crate::storage::in_transaction;
@@ -113,9 +113,38 @@ impl Caller {
 /// must come from the site itself ([`refuse_cross_site`]). Records the
 /// caller's XML preference.
 pub fn authenticate(ctx: &Ctx, request: &ApiRequest) -> Result<Caller, ApiError> {
+    authenticate_with_view(ctx, request, None).map(|(caller, _)| caller)
+}
+
+/// [`authenticate`] for a read of one of the project's listings: by API
+/// key, the key's view (`readmodel.rs`) gives the account and, hot, the
+/// listing in one key-value read.
+pub fn authenticate_reading(
+    ctx: &Ctx,
+    request: &ApiRequest,
+    view: View,
+) -> Result<(Caller, Option<KeyView>), ApiError> {
+    authenticate_with_view(ctx, request, Some(view))
+}
+
+fn authenticate_with_view(
+    ctx: &Ctx,
+    request: &ApiRequest,
+    view: Option<View>,
+) -> Result<(Caller, Option<KeyView>), ApiError> {
+    let mut key_view = None;
     let caller = if let Some(key) = request.bearer_token() {
-        let account = account_by_api_key(ctx, key)?
-            .ok_or_else(|| ApiError::unauthorized("the API key is not valid"))?;
+        let account = match view {
+            Some(view) if secrets::looks_like_api_key(key) => {
+                readmodel::account_and_view_by_api_key_hash(ctx, &secrets::digest_hex(key), view)?
+                    .map(|(account, view)| {
+                        key_view = view;
+                        account
+                    })
+            }
+            _ => account_by_api_key(ctx, key)?,
+        }
+        .ok_or_else(|| ApiError::unauthorized("the API key is not valid"))?;
         Caller {
             account,
             credential: Credential::ApiKey,
@@ -137,7 +166,7 @@ pub fn authenticate(ctx: &Ctx, request: &ApiRequest) -> Result<Caller, ApiError>
         ));
     };
     ctx.prefers_xml.set(Some(caller.account.prefers_xml));
-    Ok(caller)
+    Ok((caller, key_view))
 }
 
 /// The session token the request carries: the `__Host-session` cookie, or

@@ -116,12 +116,29 @@ pub trait Sql {
     fn back_off(&self, _attempt: u32) {}
 }
 
-/// A key-value store with byte values, as Spin's interface: no expiry and
+/// A key-value store with byte values, as Spin's interfaces: no expiry and
 /// no atomic increment (anything that must count lives in SQLite).
+///
+/// The `_many` operations are `wasi:keyvalue/batch`: one round trip on
+/// Redis (MSET, DEL), one transaction on Spin's embedded store, so what
+/// they write is written whole. The defaults do one operation per key, for
+/// the in-memory stores of the tests. There is no `get_many`: Spin 3.6's
+/// Redis store sends it as `KEYS` (crates/key-value-redis/src/store.rs),
+/// which fails for two keys or more.
 pub trait KeyValue {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StorageError>;
     fn delete(&self, key: &str) -> Result<(), StorageError>;
+
+    fn set_many(&self, entries: &[(&str, &[u8])]) -> Result<(), StorageError> {
+        entries
+            .iter()
+            .try_for_each(|(key, value)| self.set(key, value))
+    }
+
+    fn delete_many(&self, keys: &[&str]) -> Result<(), StorageError> {
+        keys.iter().try_for_each(|key| self.delete(key))
+    }
 }
 
 /// Typed access to one result row by column index.

@@ -6,8 +6,8 @@
 //! - a refusal is a 4xx whose body is `{"error": "…"}` in the format the
 //!   request negotiated (JSON unless it asked for XML);
 //! - a refusal changes nothing: every SQL table and every key-value entry
-//!   is as before, except the read models (`rm1:`, a cache a read may
-//!   rebuild) and, on a 401 or 403, the failure counts of the throttle
+//!   is as before, except the read models (`rm1:`, `rm3:`, `rm4:`, a
+//!   cache a read may rebuild) and, on a 401 or 403, the failure counts of the throttle
 //!   (a count at 0, left by a credential that passed, counts as none).
 //!
 //! Shared by the property test `tests/requests.rs` (proptest) and the
@@ -1011,7 +1011,7 @@ pub fn check_request(template: &Template, generated: &Generated) -> Result<Outco
     }
     let durable = |kv: &BTreeMap<String, Vec<u8>>| -> BTreeMap<String, Vec<u8>> {
         kv.iter()
-            .filter(|(key, _)| !key.starts_with("rm1:"))
+            .filter(|(key, _)| !is_read_model(key))
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect()
     };
@@ -1025,4 +1025,11 @@ pub fn check_request(template: &Template, generated: &Generated) -> Result<Outco
         ));
     }
     Ok(Outcome { status })
+}
+
+/// A read model's key (`readmodel/mod.rs`): a cache any read may rebuild.
+fn is_read_model(key: &str) -> bool {
+    ["rm1:", "rm3:", "rm4:"]
+        .iter()
+        .any(|prefix| key.starts_with(prefix))
 }
