@@ -955,7 +955,14 @@ fn a_failed_commit_leaves_no_read_model_of_what_it_wrote() {
         .map(|row| row.text(0).unwrap())
         .collect();
     for stored in world.kv.borrow().keys() {
-        for prefix in ["rm1:key:", "rm4:key-latest:", "rm4:key-points:"] {
+        for prefix in [
+            "rm1:key:",
+            "rm4:key-data:",
+            "rm4:key-interval:",
+            "rm4:key-status:",
+            "rm4:key-points-json:",
+            "rm4:key-points-xml:",
+        ] {
             if let Some(digest) = stored.strip_prefix(prefix) {
                 assert!(
                     current_digests.iter().any(|current| current == digest),
@@ -970,7 +977,7 @@ fn a_failed_commit_leaves_no_read_model_of_what_it_wrote() {
         .kv
         .borrow()
         .keys()
-        .filter(|key| key.starts_with("rm4:key-latest:"))
+        .filter(|key| key.starts_with("rm4:key-data:"))
         .count();
     assert_eq!(views, 1, "the old key's view is rebuilt by its next read");
 }

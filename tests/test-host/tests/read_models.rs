@@ -239,7 +239,25 @@ async fn a_rotated_key_stops_at_once_even_under_reads() {
 }
 
 /// The hot reads a project's listings answer, by API key.
-const LISTING_PATHS: [&str; 5] = ["/data", "/interval", "/status", "/point", "/point?name=m2"];
+const LISTING_PATHS: [&str; 7] = [
+    "/data",
+    "/interval",
+    "/status",
+    "/point",
+    "/point?format=xml",
+    "/point?name=m2",
+    "/data?format=xml",
+];
+
+/// A 401 for a key that opens nothing, in the format `path` asks for.
+fn refused(response: &Response, path: &str) {
+    assert_eq!(response.status, 401, "{path}: {}", response.text());
+    assert!(
+        response.text().contains("the API key is not valid"),
+        "{path}: {}",
+        response.text()
+    );
+}
 
 /// A read by API key, read twice (the second hot): the second answer and
 /// its `(SQL statements, key-value operations)`.
@@ -300,6 +318,23 @@ async fn a_hot_read_by_api_key_is_one_key_value_read() {
             }
         }
 
+        // A user who prefers XML asks /point without a format: the JSON
+        // view does not answer for it (a second read does), and the
+        // answer is XML.
+        let prefers_xml = app
+            .json("POST", "/user", &Auth::key(&keys[4]), json!({"xml": true}))
+            .await;
+        assert_eq!(prefers_xml.status, 200, "{}", prefers_xml.text());
+        let (as_xml, work) = hot(&app, &keys[4], "/point").await;
+        assert_eq!(work, (0, 2));
+        let (explicit_xml, work) = hot(&app, &keys[4], "/point?format=xml").await;
+        assert_eq!(work, (0, 1));
+        assert!(as_xml.text().starts_with("<?xml"), "{}", as_xml.text());
+        assert_eq!(as_xml.text(), explicit_xml.text());
+        let (as_json, work) = hot(&app, &keys[4], "/point?format=json").await;
+        assert_eq!(work, (0, 1));
+        assert!(as_json.text().starts_with('['), "{}", as_json.text());
+
         // A batch and a rename: the next read by a first user's key, hot
         // at once, shows each.
         assert_eq!(
@@ -337,11 +372,7 @@ async fn a_hot_read_by_api_key_is_one_key_value_read() {
         assert_eq!(rotated.status, 200);
         let new_key = parse(&rotated)["key"].as_str().unwrap().to_owned();
         for path in LISTING_PATHS {
-            assert_error(
-                &app.get(path, &Auth::key(&keys[3])).await,
-                401,
-                "API key is not valid",
-            );
+            refused(&app.get(path, &Auth::key(&keys[3])).await, path);
         }
         let (_, work) = hot(&app, &new_key, "/data").await;
         assert_eq!(work, (0, 1));
@@ -353,11 +384,7 @@ async fn a_hot_read_by_api_key_is_one_key_value_read() {
             .await;
         assert_eq!(deleted.status, 200, "{}", deleted.text());
         for path in LISTING_PATHS {
-            assert_error(
-                &app.get(path, &Auth::key(&keys[1])).await,
-                401,
-                "API key is not valid",
-            );
+            refused(&app.get(path, &Auth::key(&keys[1])).await, path);
         }
         assert_eq!(
             ingest(&app, &token, &batch(T0 + 600, 1, 3)).await.status,

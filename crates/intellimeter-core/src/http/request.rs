@@ -351,6 +351,16 @@ pub fn requested_format(request: &ApiRequest) -> Result<Option<Format>, ApiError
     Ok(request.header("accept").and_then(format_from_accept))
 }
 
+/// The format an answer takes: the one the request asks for explicitly,
+/// else the caller's stored preference (known once authenticated), else
+/// JSON.
+pub fn answer_format(explicit: Option<Format>, prefers_xml: Option<bool>) -> Format {
+    explicit.unwrap_or(match prefers_xml {
+        Some(true) => Format::Xml,
+        _ => Format::Json,
+    })
+}
+
 /// The format of a refusal made before any handler runs (no route for
 /// the path, a body too large): the one the request asks for explicitly,
 /// else JSON (an account's stored preference is not known yet).

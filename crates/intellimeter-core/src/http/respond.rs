@@ -6,7 +6,9 @@ use crate::error::{ApiError, ErrorKind};
 use crate::format::Format;
 use crate::http::encoding;
 use crate::http::reply::{Payload, Reply};
-use crate::http::request::{ApiRequest, MAX_BODY_BYTES, format_before_handler, requested_format};
+use crate::http::request::{
+    ApiRequest, MAX_BODY_BYTES, answer_format, format_before_handler, requested_format,
+};
 use crate::routes::RouteSpec;
 use crate::value::Value;
 
@@ -103,10 +105,7 @@ fn answer(route: &Route, request: &ApiRequest, services: Services) -> ApiRespons
     } else {
         Err(ApiError::method_not_allowed(&request.method, spec.methods))
     };
-    let format = explicit.unwrap_or(match ctx.prefers_xml.get() {
-        Some(true) => Format::Xml,
-        _ => Format::Json,
-    });
+    let format = answer_format(explicit, ctx.prefers_xml.get());
     match outcome {
         Ok(reply) => {
             let mut response = match reply.payload {

@@ -8,8 +8,9 @@
 //! | `rm1:account:<user id>` | the [`Account`] | session authentication |
 //! | `rm3:latest:<project id>` | the bodies of `/data` and `/interval`, rendered in JSON and XML, and `/status`'s [`StatusTemplates`] | `/data`, `/interval`, `/status` |
 //! | `rm1:points:<project id>` | `/point`'s list, likewise, and the points | `/point` |
-//! | `rm4:key-latest:<sha256 of an API key>` | the [`Account`], and for the project's first [`KEY_VIEWS_PER_PROJECT`] users the `rm3:latest` parts | `/data`, `/interval`, `/status` by API key |
-//! | `rm4:key-points:<sha256 of an API key>` | likewise, with the `rm1:points` parts | `/point` by API key |
+//! | `rm4:key-data:<sha256 of an API key>` | the [`Account`], and for the project's first [`KEY_VIEWS_PER_PROJECT`] users `/data`'s parts of `rm3:latest` | `/data` by API key |
+//! | `rm4:key-interval:…`, `rm4:key-status:…` | likewise, `/interval`'s and `/status`'s parts | `/interval`, `/status` by API key |
+//! | `rm4:key-points-json:…`, `rm4:key-points-xml:…` | likewise, `/point` in one format and the points, from `rm1:points` | `/point` by API key |
 //!
 //! An [`Account`] holds no password hash: only a login reads that, from SQL.
 //!
@@ -44,7 +45,7 @@ use crate::domain::readings::{self, LatestValue};
 use crate::domain::status::{CollectorContact, MeterBrief, MeterLine, SiteStatus, StatusTemplates};
 use crate::domain::time::LocalClock;
 use crate::error::ApiError;
-use crate::format::Rendered;
+use crate::format::{Format, Rendered};
 use crate::storage::{KeyValue, Sql, StorageError, in_transaction};
 use crate::value::Value;
 use std::cell::{Cell, RefCell};
@@ -77,52 +78,117 @@ fn points_key(project_id: ProjectId) -> String {
 /// views hold the listings: what one ingest batch writes grows with it.
 pub const KEY_VIEWS_PER_PROJECT: usize = 8;
 
-/// What a read by API key wants with the account, in one key-value read.
+/// A project entry that keys' views copy parts of.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum View {
-    /// `rm3:latest`'s parts: `/data`, `/interval`, `/status`.
+enum Entry {
+    /// `rm3:latest`.
     Latest,
-    /// `rm1:points`'s parts: `/point`.
+    /// `rm1:points`.
     Points,
 }
 
-impl View {
-    const ALL: [View; 2] = [View::Latest, View::Points];
-
-    fn key(self, key_hash: &str) -> String {
+impl Entry {
+    fn key(self, project_id: ProjectId) -> String {
         match self {
-            View::Latest => format!("rm4:key-latest:{key_hash}"),
-            View::Points => format!("rm4:key-points:{key_hash}"),
-        }
-    }
-
-    /// The project entry whose parts the view copies.
-    fn project_key(self, project_id: ProjectId) -> String {
-        match self {
-            View::Latest => latest_key(project_id),
-            View::Points => points_key(project_id),
+            Entry::Latest => latest_key(project_id),
+            Entry::Points => points_key(project_id),
         }
     }
 
     fn parts(self) -> usize {
         match self {
-            View::Latest => LATEST_PARTS,
-            View::Points => POINTS_PARTS,
+            Entry::Latest => LATEST_PARTS,
+            Entry::Points => POINTS_PARTS,
         }
     }
 
-    /// The view's value: the account, then the project entry's parts when
-    /// `listing` (a packed project entry) is whole.
-    fn value(self, account_json: &[u8], listing: Option<&[u8]>) -> Vec<u8> {
-        let mut parts = vec![account_json];
-        if let Some(listing) = listing.and_then(|bytes| unpack(bytes, self.parts())) {
-            parts.extend(listing);
+    /// The views that copy parts of this entry.
+    fn views(self) -> &'static [View] {
+        match self {
+            Entry::Latest => &[View::Data, View::Interval, View::Status],
+            Entry::Points => &[View::PointsJson, View::PointsXml],
         }
-        pack(&parts)
     }
 }
 
-/// A key's view as read, holding its project's listing.
+/// What a read by API key wants with the account, in one key-value read:
+/// one answer's parts, so that the read moves no more than it answers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum View {
+    /// `/data` (JSON, XML).
+    Data,
+    /// `/interval` (JSON, XML).
+    Interval,
+    /// `/status`'s templates (JSON, XML, clock).
+    Status,
+    /// `/point` in JSON, and the points (for `?id=`, `?name=`).
+    PointsJson,
+    /// `/point` in XML, and the points.
+    PointsXml,
+}
+
+impl View {
+    const ALL: [View; 5] = [
+        View::Data,
+        View::Interval,
+        View::Status,
+        View::PointsJson,
+        View::PointsXml,
+    ];
+
+    /// The view `/data` or `/interval` is read from.
+    pub fn of(listing: Listing) -> View {
+        match listing {
+            Listing::Data => View::Data,
+            Listing::Interval => View::Interval,
+            Listing::Points => View::PointsJson,
+        }
+    }
+
+    /// The view `/point` is read from when the request asks for
+    /// `explicit` (the caller's preference, read with it, may still want
+    /// the other: then the view does not answer).
+    pub fn points_in(explicit: Option<Format>) -> View {
+        match explicit.map(Format::of_answer) {
+            Some(Format::Xml) => View::PointsXml,
+            _ => View::PointsJson,
+        }
+    }
+
+    fn key(self, key_hash: &str) -> String {
+        let name = match self {
+            View::Data => "data",
+            View::Interval => "interval",
+            View::Status => "status",
+            View::PointsJson => "points-json",
+            View::PointsXml => "points-xml",
+        };
+        format!("rm4:key-{name}:{key_hash}")
+    }
+
+    /// The parts of its entry that the view holds.
+    fn parts(self) -> &'static [usize] {
+        match self {
+            View::Data => &[0, 1],
+            View::Interval => &[2, 3],
+            View::Status => &[4, 5, 6],
+            View::PointsJson => &[0, 2],
+            View::PointsXml => &[1, 2],
+        }
+    }
+
+    /// The view's value: the account, then its parts of the entry when
+    /// the entry's `parts` are known.
+    fn value(self, account_json: &[u8], parts: Option<&[&[u8]]>) -> Vec<u8> {
+        let mut held = vec![account_json];
+        if let Some(parts) = parts {
+            held.extend(self.parts().iter().map(|&index| parts[index]));
+        }
+        pack(&held)
+    }
+}
+
+/// A key's view as read, holding its answer's parts.
 pub struct KeyView {
     view: View,
     bytes: Vec<u8>,
@@ -130,28 +196,51 @@ pub struct KeyView {
 
 impl KeyView {
     fn parts(&self) -> Option<Vec<&[u8]>> {
-        let mut parts = unpack(&self.bytes, 1 + self.view.parts())?;
+        let mut parts = unpack(&self.bytes, 1 + self.view.parts().len())?;
         parts.remove(0);
         Some(parts)
     }
 
-    /// One of the listings, when this view holds it.
+    /// `/data` or `/interval`, when this view holds it.
     pub fn listing(&self, listing: Listing) -> Option<StoredListing> {
-        let wanted = if listing == Listing::Points {
-            View::Points
-        } else {
-            View::Latest
-        };
-        if self.view != wanted {
+        if listing == Listing::Points || self.view != View::of(listing) {
             return None;
         }
-        Some(StoredListing::of_parts(listing, &self.parts()?))
+        let parts = self.parts()?;
+        Some(StoredListing {
+            rendered: Rendered {
+                json: parts[0].to_vec(),
+                xml: parts[1].to_vec(),
+            },
+            points_json: Vec::new(),
+        })
+    }
+
+    /// `/point` for an answer in `format`, when this view holds it: its
+    /// body in that format only (the other is left empty), and the points.
+    pub fn points(&self, format: Format) -> Option<StoredListing> {
+        let rendered = match (self.view, format.of_answer()) {
+            (View::PointsJson, Format::Json) => |body: &[u8]| Rendered {
+                json: body.to_vec(),
+                xml: Vec::new(),
+            },
+            (View::PointsXml, Format::Xml) => |body: &[u8]| Rendered {
+                json: Vec::new(),
+                xml: body.to_vec(),
+            },
+            _ => return None,
+        };
+        let parts = self.parts()?;
+        Some(StoredListing {
+            rendered: rendered(parts[0]),
+            points_json: parts[1].to_vec(),
+        })
     }
 
     /// The status templates, when this view holds them.
     pub fn status(&self) -> Option<StatusTemplates> {
-        let parts = self.parts().filter(|_| self.view == View::Latest)?;
-        StatusTemplates::from_parts(parts[4], parts[5], parts[6])
+        let parts = self.parts().filter(|_| self.view == View::Status)?;
+        StatusTemplates::from_parts(parts[0], parts[1], parts[2])
     }
 }
 
@@ -287,7 +376,7 @@ pub fn account_and_view_by_api_key_hash(
 
 /// The account a view's value holds, and whether it holds the listing too.
 fn view_account(bytes: &[u8], view: View) -> Option<(Account, bool)> {
-    let parts = unpack(bytes, 1).or_else(|| unpack(bytes, 1 + view.parts()))?;
+    let parts = unpack(bytes, 1).or_else(|| unpack(bytes, 1 + view.parts().len()))?;
     let account = serde_json::from_slice::<Account>(parts[0]).ok()?;
     Some((account, parts.len() > 1))
 }
@@ -336,16 +425,21 @@ fn refresh_account(
                 (account_key(user_id), bytes.clone()),
                 (api_key_key(&account.api_key_hash), bytes.clone()),
             ];
-            for view in View::ALL {
-                let listing = if holds_listings {
-                    kv.get(&view.project_key(account.project_id))?
+            for entry in [Entry::Latest, Entry::Points] {
+                let stored = if holds_listings {
+                    kv.get(&entry.key(account.project_id))?
                 } else {
                     None
                 };
-                entries.push((
-                    view.key(&account.api_key_hash),
-                    view.value(&bytes, listing.as_deref()),
-                ));
+                let parts = stored
+                    .as_deref()
+                    .and_then(|stored| unpack(stored, entry.parts()));
+                for view in entry.views() {
+                    entries.push((
+                        view.key(&account.api_key_hash),
+                        view.value(&bytes, parts.as_deref()),
+                    ));
+                }
             }
             set_many(kv, &entries)?;
         }
@@ -411,6 +505,21 @@ pub fn listing_or_view(
     match view.and_then(|view| view.listing(listing)) {
         Some(stored) => Ok(stored),
         None => self::listing(ctx, project_id, listing),
+    }
+}
+
+/// `/point`'s listing for an answer in `format` (as the answer will be
+/// negotiated: [`crate::http::request::answer_format`]), from the key's
+/// view when it holds it.
+pub fn points_or_view(
+    ctx: &Ctx,
+    project_id: ProjectId,
+    view: Option<&KeyView>,
+    format: Format,
+) -> Result<StoredListing, ApiError> {
+    match view.and_then(|view| view.points(format)) {
+        Some(stored) => Ok(stored),
+        None => listing(ctx, project_id, Listing::Points),
     }
 }
 
@@ -562,17 +671,17 @@ fn refresh_project(
         .into_iter()
         .map(|account| Ok((account_json(&account)?, account.api_key_hash)))
         .collect::<Result<Vec<_>, ApiError>>()?;
-    let mut entries = Vec::with_capacity(2 * (1 + first_users.len()));
-    let mut add = |view: View, parts: &[&[u8]]| {
-        entries.push((view.project_key(project_id), pack(parts)));
+    let mut entries = Vec::with_capacity(1 + 3 * first_users.len());
+    let mut add = |entry: Entry, parts: &[&[u8]]| {
+        entries.push((entry.key(project_id), pack(parts)));
         for (account_json, key_hash) in &first_users {
-            let mut with_account = vec![account_json.as_slice()];
-            with_account.extend_from_slice(parts);
-            entries.push((view.key(key_hash), pack(&with_account)));
+            for view in entry.views() {
+                entries.push((view.key(key_hash), view.value(account_json, Some(parts))));
+            }
         }
     };
     add(
-        View::Latest,
+        Entry::Latest,
         &[
             &data.json,
             &data.xml,
@@ -602,7 +711,7 @@ fn refresh_project(
                 .get(&points_key(project_id))?
                 .is_none_or(|old| old != pack(&parts))
             {
-                add(View::Points, &parts);
+                add(Entry::Points, &parts);
             }
             Some(listing)
         }

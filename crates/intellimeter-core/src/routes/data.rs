@@ -29,7 +29,7 @@ fn handle_interval(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
 
 /// The listing, rendered when the readings were stored (`readmodel.rs`).
 fn latest(ctx: &Ctx, request: &ApiRequest, listing: Listing) -> Result<Reply, ApiError> {
-    let (caller, view) = auth::authenticate_reading(ctx, request, View::Latest)?;
+    let (caller, view) = auth::authenticate_reading(ctx, request, View::of(listing))?;
     let stored =
         readmodel::listing_or_view(ctx, caller.account.project_id, listing, view.as_ref())?;
     Ok(Reply::rendered(stored.rendered))

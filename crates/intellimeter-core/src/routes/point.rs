@@ -6,7 +6,7 @@ use crate::domain::ids::PointId;
 use crate::domain::points::{self, Point};
 use crate::domain::validate;
 use crate::error::ApiError;
-use crate::http::request::{ApiRequest, Params};
+use crate::http::request::{ApiRequest, Params, answer_format, requested_format};
 use crate::http::{Reply, Route, method_not_allowed};
 use crate::readmodel::{self, Listing, View};
 use crate::routes::{Grants, RouteSpec};
@@ -20,14 +20,13 @@ pub const ROUTE: Route = Route::new(&SPEC, handle);
 fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     match request.method.as_str() {
         "GET" => {
-            let (caller, view) = auth::authenticate_reading(ctx, request, View::Points)?;
+            let explicit = requested_format(request)?;
+            let (caller, view) =
+                auth::authenticate_reading(ctx, request, View::points_in(explicit))?;
             let params = Params::parse(request)?;
-            let stored = readmodel::listing_or_view(
-                ctx,
-                caller.account.project_id,
-                Listing::Points,
-                view.as_ref(),
-            )?;
+            let format = answer_format(explicit, Some(caller.account.prefers_xml));
+            let stored =
+                readmodel::points_or_view(ctx, caller.account.project_id, view.as_ref(), format)?;
             if params.get("id").is_none() && params.get("name").is_none() {
                 return Ok(Reply::rendered(stored.rendered));
             }

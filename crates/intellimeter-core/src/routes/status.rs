@@ -18,7 +18,7 @@ pub const SPEC: RouteSpec = RouteSpec::at("/status", &["GET"], "status", Grants:
 pub const ROUTE: Route = Route::new(&SPEC, handle);
 
 fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
-    let (caller, view) = auth::authenticate_reading(ctx, request, View::Latest)?;
+    let (caller, view) = auth::authenticate_reading(ctx, request, View::Status)?;
     let status = readmodel::status_or_view(ctx, caller.account.project_id, view.as_ref())?;
     let now = ctx.now();
     Ok(Reply::negotiated(move |format| status.answer(format, now)))
