@@ -10,7 +10,7 @@
 //! | `rm1:points:<project id>` | `/point`'s list, likewise, and the points | `/point` |
 //! | `rm4:key-data:<sha256 of an API key>` | the [`Account`], and for the project's first [`KEY_VIEWS_PER_PROJECT`] users `/data`'s parts of `rm3:latest` | `/data` by API key |
 //! | `rm4:key-interval:…`, `rm4:key-status:…` | likewise, `/interval`'s and `/status`'s parts | `/interval`, `/status` by API key |
-//! | `rm4:key-points-json:…`, `rm4:key-points-xml:…` | likewise, `/point` in one format and the points, from `rm1:points` | `/point` by API key |
+//! | `rm4:key-points-json:…`, `-points-xml:…`, `-points-lookup:…` | likewise, `/point` in one format, or the points, from `rm1:points` | `/point` by API key |
 //!
 //! An [`Account`] holds no password hash: only a login reads that, from SQL.
 //!
@@ -106,7 +106,7 @@ impl Entry {
     fn views(self) -> &'static [View] {
         match self {
             Entry::Latest => &[View::Data, View::Interval, View::Status],
-            Entry::Points => &[View::PointsJson, View::PointsXml],
+            Entry::Points => &[View::PointsJson, View::PointsXml, View::PointsLookup],
         }
     }
 }
@@ -121,19 +121,22 @@ pub enum View {
     Interval,
     /// `/status`'s templates (JSON, XML, clock).
     Status,
-    /// `/point` in JSON, and the points (for `?id=`, `?name=`).
+    /// `/point` in JSON.
     PointsJson,
-    /// `/point` in XML, and the points.
+    /// `/point` in XML.
     PointsXml,
+    /// The points, for `/point?id=` and `?name=`.
+    PointsLookup,
 }
 
 impl View {
-    const ALL: [View; 5] = [
+    const ALL: [View; 6] = [
         View::Data,
         View::Interval,
         View::Status,
         View::PointsJson,
         View::PointsXml,
+        View::PointsLookup,
     ];
 
     /// The view `/data` or `/interval` is read from.
@@ -145,11 +148,13 @@ impl View {
         }
     }
 
-    /// The view `/point` is read from when the request asks for
-    /// `explicit` (the caller's preference, read with it, may still want
-    /// the other: then the view does not answer).
-    pub fn points_in(explicit: Option<Format>) -> View {
+    /// The view `/point` is read from: the points for a `lookup` of one,
+    /// else the list in the format the request asks for, `explicit` (the
+    /// caller's preference, read with it, may still want the other: then
+    /// the view does not answer).
+    pub fn of_points(explicit: Option<Format>, lookup: bool) -> View {
         match explicit.map(Format::of_answer) {
+            _ if lookup => View::PointsLookup,
             Some(Format::Xml) => View::PointsXml,
             _ => View::PointsJson,
         }
@@ -162,6 +167,7 @@ impl View {
             View::Status => "status",
             View::PointsJson => "points-json",
             View::PointsXml => "points-xml",
+            View::PointsLookup => "points-lookup",
         };
         format!("rm4:key-{name}:{key_hash}")
     }
@@ -172,8 +178,9 @@ impl View {
             View::Data => &[0, 1],
             View::Interval => &[2, 3],
             View::Status => &[4, 5, 6],
-            View::PointsJson => &[0, 2],
-            View::PointsXml => &[1, 2],
+            View::PointsJson => &[0],
+            View::PointsXml => &[1],
+            View::PointsLookup => &[2],
         }
     }
 
@@ -216,24 +223,34 @@ impl KeyView {
         })
     }
 
-    /// `/point` for an answer in `format`, when this view holds it: its
-    /// body in that format only (the other is left empty), and the points.
-    pub fn points(&self, format: Format) -> Option<StoredListing> {
-        let rendered = match (self.view, format.of_answer()) {
-            (View::PointsJson, Format::Json) => |body: &[u8]| Rendered {
-                json: body.to_vec(),
+    /// `/point`'s list for an answer in `format`, when this view holds
+    /// it: the body in that format only (the other is left empty).
+    pub fn point_list(&self, format: Format) -> Option<Rendered> {
+        let body = || Some(self.parts()?[0].to_vec());
+        match (self.view, format.of_answer()) {
+            (View::PointsJson, Format::Json) => Some(Rendered {
+                json: body()?,
+                xml: Vec::new(),
+            }),
+            (View::PointsXml, Format::Xml) => Some(Rendered {
+                json: Vec::new(),
+                xml: body()?,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The points, when this view holds them.
+    fn points(&self) -> Option<StoredListing> {
+        if self.view != View::PointsLookup {
+            return None;
+        }
+        Some(StoredListing {
+            rendered: Rendered {
+                json: Vec::new(),
                 xml: Vec::new(),
             },
-            (View::PointsXml, Format::Xml) => |body: &[u8]| Rendered {
-                json: Vec::new(),
-                xml: body.to_vec(),
-            },
-            _ => return None,
-        };
-        let parts = self.parts()?;
-        Some(StoredListing {
-            rendered: rendered(parts[0]),
-            points_json: parts[1].to_vec(),
+            points_json: self.parts()?[0].to_vec(),
         })
     }
 
@@ -508,18 +525,30 @@ pub fn listing_or_view(
     }
 }
 
-/// `/point`'s listing for an answer in `format` (as the answer will be
+/// `/point`'s list for an answer in `format` (as the answer will be
 /// negotiated: [`crate::http::request::answer_format`]), from the key's
 /// view when it holds it.
-pub fn points_or_view(
+pub fn point_list_or_view(
     ctx: &Ctx,
     project_id: ProjectId,
     view: Option<&KeyView>,
     format: Format,
-) -> Result<StoredListing, ApiError> {
-    match view.and_then(|view| view.points(format)) {
-        Some(stored) => Ok(stored),
-        None => listing(ctx, project_id, Listing::Points),
+) -> Result<Rendered, ApiError> {
+    match view.and_then(|view| view.point_list(format)) {
+        Some(rendered) => Ok(rendered),
+        None => Ok(listing(ctx, project_id, Listing::Points)?.rendered),
+    }
+}
+
+/// The project's points, from the key's view when it holds them.
+pub fn points_or_view(
+    ctx: &Ctx,
+    project_id: ProjectId,
+    view: Option<&KeyView>,
+) -> Result<Vec<Point>, ApiError> {
+    match view.and_then(KeyView::points) {
+        Some(stored) => stored.points(),
+        None => listing(ctx, project_id, Listing::Points)?.points(),
     }
 }
 

@@ -21,16 +21,17 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
     match request.method.as_str() {
         "GET" => {
             let explicit = requested_format(request)?;
-            let (caller, view) =
-                auth::authenticate_reading(ctx, request, View::points_in(explicit))?;
+            let hint = View::of_points(explicit, names_one_point(&request.query));
+            let (caller, view) = auth::authenticate_reading(ctx, request, hint)?;
+            let project_id = caller.account.project_id;
             let params = Params::parse(request)?;
-            let format = answer_format(explicit, Some(caller.account.prefers_xml));
-            let stored =
-                readmodel::points_or_view(ctx, caller.account.project_id, view.as_ref(), format)?;
             if params.get("id").is_none() && params.get("name").is_none() {
-                return Ok(Reply::rendered(stored.rendered));
+                let format = answer_format(explicit, Some(caller.account.prefers_xml));
+                let list = readmodel::point_list_or_view(ctx, project_id, view.as_ref(), format)?;
+                return Ok(Reply::rendered(list));
             }
-            let point = find(stored.points()?, &params)?;
+            let points = readmodel::points_or_view(ctx, project_id, view.as_ref())?;
+            let point = find(points, &params)?;
             Ok(Reply::ok(point.to_value()))
         }
         "POST" => {
@@ -46,6 +47,13 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         }
         _ => Err(method_not_allowed(request, SPEC.methods)),
     }
+}
+
+/// Whether the query names one point (`id` or `name`): which key view to
+/// read with the account. Only a hint: a body may name it too, and then
+/// the view does not answer and the listing is read as well.
+fn names_one_point(query: &str) -> bool {
+    form_urlencoded::parse(query.as_bytes()).any(|(key, _)| key == "id" || key == "name")
 }
 
 /// The point named by `id` (which wins) or `name` among the caller's
