@@ -979,3 +979,30 @@ fn a_failed_commit_leaves_no_read_model_of_what_it_wrote() {
         .count();
     assert_eq!(views, 1, "the old key's view is rebuilt by its next read");
 }
+
+/// An answer rendered in one format only (`Rendered::only`, a key's view
+/// of `/point` or `/status`) is never sent in the other: if the formats
+/// ever disagreed, a 500, not an empty 200.
+#[test]
+fn an_answer_rendered_in_one_format_is_not_sent_in_the_other() {
+    use intellimeter_core::format::{Format, Rendered};
+    use intellimeter_core::http::Reply;
+    use intellimeter_core::routes::{Grants, RouteSpec};
+    const SPEC: RouteSpec =
+        RouteSpec::at("/one-format", &["GET"], "one-format", Grants::stores(&[]));
+    fn handle(
+        _: &intellimeter_core::Ctx,
+        _: &ApiRequest,
+    ) -> Result<Reply, intellimeter_core::ApiError> {
+        Ok(Reply::rendered(Rendered::only(
+            Format::Json,
+            b"[]".to_vec(),
+        )))
+    }
+    let route = Route::new(&SPEC, handle);
+    let world = World::new();
+    let json = world.call(&route, ApiRequest::new("GET", "/one-format?format=json"));
+    assert_eq!((json.status, json.body.as_slice()), (200, &b"[]"[..]));
+    let xml = world.call(&route, ApiRequest::new("GET", "/one-format?format=xml"));
+    assert_eq!(xml.status, 500, "{}", String::from_utf8_lossy(&xml.body));
+}

@@ -239,10 +239,11 @@ async fn a_rotated_key_stops_at_once_even_under_reads() {
 }
 
 /// The hot reads a project's listings answer, by API key.
-const LISTING_PATHS: [&str; 7] = [
+const LISTING_PATHS: [&str; 8] = [
     "/data",
     "/interval",
     "/status",
+    "/status?format=xml",
     "/point",
     "/point?format=xml",
     "/point?name=m2",
@@ -318,9 +319,9 @@ async fn a_hot_read_by_api_key_is_one_key_value_read() {
             }
         }
 
-        // A user who prefers XML asks /point without a format: the JSON
-        // view does not answer for it (a second read does), and the
-        // answer is XML.
+        // A user who prefers XML asks /point or /status without a format:
+        // the JSON view does not answer for it (a second read does), and
+        // the answer is XML.
         let prefers_xml = app
             .json("POST", "/user", &Auth::key(&keys[4]), json!({"xml": true}))
             .await;
@@ -334,6 +335,12 @@ async fn a_hot_read_by_api_key_is_one_key_value_read() {
         let (as_json, work) = hot(&app, &keys[4], "/point?format=json").await;
         assert_eq!(work, (0, 1));
         assert!(as_json.text().starts_with('['), "{}", as_json.text());
+        let (status, work) = hot(&app, &keys[4], "/status").await;
+        assert_eq!(work, (0, 2));
+        assert!(status.text().starts_with("<?xml"), "{}", status.text());
+        let (status, work) = hot(&app, &keys[4], "/status?format=json").await;
+        assert_eq!(work, (0, 1));
+        assert!(status.text().starts_with('{'), "{}", status.text());
 
         // A batch and a rename: the next read by a first user's key, hot
         // at once, shows each.

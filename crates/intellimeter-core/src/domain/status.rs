@@ -388,36 +388,75 @@ impl StatusTemplates {
 
     /// The `/status` answer as of `now`, in `format` (JSON or XML).
     pub fn answer(&self, format: Format, now: i64) -> Vec<u8> {
-        let clock = &self.clock;
-        let mut now_text = String::with_capacity(19);
-        if !clock.offset.write(now, &mut now_text) {
-            LocalClock::new(&clock.timezone).write(now, &mut now_text);
-        }
-        let age = |ts: i64| (now - ts).max(0);
         let template = match format.of_answer() {
             Format::Xml => &self.xml,
             _ => &self.json,
         };
-        template.fill(|id| match id {
-            NOW_HOLE => Scalar::LocalDateTime(&now_text),
-            COLLECTOR_AGE_HOLE => Scalar::optional_int(clock.last_contact.map(age)),
-            _ => {
-                let Some((meter, hole)) = MeterHole::of_id(id) else {
-                    return Scalar::Null;
-                };
-                let Some(&(Some(last_reading), cadence)) = clock.meters.get(meter) else {
-                    return Scalar::Null;
-                };
-                let age = age(last_reading);
-                let (state, missed) = MeterState::of(Some(age), cadence);
-                match hole {
-                    MeterHole::Age => Scalar::Int(age),
-                    MeterHole::Missed => Scalar::optional_int(missed),
-                    MeterHole::State => Scalar::Str(state.name()),
-                }
-            }
+        fill(template, &self.clock, now)
+    }
+
+    /// The template of one format, with the clock.
+    pub fn in_format(self, format: Format) -> StatusTemplate {
+        StatusTemplate {
+            template: match format.of_answer() {
+                Format::Xml => self.xml,
+                _ => self.json,
+            },
+            clock: self.clock,
+        }
+    }
+}
+
+/// `/status`'s template in one format, with its clock: what a read that
+/// knows its format needs (a key's view, `readmodel.rs`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusTemplate {
+    template: Template,
+    clock: StatusClock,
+}
+
+impl StatusTemplate {
+    /// The template and clock from their parts ([`StatusTemplates::to_parts`]);
+    /// `None` when one is damaged.
+    pub fn from_parts(template: &[u8], clock: &[u8]) -> Option<Self> {
+        Some(StatusTemplate {
+            template: Template::from_bytes(template)?,
+            clock: StatusClock::from_bytes(clock)?,
         })
     }
+
+    /// The `/status` answer as of `now`, in the template's format.
+    pub fn answer(&self, now: i64) -> Vec<u8> {
+        fill(&self.template, &self.clock, now)
+    }
+}
+
+/// `template` filled as of `now` from `clock`.
+fn fill(template: &Template, clock: &StatusClock, now: i64) -> Vec<u8> {
+    let mut now_text = String::with_capacity(19);
+    if !clock.offset.write(now, &mut now_text) {
+        LocalClock::new(&clock.timezone).write(now, &mut now_text);
+    }
+    let age = |ts: i64| (now - ts).max(0);
+    template.fill(|id| match id {
+        NOW_HOLE => Scalar::LocalDateTime(&now_text),
+        COLLECTOR_AGE_HOLE => Scalar::optional_int(clock.last_contact.map(age)),
+        _ => {
+            let Some((meter, hole)) = MeterHole::of_id(id) else {
+                return Scalar::Null;
+            };
+            let Some(&(Some(last_reading), cadence)) = clock.meters.get(meter) else {
+                return Scalar::Null;
+            };
+            let age = age(last_reading);
+            let (state, missed) = MeterState::of(Some(age), cadence);
+            match hole {
+                MeterHole::Age => Scalar::Int(age),
+                MeterHole::Missed => Scalar::optional_int(missed),
+                MeterHole::State => Scalar::Str(state.name()),
+            }
+        }
+    })
 }
 
 #[cfg(test)]

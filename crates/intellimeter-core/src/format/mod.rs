@@ -106,6 +106,21 @@ pub struct Rendered {
 }
 
 impl Rendered {
+    /// A body rendered in `format` only: the other is left empty, which
+    /// the answer refuses to send (`respond`) if it is negotiated anyway.
+    pub fn only(format: Format, body: Vec<u8>) -> Self {
+        match format.of_answer() {
+            Format::Xml => Rendered {
+                json: Vec::new(),
+                xml: body,
+            },
+            _ => Rendered {
+                json: body,
+                xml: Vec::new(),
+            },
+        }
+    }
+
     pub fn of(value: &crate::Value) -> Self {
         Rendered {
             json: Format::Json.render(value).into_bytes(),

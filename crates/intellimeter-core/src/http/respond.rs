@@ -116,6 +116,15 @@ fn answer(route: &Route, request: &ApiRequest, services: Services) -> ApiRespons
                         Format::Xml => body.xml,
                         _ => body.json,
                     };
+                    if bytes.is_empty() {
+                        // Rendered in the other format only
+                        // (`Rendered::only`): a bug, never an empty 200.
+                        env.log(&format!(
+                            "{} {}: the answer was not rendered in {format:?}",
+                            request.method, request.path
+                        ));
+                        return error_response(format, &ApiError::internal("unrendered answer"));
+                    }
                     response_with(format, reply.status, bytes)
                 }
                 Payload::Bytes {

@@ -9,7 +9,8 @@
 //! | `rm3:latest:<project id>` | the bodies of `/data` and `/interval`, rendered in JSON and XML, and `/status`'s [`StatusTemplates`] | `/data`, `/interval`, `/status` |
 //! | `rm1:points:<project id>` | `/point`'s list, likewise, and the points | `/point` |
 //! | `rm4:key-data:<sha256 of an API key>` | the [`Account`], and for the project's first [`KEY_VIEWS_PER_PROJECT`] users `/data`'s parts of `rm3:latest` | `/data` by API key |
-//! | `rm4:key-interval:…`, `rm4:key-status:…` | likewise, `/interval`'s and `/status`'s parts | `/interval`, `/status` by API key |
+//! | `rm4:key-interval:…` | likewise, `/interval`'s parts | `/interval` by API key |
+//! | `rm4:key-status-json:…`, `-status-xml:…` | likewise, `/status`'s template in one format and the clock | `/status` by API key |
 //! | `rm4:key-points-json:…`, `-points-xml:…`, `-points-lookup:…` | likewise, `/point` in one format, or the points, from `rm1:points` | `/point` by API key |
 //!
 //! An [`Account`] holds no password hash: only a login reads that, from SQL.
@@ -42,7 +43,9 @@ use crate::domain::accounts::{self, Account};
 use crate::domain::ids::{PointId, ProjectId, UserId};
 use crate::domain::points::{self, Point};
 use crate::domain::readings::{self, LatestValue};
-use crate::domain::status::{CollectorContact, MeterBrief, MeterLine, SiteStatus, StatusTemplates};
+use crate::domain::status::{
+    CollectorContact, MeterBrief, MeterLine, SiteStatus, StatusTemplate, StatusTemplates,
+};
 use crate::domain::time::LocalClock;
 use crate::error::ApiError;
 use crate::format::{Format, Rendered};
@@ -105,7 +108,12 @@ impl Entry {
     /// The views that copy parts of this entry.
     fn views(self) -> &'static [View] {
         match self {
-            Entry::Latest => &[View::Data, View::Interval, View::Status],
+            Entry::Latest => &[
+                View::Data,
+                View::Interval,
+                View::StatusJson,
+                View::StatusXml,
+            ],
             Entry::Points => &[View::PointsJson, View::PointsXml, View::PointsLookup],
         }
     }
@@ -119,8 +127,10 @@ pub enum View {
     Data,
     /// `/interval` (JSON, XML).
     Interval,
-    /// `/status`'s templates (JSON, XML, clock).
-    Status,
+    /// `/status`'s JSON template and clock.
+    StatusJson,
+    /// `/status`'s XML template and clock.
+    StatusXml,
     /// `/point` in JSON.
     PointsJson,
     /// `/point` in XML.
@@ -130,10 +140,11 @@ pub enum View {
 }
 
 impl View {
-    const ALL: [View; 6] = [
+    const ALL: [View; 7] = [
         View::Data,
         View::Interval,
-        View::Status,
+        View::StatusJson,
+        View::StatusXml,
         View::PointsJson,
         View::PointsXml,
         View::PointsLookup,
@@ -145,6 +156,15 @@ impl View {
             Listing::Data => View::Data,
             Listing::Interval => View::Interval,
             Listing::Points => View::PointsJson,
+        }
+    }
+
+    /// The view `/status` is read from, for a request that asks for
+    /// `explicit` (as [`View::of_points`]).
+    pub fn of_status(explicit: Option<Format>) -> View {
+        match explicit.map(Format::of_answer) {
+            Some(Format::Xml) => View::StatusXml,
+            _ => View::StatusJson,
         }
     }
 
@@ -164,7 +184,8 @@ impl View {
         let name = match self {
             View::Data => "data",
             View::Interval => "interval",
-            View::Status => "status",
+            View::StatusJson => "status-json",
+            View::StatusXml => "status-xml",
             View::PointsJson => "points-json",
             View::PointsXml => "points-xml",
             View::PointsLookup => "points-lookup",
@@ -177,7 +198,8 @@ impl View {
         match self {
             View::Data => &[0, 1],
             View::Interval => &[2, 3],
-            View::Status => &[4, 5, 6],
+            View::StatusJson => &[4, 6],
+            View::StatusXml => &[5, 6],
             View::PointsJson => &[0],
             View::PointsXml => &[1],
             View::PointsLookup => &[2],
@@ -224,20 +246,12 @@ impl KeyView {
     }
 
     /// `/point`'s list for an answer in `format`, when this view holds
-    /// it: the body in that format only (the other is left empty).
+    /// it: the body in that format only.
     pub fn point_list(&self, format: Format) -> Option<Rendered> {
-        let body = || Some(self.parts()?[0].to_vec());
-        match (self.view, format.of_answer()) {
-            (View::PointsJson, Format::Json) => Some(Rendered {
-                json: body()?,
-                xml: Vec::new(),
-            }),
-            (View::PointsXml, Format::Xml) => Some(Rendered {
-                json: Vec::new(),
-                xml: body()?,
-            }),
-            _ => None,
+        if self.view != View::of_points(Some(format), false) {
+            return None;
         }
+        Some(Rendered::only(format, self.parts()?[0].to_vec()))
     }
 
     /// The points, when this view holds them.
@@ -254,10 +268,14 @@ impl KeyView {
         })
     }
 
-    /// The status templates, when this view holds them.
-    pub fn status(&self) -> Option<StatusTemplates> {
-        let parts = self.parts().filter(|_| self.view == View::Status)?;
-        StatusTemplates::from_parts(parts[0], parts[1], parts[2])
+    /// `/status`'s template for an answer in `format`, when this view
+    /// holds it.
+    pub fn status(&self, format: Format) -> Option<StatusTemplate> {
+        if self.view != View::of_status(Some(format)) {
+            return None;
+        }
+        let parts = self.parts()?;
+        StatusTemplate::from_parts(parts[0], parts[1])
     }
 }
 
@@ -552,15 +570,17 @@ pub fn points_or_view(
     }
 }
 
-/// [`status`], from the key's view when it holds it.
+/// [`status`]'s template for an answer in `format` (as
+/// [`point_list_or_view`]), from the key's view when it holds it.
 pub fn status_or_view(
     ctx: &Ctx,
     project_id: ProjectId,
     view: Option<&KeyView>,
-) -> Result<StatusTemplates, ApiError> {
-    match view.and_then(KeyView::status) {
+    format: Format,
+) -> Result<StatusTemplate, ApiError> {
+    match view.and_then(|view| view.status(format)) {
         Some(status) => Ok(status),
-        None => status(ctx, project_id),
+        None => Ok(status(ctx, project_id)?.in_format(format)),
     }
 }
 

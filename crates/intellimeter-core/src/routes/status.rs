@@ -6,7 +6,8 @@
 
 use crate::context::Ctx;
 use crate::error::ApiError;
-use crate::http::request::ApiRequest;
+use crate::format::Rendered;
+use crate::http::request::{ApiRequest, answer_format, requested_format};
 use crate::http::{Reply, Route};
 use crate::readmodel::{self, View};
 use crate::routes::{Grants, RouteSpec};
@@ -18,8 +19,12 @@ pub const SPEC: RouteSpec = RouteSpec::at("/status", &["GET"], "status", Grants:
 pub const ROUTE: Route = Route::new(&SPEC, handle);
 
 fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
-    let (caller, view) = auth::authenticate_reading(ctx, request, View::Status)?;
-    let status = readmodel::status_or_view(ctx, caller.account.project_id, view.as_ref())?;
-    let now = ctx.now();
-    Ok(Reply::negotiated(move |format| status.answer(format, now)))
+    let explicit = requested_format(request)?;
+    let (caller, view) = auth::authenticate_reading(ctx, request, View::of_status(explicit))?;
+    let format = answer_format(explicit, Some(caller.account.prefers_xml));
+    let status = readmodel::status_or_view(ctx, caller.account.project_id, view.as_ref(), format)?;
+    Ok(Reply::rendered(Rendered::only(
+        format,
+        status.answer(ctx.now()),
+    )))
 }
