@@ -385,13 +385,24 @@ async fn a_hot_read_by_api_key_is_one_key_value_read() {
         assert_eq!(work, (0, 1));
 
         // A deleted first user: its key opens nothing; the 9th user is
-        // now among the first 8, and the next batch gives it its view.
+        // now among the first 8 and reads in one key-value read at once,
+        // and the next batch reaches it there.
         let deleted = app
             .send("DELETE", "/user", &sessions[1].headers(), "")
             .await;
         assert_eq!(deleted.status, 200, "{}", deleted.text());
         for path in LISTING_PATHS {
             refused(&app.get(path, &Auth::key(&keys[1])).await, path);
+        }
+        // (m2 is called Boiler now.)
+        for path in LISTING_PATHS.map(|path| path.replace("name=m2", "name=Boiler")) {
+            let path = path.as_str();
+            let (_, work) = hot(&app, &keys[8], path).await;
+            assert_eq!(
+                work,
+                (0, 1),
+                "{path} by the 9th user's key, now among the first 8"
+            );
         }
         assert_eq!(
             ingest(&app, &token, &batch(T0 + 600, 1, 3)).await.status,

@@ -23,7 +23,9 @@
 //! entries; the reader takes a view only when its account's current key
 //! is the one presented. A project's later users' views hold the account
 //! alone (their reads take the listing in a second read, as before), so
-//! that a project with many users does not multiply what ingest writes.
+//! that a project with many users does not multiply what ingest writes;
+//! a deletion rewrites the first users' views, so the user who moves up
+//! among them reads in one at once.
 //!
 //! **Invariant:** an entry is written only by a writer that holds SQLite's
 //! write lock (inside `BEGIN IMMEDIATE … COMMIT`), from what SQL holds at
@@ -460,22 +462,12 @@ fn refresh_account(
                 (account_key(user_id), bytes.clone()),
                 (api_key_key(&account.api_key_hash), bytes.clone()),
             ];
-            for entry in [Entry::Latest, Entry::Points] {
-                let stored = if holds_listings {
-                    kv.get(&entry.key(account.project_id))?
-                } else {
-                    None
-                };
-                let parts = stored
-                    .as_deref()
-                    .and_then(|stored| unpack(stored, entry.parts()));
-                for view in entry.views() {
-                    entries.push((
-                        view.key(&account.api_key_hash),
-                        view.value(&bytes, parts.as_deref()),
-                    ));
-                }
-            }
+            entries.extend(key_views(
+                kv,
+                account.project_id,
+                &[(bytes, account.api_key_hash.clone())],
+                holds_listings,
+            )?);
             set_many(kv, &entries)?;
         }
         None => kv.delete(&account_key(user_id))?,
@@ -491,6 +483,59 @@ fn refresh_account(
         kv.delete_many(&keys)?;
     }
     Ok(account)
+}
+
+/// The views of the keys of `accounts` (each its JSON and its key's
+/// digest), holding the project's listings as stored when `with_listings`,
+/// else the account alone.
+fn key_views(
+    kv: &dyn KeyValue,
+    project_id: ProjectId,
+    accounts: &[(Vec<u8>, String)],
+    with_listings: bool,
+) -> Result<Vec<(String, Vec<u8>)>, ApiError> {
+    let mut views = Vec::new();
+    for entry in [Entry::Latest, Entry::Points] {
+        let stored = if with_listings {
+            kv.get(&entry.key(project_id))?
+        } else {
+            None
+        };
+        let parts = stored
+            .as_deref()
+            .and_then(|stored| unpack(stored, entry.parts()));
+        for (account_json, key_hash) in accounts {
+            for view in entry.views() {
+                views.push((
+                    view.key(key_hash),
+                    view.value(account_json, parts.as_deref()),
+                ));
+            }
+        }
+    }
+    Ok(views)
+}
+
+/// Rewrites the views of the project's first users' keys from the
+/// listings as stored: after a deletion, the user who takes the deleted
+/// one's place among them reads in one key-value read at once.
+fn refresh_first_users_views(
+    kv: &dyn KeyValue,
+    db: &dyn Sql,
+    project_id: ProjectId,
+) -> Result<(), ApiError> {
+    let first = first_users(db, project_id)?;
+    set_many(kv, &key_views(kv, project_id, &first, true)?)?;
+    Ok(())
+}
+
+/// The project's first [`KEY_VIEWS_PER_PROJECT`] users: each one's
+/// account (JSON) and key's digest.
+fn first_users(db: &dyn Sql, project_id: ProjectId) -> Result<Vec<(Vec<u8>, String)>, ApiError> {
+    accounts::first_of_project(db, project_id, KEY_VIEWS_PER_PROJECT)?
+        .into_iter()
+        .map(|account| Ok((account_json(&account)?, account.api_key_hash)))
+        .collect()
 }
 
 fn account_json(account: &Account) -> Result<Vec<u8>, ApiError> {
@@ -715,11 +760,7 @@ fn refresh_project(
     };
     let data = rows(latest.readings);
     let interval = rows(latest.intervals);
-    // Each first user's key hash and account (JSON).
-    let first_users = accounts::first_of_project(db, project_id, KEY_VIEWS_PER_PROJECT)?
-        .into_iter()
-        .map(|account| Ok((account_json(&account)?, account.api_key_hash)))
-        .collect::<Result<Vec<_>, ApiError>>()?;
+    let first_users = first_users(db, project_id)?;
     let mut entries = Vec::with_capacity(1 + 3 * first_users.len());
     let mut add = |entry: Entry, parts: &[&[u8]]| {
         entries.push((entry.key(project_id), pack(parts)));
@@ -828,6 +869,9 @@ pub fn write_account<T>(
         };
         let value = body(&handle)?;
         let stored = refresh_account(kv, db, user_id, Some(old_key_hash))?;
+        if stored.is_none() {
+            refresh_first_users_views(kv, db, handle.project_id)?;
+        }
         Ok((value, stored))
     })
 }
