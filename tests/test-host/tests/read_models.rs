@@ -414,3 +414,64 @@ async fn a_hot_read_by_api_key_is_one_key_value_read() {
     })
     .await
 }
+
+/// Two instances on the same stores (two Spin processes on one Redis and
+/// one sqld, or on one state directory): a key rotated, a user deleted or
+/// a session ended through one instance opens nothing on the other from
+/// the moment the change answers, and the other's hot reads by key are
+/// still one key-value read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_through_one_instance_holds_on_another() {
+    within(async {
+        let one = App::start().await;
+        let provisioned = one.provision("site", "owner").await;
+        let token = provisioned["ingest_token"].as_str().unwrap().to_owned();
+        let owner = one.log_in("owner", "password-1").await;
+        let created = one
+            .json(
+                "PUT",
+                "/user",
+                &owner,
+                json!({"username": "second", "password": "password-1", "email": "s@example.com"}),
+            )
+            .await;
+        assert_eq!(created.status, 200, "{}", created.text());
+        let second = one.log_in("second", "password-1").await;
+        let (owner_key, second_key) = (one.api_key(&owner).await, one.api_key(&second).await);
+        assert_eq!(ingest(&one, &token, &batch(T0, 1, 3)).await.status, 200);
+
+        let other = one.another_instance().await;
+        for path in LISTING_PATHS {
+            let (answer, work) = hot(&other, &owner_key, path).await;
+            assert_eq!(work, (0, 1), "{path} on the other instance");
+            if path != "/status" && path != "/status?format=xml" {
+                assert_eq!(
+                    answer.text(),
+                    one.get(path, &Auth::key(&owner_key)).await.text()
+                );
+            }
+        }
+        assert_eq!(other.get("/data", &second).await.status, 200);
+
+        let rotated = one.send("POST", "/key", &owner.headers(), "").await;
+        assert_eq!(rotated.status, 200);
+        let new_key = parse(&rotated)["key"].as_str().unwrap().to_owned();
+        for path in LISTING_PATHS {
+            refused(&other.get(path, &Auth::key(&owner_key)).await, path);
+        }
+        let (_, work) = hot(&other, &new_key, "/data").await;
+        assert_eq!(work, (0, 1));
+
+        let deleted = one.send("DELETE", "/user", &second.headers(), "").await;
+        assert_eq!(deleted.status, 200, "{}", deleted.text());
+        for path in LISTING_PATHS {
+            refused(&other.get(path, &Auth::key(&second_key)).await, path);
+        }
+        assert_eq!(other.get("/data", &second).await.status, 401);
+
+        let ended = one.send("DELETE", "/session", &owner.headers(), "").await;
+        assert_eq!(ended.status, 200, "{}", ended.text());
+        assert_eq!(other.get("/data", &owner).await.status, 401);
+    })
+    .await
+}

@@ -33,7 +33,10 @@ pub async fn within<T>(future: impl Future<Output = T>) -> T {
 
 pub struct App {
     host: Host,
-    _state: tempfile::TempDir,
+    _state: std::sync::Arc<tempfile::TempDir>,
+    variables: BTreeMap<String, String>,
+    /// The Spin log's file name in the state directory.
+    log: String,
 }
 
 enum Host {
@@ -69,15 +72,36 @@ impl App {
 
     /// The app with exactly these Spin variables set.
     pub async fn start_with_variables(variables: BTreeMap<String, String>) -> App {
-        let state = tempfile::tempdir().unwrap();
+        let state = std::sync::Arc::new(tempfile::tempdir().unwrap());
+        Self::instance(state, variables, "spin.log", true).await
+    }
+
+    /// Another instance of the app on the same stores (the same database
+    /// and key-value files, or the same Redis and sqld), as when several
+    /// Spin instances serve one site.
+    pub async fn another_instance(&self) -> App {
+        static INSTANCES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(2);
+        let number = INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = format!("spin-{number}.log");
+        Self::instance(self._state.clone(), self.variables.clone(), &log, false).await
+    }
+
+    async fn instance(
+        state: std::sync::Arc<tempfile::TempDir>,
+        variables: BTreeMap<String, String>,
+        log: &str,
+        first: bool,
+    ) -> App {
         let host = match std::env::var_os("E2E_SPIN") {
-            Some(spin) => Host::Spin(SpinProcess::start(spin.into(), state.path(), &variables).await),
+            Some(spin) => Host::Spin(
+                SpinProcess::start(spin.into(), state.path(), &variables, log, first).await,
+            ),
             None => Host::TestHost(
                 serve(HostConfig {
                     manifest_path: manifest(),
                     state_dir: state.path().to_owned(),
                     listen: "127.0.0.1:0".parse().unwrap(),
-                    variables,
+                    variables: variables.clone(),
                 })
                 .await
                 .expect(
@@ -88,6 +112,8 @@ impl App {
         App {
             host,
             _state: state,
+            variables,
+            log: log.to_owned(),
         }
     }
 
@@ -290,7 +316,7 @@ impl Drop for App {
     fn drop(&mut self) {
         if std::thread::panicking() && matches!(self.host, Host::Spin(_)) {
             let log =
-                std::fs::read_to_string(self._state.path().join("spin.log")).unwrap_or_default();
+                std::fs::read_to_string(self._state.path().join(&self.log)).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(60).collect();
             eprintln!("--- last lines of spin.log ---");
             for line in tail.into_iter().rev() {
@@ -364,11 +390,21 @@ async fn wait_until_served(base: &str, path: &str, log: &Path) {
 impl SpinProcess {
     /// With `E2E_REDIS` and `E2E_SQLD` naming `redis-server` and `sqld`, the
     /// app runs on the scale-out configuration: a Redis key-value store and
-    /// a libSQL database of its own.
-    async fn start(spin: PathBuf, state: &Path, variables: &BTreeMap<String, String>) -> Self {
+    /// a libSQL database of its own, started by the `first` instance; the
+    /// others use the same ones (and the same state directory).
+    async fn start(
+        spin: PathBuf,
+        state: &Path,
+        variables: &BTreeMap<String, String>,
+        log: &str,
+        first: bool,
+    ) -> Self {
         let mut processes = Vec::new();
         let mut runtime_config = None;
-        if let (Some(redis), Some(sqld)) =
+        let existing = state.join("runtime-config.toml");
+        if !first && existing.exists() {
+            runtime_config = Some(existing);
+        } else if let (Some(redis), Some(sqld)) =
             (std::env::var_os("E2E_REDIS"), std::env::var_os("E2E_SQLD"))
         {
             let (redis_addr, sqld_addr) = (free_port(), free_port());
@@ -419,7 +455,7 @@ impl SpinProcess {
                 value,
             );
         }
-        let spin_log = state.join("spin.log");
+        let spin_log = state.join(log);
         // Spin goes first when dropped: it is the last one pushed, and
         // `Drop` below kills in reverse.
         processes.push(Daemon::spawn(&mut command, &spin_log));
