@@ -256,18 +256,12 @@ impl KeyView {
         Some(Rendered::only(format, self.parts()?[0].to_vec()))
     }
 
-    /// The points, when this view holds them.
-    fn points(&self) -> Option<StoredListing> {
+    /// The points (JSON), when this view holds them.
+    fn points_json(&self) -> Option<&[u8]> {
         if self.view != View::PointsLookup {
             return None;
         }
-        Some(StoredListing {
-            rendered: Rendered {
-                json: Vec::new(),
-                xml: Vec::new(),
-            },
-            points_json: self.parts()?[0].to_vec(),
-        })
+        Some(self.parts()?[0])
     }
 
     /// `/status`'s template for an answer in `format`, when this view
@@ -318,9 +312,14 @@ impl StoredListing {
     }
 
     pub fn points(&self) -> Result<Vec<Point>, ApiError> {
-        serde_json::from_slice(&self.points_json)
-            .map_err(|error| ApiError::internal(format!("stored points: {error}")))
+        parse_points(&self.points_json)
     }
+}
+
+/// The points as a listing stores them (JSON).
+fn parse_points(points_json: &[u8]) -> Result<Vec<Point>, ApiError> {
+    serde_json::from_slice(points_json)
+        .map_err(|error| ApiError::internal(format!("stored points: {error}")))
 }
 
 /// Several byte strings in one value: their count and lengths (u32, little
@@ -609,8 +608,8 @@ pub fn points_or_view(
     project_id: ProjectId,
     view: Option<&KeyView>,
 ) -> Result<Vec<Point>, ApiError> {
-    match view.and_then(KeyView::points) {
-        Some(stored) => stored.points(),
+    match view.and_then(KeyView::points_json) {
+        Some(points_json) => parse_points(points_json),
         None => listing(ctx, project_id, Listing::Points)?.points(),
     }
 }
