@@ -1006,3 +1006,71 @@ fn an_answer_rendered_in_one_format_is_not_sent_in_the_other() {
     let xml = world.call(&route, ApiRequest::new("GET", "/one-format?format=xml"));
     assert_eq!(xml.status, 500, "{}", String::from_utf8_lossy(&xml.body));
 }
+
+/// Keys' views copy a project's listings only up to
+/// `KEY_VIEW_MAX_ENTRY_BYTES`: past it (about 450 points) they hold the
+/// account alone, rewritten by the very write that grew the listing (no
+/// copy of an older listing is left behind), and reads by key still
+/// answer what SQL holds.
+#[test]
+fn the_key_views_of_a_large_project_hold_the_account_alone() {
+    use intellimeter_core::readmodel::KEY_VIEW_MAX_ENTRY_BYTES;
+    let world = World::new();
+    let provisioned = world.provision("owner");
+    let token = provisioned["ingest_token"].as_str().unwrap().to_owned();
+    let cookie = logged_in(&world, "owner", "password1");
+    let (_, body) = world.json(
+        &routes::key::ROUTE,
+        ApiRequest::new("GET", "/key").with_header("cookie", &cookie),
+    );
+    let bearer = format!("Bearer {}", body["key"].as_str().unwrap());
+    let ingest = |points: usize, ts: &str| {
+        let readings: Vec<String> = (0..points)
+            .map(|n| format!(r#"{{"MeterId": "m{n}", "TimeStamping": "{ts}", "value": 1}}"#))
+            .collect();
+        let (status, body) = world.json(
+            &routes::ingest::ROUTE,
+            json_request(
+                "POST",
+                "/ingest",
+                &format!(r#"{{"readings": [{}]}}"#, readings.join(",")),
+            )
+            .with_header("authorization", &format!("Bearer {token}")),
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+    let stored_len = |prefix: &str| -> usize {
+        world
+            .kv
+            .borrow()
+            .iter()
+            .find(|(key, _)| key.starts_with(prefix))
+            .map(|(_, value)| value.len())
+            .unwrap_or_else(|| panic!("no {prefix} entry"))
+    };
+    let data_rows = || {
+        let (status, body) = world.json(
+            &routes::data::DATA_ROUTE,
+            ApiRequest::new("GET", "/data").with_header("authorization", &bearer),
+        );
+        assert_eq!(status, 200, "{body}");
+        body.as_array().unwrap().len()
+    };
+
+    ingest(10, "2019-10-30T17:15:00Z");
+    assert_eq!(data_rows(), 10);
+    let small = stored_len("rm4:key-data:");
+    assert!(
+        small > 1_000,
+        "a small project's view holds /data: {small} bytes"
+    );
+
+    ingest(1_000, "2019-10-30T17:20:00Z");
+    assert!(stored_len("rm3:latest:") > KEY_VIEW_MAX_ENTRY_BYTES);
+    let large = stored_len("rm4:key-data:");
+    assert!(
+        large < 1_000,
+        "a large project's view holds the account alone: {large} bytes"
+    );
+    assert_eq!(data_rows(), 1_000, "and /data by key reads the listing");
+}

@@ -23,7 +23,9 @@
 //! entries; the reader takes a view only when its account's current key
 //! is the one presented. A project's later users' views hold the account
 //! alone (their reads take the listing in a second read, as before), so
-//! that a project with many users does not multiply what ingest writes;
+//! that a project with many users does not multiply what ingest writes
+//! (nor does a large one: past [`KEY_VIEW_MAX_ENTRY_BYTES`] of listing,
+//! every view holds the account alone);
 //! a deletion rewrites the first users' views, so the user who moves up
 //! among them reads in one at once.
 //!
@@ -82,6 +84,17 @@ fn points_key(project_id: ProjectId) -> String {
 /// How many of a project's users (the first, by id) have their key's
 /// views hold the listings: what one ingest batch writes grows with it.
 pub const KEY_VIEWS_PER_PROJECT: usize = 8;
+
+/// The largest project entry (packed) that keys' views copy: about 450
+/// points. A larger project's views hold the account alone, so that what
+/// an ingest batch writes stays within a few megabytes (a project may have
+/// 10,000 points: 10 MB of listings, which 8 copies would make 90).
+pub const KEY_VIEW_MAX_ENTRY_BYTES: usize = 512 * 1024;
+
+/// Whether keys' views copy the parts of a project entry this large.
+fn copies_into_views(packed_entry: &[u8]) -> bool {
+    packed_entry.len() <= KEY_VIEW_MAX_ENTRY_BYTES
+}
 
 /// A project entry that keys' views copy parts of.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -502,6 +515,7 @@ fn key_views(
         };
         let parts = stored
             .as_deref()
+            .filter(|stored| copies_into_views(stored))
             .and_then(|stored| unpack(stored, entry.parts()));
         for (account_json, key_hash) in accounts {
             for view in entry.views() {
@@ -762,10 +776,12 @@ fn refresh_project(
     let first_users = first_users(db, project_id)?;
     let mut entries = Vec::with_capacity(1 + 3 * first_users.len());
     let mut add = |entry: Entry, parts: &[&[u8]]| {
-        entries.push((entry.key(project_id), pack(parts)));
+        let packed = pack(parts);
+        let copied = copies_into_views(&packed).then_some(parts);
+        entries.push((entry.key(project_id), packed));
         for (account_json, key_hash) in &first_users {
             for view in entry.views() {
-                entries.push((view.key(key_hash), view.value(account_json, Some(parts))));
+                entries.push((view.key(key_hash), view.value(account_json, copied)));
             }
         }
     };
