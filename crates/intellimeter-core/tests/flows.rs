@@ -103,6 +103,38 @@ impl World {
         assert_eq!(status, 201, "{body}");
         body
     }
+
+    /// The current API key of the user logged in with `cookie`.
+    fn api_key(&self, cookie: &str) -> String {
+        let (status, body) = self.json(
+            &routes::key::ROUTE,
+            ApiRequest::new("GET", "/key").with_header("cookie", cookie),
+        );
+        assert_eq!(status, 200, "{body}");
+        body["key"].as_str().unwrap().to_owned()
+    }
+
+    /// One ingest batch of one reading at `ts` (RFC 3339) from each of the
+    /// meters `m<n>`, `n` in `meters`; the status and body.
+    fn ingest_meters(
+        &self,
+        token: &str,
+        meters: std::ops::Range<usize>,
+        ts: &str,
+    ) -> (u16, serde_json::Value) {
+        let readings: Vec<String> = meters
+            .map(|n| format!(r#"{{"MeterId": "m{n}", "TimeStamping": "{ts}", "value": 1}}"#))
+            .collect();
+        self.json(
+            &routes::ingest::ROUTE,
+            json_request(
+                "POST",
+                "/ingest",
+                &format!(r#"{{"readings": [{}]}}"#, readings.join(",")),
+            )
+            .with_header("authorization", &format!("Bearer {token}")),
+        )
+    }
 }
 
 fn json_request(method: &str, path: &str, body: &str) -> ApiRequest {
@@ -225,11 +257,7 @@ fn login_throttle_blocks_then_lets_the_user_back_in() {
             r#"{"username": "alice", "password": "password1"}"#,
         ),
     );
-    let (_, key) = world.json(
-        &routes::key::ROUTE,
-        ApiRequest::new("GET", "/key").with_header("cookie", &session_cookie(&login)),
-    );
-    let key = key["key"].as_str().unwrap().to_owned();
+    let key = world.api_key(&session_cookie(&login));
     let attempt = |password: &str| {
         world.call(
             &routes::session::ROUTE,
@@ -312,11 +340,7 @@ fn secrets_are_not_stored_in_plain_text() {
     let (name, token) = cookie.split_once('=').unwrap();
     assert_eq!(name, "__Host-session");
     let token = token.to_owned();
-    let (_, key) = world.json(
-        &routes::key::ROUTE,
-        ApiRequest::new("GET", "/key").with_header("cookie", &cookie),
-    );
-    let key = key["key"].as_str().unwrap().to_owned();
+    let key = world.api_key(&cookie);
     let ingest = provisioned["ingest_token"].as_str().unwrap().to_owned();
 
     let dump: String = world
@@ -441,11 +465,7 @@ fn one_address_is_limited_across_usernames_but_key_logins_ignore_usernames() {
     let world = World::new();
     world.provision("owner");
     let login = world.password_login("owner", "password1");
-    let (_, key) = world.json(
-        &routes::key::ROUTE,
-        ApiRequest::new("GET", "/key").with_header("cookie", &session_cookie(&login)),
-    );
-    let key = key["key"].as_str().unwrap().to_owned();
+    let key = world.api_key(&session_cookie(&login));
     // Five wrong passwords lock this address out of "owner" …
     for _ in 0..5 {
         assert_eq!(world.password_login("owner", "guess-guess").status, 401);
@@ -483,22 +503,7 @@ fn a_project_has_a_bounded_number_of_points() {
     let provisioned = world.provision("owner");
     let token = provisioned["ingest_token"].as_str().unwrap().to_owned();
     let ingest = |first: usize, count: usize| {
-        let readings: Vec<String> = (first..first + count)
-            .map(|n| {
-                format!(
-                    r#"{{"MeterId": "m{n}", "TimeStamping": "2019-10-30T17:15:00Z", "value": 1}}"#
-                )
-            })
-            .collect();
-        world.json(
-            &routes::ingest::ROUTE,
-            json_request(
-                "POST",
-                "/ingest",
-                &format!(r#"{{"readings": [{}]}}"#, readings.join(",")),
-            )
-            .with_header("authorization", &format!("Bearer {token}")),
-        )
+        world.ingest_meters(&token, first..first + count, "2019-10-30T17:15:00Z")
     };
     let (status, body) = ingest(0, 1001);
     assert_eq!(status, 413, "{body}");
@@ -919,13 +924,7 @@ fn a_failed_commit_leaves_no_read_model_of_what_it_wrote() {
     migrations::apply(&world).unwrap();
     world.provision("owner");
     let cookie = logged_in(&world, "owner", "password1");
-    let (status, body) = world.json(
-        &routes::key::ROUTE,
-        ApiRequest::new("GET", "/key").with_header("cookie", &cookie),
-    );
-    assert_eq!(status, 200, "{body}");
-    let key = body["key"].as_str().unwrap().to_owned();
-    let bearer = format!("Bearer {key}");
+    let bearer = format!("Bearer {}", world.api_key(&cookie));
     let read_data = || {
         world.call(
             &routes::data::DATA_ROUTE,
@@ -1019,24 +1018,9 @@ fn the_key_views_of_a_large_project_hold_the_account_alone() {
     let provisioned = world.provision("owner");
     let token = provisioned["ingest_token"].as_str().unwrap().to_owned();
     let cookie = logged_in(&world, "owner", "password1");
-    let (_, body) = world.json(
-        &routes::key::ROUTE,
-        ApiRequest::new("GET", "/key").with_header("cookie", &cookie),
-    );
-    let bearer = format!("Bearer {}", body["key"].as_str().unwrap());
+    let bearer = format!("Bearer {}", world.api_key(&cookie));
     let ingest = |points: usize, ts: &str| {
-        let readings: Vec<String> = (0..points)
-            .map(|n| format!(r#"{{"MeterId": "m{n}", "TimeStamping": "{ts}", "value": 1}}"#))
-            .collect();
-        let (status, body) = world.json(
-            &routes::ingest::ROUTE,
-            json_request(
-                "POST",
-                "/ingest",
-                &format!(r#"{{"readings": [{}]}}"#, readings.join(",")),
-            )
-            .with_header("authorization", &format!("Bearer {token}")),
-        );
+        let (status, body) = world.ingest_meters(&token, 0..points, ts);
         assert_eq!(status, 200, "{body}");
     };
     let stored_len = |prefix: &str| -> usize {
