@@ -387,17 +387,12 @@ impl KeyValue for SpinKeyValue {
         self.timed(|bucket| bucket.delete(key))
     }
 
-    fn set_many(&self, entries: &[(&str, &[u8])]) -> Result<(), StorageError> {
-        let entries: Vec<(String, Vec<u8>)> = entries
-            .iter()
-            .map(|(key, value)| ((*key).to_owned(), value.to_vec()))
-            .collect();
-        self.timed(|bucket| keyvalue::batch::set_many(bucket, &entries))
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StorageError> {
+        self.timed(|bucket| keyvalue::batch::set_many(bucket, entries))
     }
 
-    fn delete_many(&self, keys: &[&str]) -> Result<(), StorageError> {
-        let keys: Vec<String> = keys.iter().map(|key| (*key).to_owned()).collect();
-        self.timed(|bucket| keyvalue::batch::delete_many(bucket, &keys))
+    fn delete_many(&self, keys: &[String]) -> Result<(), StorageError> {
+        self.timed(|bucket| keyvalue::batch::delete_many(bucket, keys))
     }
 }
 

@@ -480,7 +480,7 @@ fn refresh_account(
                 &[(bytes, account.api_key_hash.clone())],
                 holds_listings,
             )?);
-            set_many(kv, &entries)?;
+            kv.set_many(&entries)?;
         }
         None => kv.delete(&account_key(user_id))?,
     }
@@ -491,7 +491,6 @@ fn refresh_account(
     {
         let mut keys = vec![api_key_key(stale)];
         keys.extend(View::ALL.map(|view| view.key(stale)));
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         kv.delete_many(&keys)?;
     }
     Ok(account)
@@ -538,7 +537,7 @@ fn refresh_first_users_views(
     project_id: ProjectId,
 ) -> Result<(), ApiError> {
     let first = first_users(db, project_id)?;
-    set_many(kv, &key_views(kv, project_id, &first, true)?)?;
+    kv.set_many(&key_views(kv, project_id, &first, true)?)?;
     Ok(())
 }
 
@@ -553,14 +552,6 @@ fn first_users(db: &dyn Sql, project_id: ProjectId) -> Result<Vec<(Vec<u8>, Stri
 
 fn account_json(account: &Account) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(account).map_err(|error| ApiError::internal(error.to_string()))
-}
-
-fn set_many(kv: &dyn KeyValue, entries: &[(String, Vec<u8>)]) -> Result<(), StorageError> {
-    let entries: Vec<(&str, &[u8])> = entries
-        .iter()
-        .map(|(key, value)| (key.as_str(), value.as_slice()))
-        .collect();
-    kv.set_many(&entries)
 }
 
 /// One of the project's listings, from its read model, rebuilt from SQL
@@ -775,8 +766,8 @@ fn refresh_project(
     let interval = rows(latest.intervals);
     let first_users = first_users(db, project_id)?;
     let mut entries = Vec::with_capacity(1 + 3 * first_users.len());
-    let mut add = |entry: Entry, parts: &[&[u8]]| {
-        let packed = pack(parts);
+    // The entry (its parts, and them packed) and the first users' views.
+    let mut add = |entry: Entry, parts: &[&[u8]], packed: Vec<u8>| {
         let copied = copies_into_views(&packed).then_some(parts);
         entries.push((entry.key(project_id), packed));
         for (account_json, key_hash) in &first_users {
@@ -785,18 +776,16 @@ fn refresh_project(
             }
         }
     };
-    add(
-        Entry::Latest,
-        &[
-            &data.json,
-            &data.xml,
-            &interval.json,
-            &interval.xml,
-            &status_json,
-            &status_xml,
-            &status_clock,
-        ],
-    );
+    let latest_parts: [&[u8]; LATEST_PARTS] = [
+        &data.json,
+        &data.xml,
+        &interval.json,
+        &interval.xml,
+        &status_json,
+        &status_xml,
+        &status_clock,
+    ];
+    add(Entry::Latest, &latest_parts, pack(&latest_parts));
     let points = match points {
         Some(points) => {
             let listing = StoredListing {
@@ -812,17 +801,18 @@ fn refresh_project(
                 &listing.rendered.xml,
                 &listing.points_json,
             ];
+            let packed = pack(&parts);
             if kv
                 .get(&points_key(project_id))?
-                .is_none_or(|old| old != pack(&parts))
+                .is_none_or(|old| old != packed)
             {
-                add(Entry::Points, &parts);
+                add(Entry::Points, &parts, packed);
             }
             Some(listing)
         }
         None => None,
     };
-    set_many(kv, &entries)?;
+    kv.set_many(&entries)?;
     Ok(Listings {
         data,
         interval,
@@ -979,10 +969,9 @@ fn write<T>(
         let mut written = journal.written.into_inner();
         written.sort();
         written.dedup();
-        let keys: Vec<&str> = written.iter().map(String::as_str).collect();
-        if let Err(error) = ctx.kv().delete_many(&keys) {
+        if let Err(error) = ctx.kv().delete_many(&written) {
             ctx.env().log(&format!(
-                "could not drop read models {keys:?} after a failed write: {error}"
+                "could not drop read models {written:?} after a failed write: {error}"
             ));
         }
     }
@@ -1011,14 +1000,14 @@ impl KeyValue for Journal<'_> {
         self.kv.delete(key)
     }
 
-    fn set_many(&self, entries: &[(&str, &[u8])]) -> Result<(), StorageError> {
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StorageError> {
         self.written
             .borrow_mut()
-            .extend(entries.iter().map(|(key, _)| (*key).to_owned()));
+            .extend(entries.iter().map(|(key, _)| key.clone()));
         self.kv.set_many(entries)
     }
 
-    fn delete_many(&self, keys: &[&str]) -> Result<(), StorageError> {
+    fn delete_many(&self, keys: &[String]) -> Result<(), StorageError> {
         self.kv.delete_many(keys)
     }
 }

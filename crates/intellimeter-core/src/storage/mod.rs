@@ -130,13 +130,15 @@ pub trait KeyValue {
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StorageError>;
     fn delete(&self, key: &str) -> Result<(), StorageError>;
 
-    fn set_many(&self, entries: &[(&str, &[u8])]) -> Result<(), StorageError> {
+    /// (The shapes are the WIT bindings' own, so the Spin layer passes
+    /// them on without a copy.)
+    fn set_many(&self, entries: &[(String, Vec<u8>)]) -> Result<(), StorageError> {
         entries
             .iter()
             .try_for_each(|(key, value)| self.set(key, value))
     }
 
-    fn delete_many(&self, keys: &[&str]) -> Result<(), StorageError> {
+    fn delete_many(&self, keys: &[String]) -> Result<(), StorageError> {
         keys.iter().try_for_each(|key| self.delete(key))
     }
 }
