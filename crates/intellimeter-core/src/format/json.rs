@@ -98,9 +98,7 @@ pub(crate) fn write_scalar(out: &mut Vec<u8>, value: Scalar) {
         Scalar::Null => out.extend_from_slice(b"null"),
         Scalar::Bool(true) => out.extend_from_slice(b"true"),
         Scalar::Bool(false) => out.extend_from_slice(b"false"),
-        Scalar::Int(n) => {
-            let _ = write!(out, "{n}");
-        }
+        Scalar::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
         Scalar::Float(x) => write_number(out, x),
         Scalar::Str(text) | Scalar::LocalDateTime(text) => write_string(out, text),
     }
@@ -120,6 +118,18 @@ pub(crate) fn write_number(out: &mut Vec<u8>, x: f64) {
 /// Appends `text` as a JSON string literal (quotes included), escaped the
 /// way `json.dumps` does with `ensure_ascii`.
 pub(crate) fn write_string(out: &mut Vec<u8>, text: &str) {
+    // Most texts (every key, every time) need no escape: one check, one
+    // copy.
+    if text
+        .bytes()
+        .all(|byte| (b' '..=b'~').contains(&byte) && byte != b'"' && byte != b'\\')
+    {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        return;
+    }
     out.push(b'"');
     let mut rest = text;
     while !rest.is_empty() {

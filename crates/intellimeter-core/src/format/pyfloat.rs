@@ -12,13 +12,7 @@ pub fn repr(x: f64) -> String {
     if x.is_infinite() {
         return if x > 0.0 { "inf" } else { "-inf" }.to_owned();
     }
-    // Rust's `{:e}` gives the shortest round-tripping digits, e.g. "2.854024e4".
-    let scientific = format!("{:e}", x.abs());
-    let (mantissa, exponent) = scientific
-        .split_once('e')
-        .expect("LowerExp output always has an exponent");
-    let exponent: i32 = exponent.parse().expect("LowerExp exponent is an integer");
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let (digits, exponent) = shortest_digits(x.abs());
     let sign = if x.is_sign_negative() { "-" } else { "" };
     // Position of the decimal point relative to the first digit.
     let point = exponent + 1;
@@ -28,6 +22,32 @@ pub fn repr(x: f64) -> String {
         exponential(&digits, exponent)
     };
     format!("{sign}{body}")
+}
+
+/// The shortest digits that read back as `x` (finite, not negative), the
+/// closest to it of those and of a tie the even one, as Python picks them
+/// (ryu; Rust's own `{:e}` rounds a tie up), and the decimal exponent of
+/// the first: `1234.5` is `("12345", 3)`.
+fn shortest_digits(x: f64) -> (String, i32) {
+    if x == 0.0 {
+        return ("0".to_owned(), 0);
+    }
+    let mut buffer = ryu::Buffer::new();
+    let text = buffer.format_finite(x);
+    let (mantissa, shift) = match text.split_once('e') {
+        Some((mantissa, exponent)) => (
+            mantissa,
+            exponent
+                .parse::<i32>()
+                .expect("ryu writes an integer exponent"),
+        ),
+        None => (text, 0),
+    };
+    let whole = mantissa.find('.').unwrap_or(mantissa.len()) as i32;
+    let all: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let leading = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_matches('0').to_owned();
+    (digits, whole - 1 - leading as i32 + shift)
 }
 
 fn fixed(digits: &str, point: i32) -> String {
@@ -74,6 +94,10 @@ mod tests {
         check(-2.5, "-2.5");
         check(100.0, "100.0");
         check(1e15, "1000000000000000.0");
+        // Ties of the 17th digit go to the even one, as in Python (Rust's
+        // `Display` rounds them up).
+        check(1_658_206_780_088_562.0 + 0.25, "1658206780088562.2");
+        check(1_658_206_780_088_562.0 + 0.75, "1658206780088562.8");
         check(1e16, "1e+16");
         check(1.5e16, "1.5e+16");
         check(1e20, "1e+20");

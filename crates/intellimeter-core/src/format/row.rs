@@ -4,7 +4,6 @@
 //! streamed writer `export.rs`) imports this, none imports another.
 
 use super::pyfloat;
-use std::io::Write as _;
 
 /// Field names of a row, in the `/data` shape and order.
 pub(crate) const METER: &str = "MeterParam";
@@ -26,16 +25,13 @@ pub struct ExportRow<'a> {
 /// Appends Python's `repr(x)`: the same text as [`pyfloat::repr`], without
 /// its allocations for the usual magnitudes. In Python's fixed-notation
 /// range (`1e-4 <= |x| < 1e16`, and zero) `repr` is the shortest
-/// round-tripping digits without exponent, which is what Rust's `Display`
-/// writes, plus `.0` on whole numbers; everything else goes to `repr`.
+/// round-tripping digits without exponent, plus `.0` on whole numbers,
+/// which is what ryu writes there (it turns to exponents only below
+/// `1e-5` and from `1e16`); everything else goes to `repr`.
 pub(crate) fn write_float(out: &mut Vec<u8>, x: f64) {
     let magnitude = x.abs();
     if magnitude == 0.0 || (1e-4..1e16).contains(&magnitude) {
-        let start = out.len();
-        let _ = write!(out, "{x}");
-        if !out[start..].contains(&b'.') {
-            out.extend_from_slice(b".0");
-        }
+        out.extend_from_slice(ryu::Buffer::new().format_finite(x).as_bytes());
     } else {
         out.extend_from_slice(pyfloat::repr(x).as_bytes());
     }
