@@ -3,6 +3,7 @@
 
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
+use std::cell::Cell;
 use std::fmt::Write;
 
 /// True when `name` is an IANA time zone this build knows
@@ -17,6 +18,10 @@ pub fn is_known_time_zone(name: &str) -> bool {
 pub struct LocalClock {
     zone: TimeZone,
     last: Option<(i64, String)>,
+    /// The offset of the last instant written and how long it holds: the
+    /// next instants (rows come in time order) are written without the
+    /// zone's lookup.
+    span: Cell<OffsetSpan>,
 }
 
 impl LocalClock {
@@ -26,6 +31,7 @@ impl LocalClock {
         LocalClock {
             zone: TimeZone::get(name).unwrap_or(TimeZone::UTC),
             last: None,
+            span: Cell::new(OffsetSpan::EMPTY),
         }
     }
 
@@ -53,6 +59,14 @@ impl LocalClock {
     /// `out`, allocating nothing (answers of many rows format two times a
     /// row).
     pub fn write(&self, unix_seconds: i64, out: &mut String) {
+        if self.span.get().write(unix_seconds, out) {
+            return;
+        }
+        let span = self.offset_span(unix_seconds);
+        self.span.set(span);
+        if span.write(unix_seconds, out) {
+            return;
+        }
         match jiff::Timestamp::from_second(unix_seconds) {
             Ok(instant) => write_civil(self.zone.to_datetime(instant), out),
             Err(_) => out.push_str("0000-00-00 00:00:00"),
@@ -122,6 +136,53 @@ fn write_civil(local: jiff::civil::DateTime, out: &mut String) {
     digits(local.second().unsigned_abs().into(), 2, None);
 }
 
+/// Local seconds since 1970-01-01 00:00 (an instant plus its offset) as
+/// `YYYY-mm-dd HH:MM:SS`, by arithmetic (the proleptic Gregorian
+/// calendar, as jiff's civil dates): for years 1 to 9999; `false` (and
+/// nothing written) outside them.
+fn write_local_seconds(local_seconds: i64, out: &mut String) -> bool {
+    /// 0001-01-01 and 10000-01-01 in local seconds.
+    const RANGE: std::ops::Range<i64> = -62_135_596_800..253_402_300_800;
+    if !RANGE.contains(&local_seconds) {
+        return false;
+    }
+    let (days, second_of_day) = (
+        local_seconds.div_euclid(86_400),
+        local_seconds.rem_euclid(86_400),
+    );
+    // Days to a civil date (Hinnant's `civil_from_days`): eras of 400
+    // years, each starting on a 1 March.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let mut text = *b"0000-00-00 00:00:00";
+    let mut put = |at: usize, width: usize, mut number: i64| {
+        for place in (at..at + width).rev() {
+            text[place] = b'0' + (number % 10) as u8;
+            number /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, month);
+    put(8, 2, day);
+    put(11, 2, second_of_day / 3_600);
+    put(14, 2, second_of_day / 60 % 60);
+    put(17, 2, second_of_day % 60);
+    out.push_str(std::str::from_utf8(&text).unwrap_or("0000-00-00 00:00:00"));
+    true
+}
+
 /// A stretch of time `[from, until)` over which a zone keeps one offset:
 /// instants in it are formatted without the zone (whose lookup costs
 /// more than a whole `/status` answer otherwise).
@@ -146,14 +207,7 @@ impl OffsetSpan {
         if !(self.from..self.until).contains(&unix_seconds) {
             return false;
         }
-        let (Ok(offset), Ok(instant)) = (
-            jiff::tz::Offset::from_seconds(self.offset_seconds),
-            jiff::Timestamp::from_second(unix_seconds),
-        ) else {
-            return false;
-        };
-        write_civil(offset.to_datetime(instant), out);
-        true
+        write_local_seconds(unix_seconds + i64::from(self.offset_seconds), out)
     }
 }
 
@@ -396,6 +450,38 @@ mod properties {
                 prop_assert_eq!(next.timestamp().as_second(), span.until);
             }
             prop_assert!(!span.write(made - 1, &mut String::new()));
+        }
+
+        /// One clock writing many instants, in any order (its remembered
+        /// offset is used only where it holds), writes what jiff's own
+        /// conversion gives, over all years jiff has.
+        #[test]
+        fn a_clock_writes_each_instant_as_the_zone_names_it(
+            zone in prop::sample::select(ZONES),
+            instants in prop::collection::vec(
+                prop_oneof![
+                    1_500_000_000i64..1_700_000_000,
+                    -62_135_596_800i64..=LAST_SECOND,
+                    -63_000_000_000i64..-62_000_000_000,
+                ],
+                1..40,
+            ),
+            steps in prop::collection::vec(0i64..100_000, 1..40),
+        ) {
+            let clock = LocalClock::new(zone);
+            let tz = TimeZone::get(zone).unwrap();
+            let walk = instants.iter().zip(steps.iter().cycle()).flat_map(|(&at, &step)| [at, at + step]);
+            for at in walk {
+                let mut written = String::new();
+                clock.write(at, &mut written);
+                let local = tz.to_datetime(jiff::Timestamp::from_second(at).unwrap());
+                let expected = if local.year() < 0 {
+                    format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", local.year(), local.month(), local.day(), local.hour(), local.minute(), local.second())
+                } else {
+                    local.strftime("%Y-%m-%d %H:%M:%S").to_string()
+                };
+                prop_assert_eq!(written, expected, "{} in {}", at, zone);
+            }
         }
 
         #[test]
