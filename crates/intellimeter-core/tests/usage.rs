@@ -181,11 +181,11 @@ proptest! {
             let answered = usage::tallies(&db, scope, &points, &clock, &asked, &bounds).unwrap();
             // Low and high are not kept per day, and of tied peaks
             // either may be named (checked against the raw readings).
-            let shown = |tallies: &BTreeMap<(PointId, usize), readings::Tally>| {
+            let shown = |tallies: &usage::BucketTallies| {
                 tallies
                     .iter()
-                    .map(|(key, t)| (*key, (t.total, t.count, t.peak.demand)))
-                    .collect::<Vec<_>>()
+                    .map(|(key, t)| (key, (t.total, t.count, t.peak.demand)))
+                    .collect::<BTreeMap<_, _>>()
             };
             prop_assert_eq!(shown(&answered), shown(&by_rollups), "stored days differ from the rollups");
             if last {
@@ -200,11 +200,11 @@ proptest! {
 fn check_against_raw(
     db: &Sqlite,
     bounds: &[i64],
-    tallies: &BTreeMap<(PointId, usize), readings::Tally>,
+    tallies: &usage::BucketTallies,
 ) -> Result<(), TestCaseError> {
     {
         prop_assert!(
-            tallies.keys().all(|(point, _)| point.get() != 3),
+            tallies.iter().all(|((point, _), _)| point.get() != 3),
             "another project's point"
         );
         for point in [1, 2] {
@@ -212,7 +212,7 @@ fn check_against_raw(
             let got: BTreeMap<usize, _> = tallies
                 .iter()
                 .filter(|((p, _), _)| p.get() == point)
-                .map(|((_, bucket), tally)| (*bucket, *tally))
+                .map(|((_, bucket), tally)| (bucket, *tally))
                 .collect();
             prop_assert_eq!(
                 got.keys().collect::<Vec<_>>(),
@@ -342,8 +342,8 @@ fn days_are_stored_within_the_fill_bound_and_per_project() {
         let totals = |tallies: &usage::BucketTallies| {
             tallies
                 .iter()
-                .map(|(key, t)| (*key, (t.total, t.count)))
-                .collect::<Vec<_>>()
+                .map(|(key, t)| (key, (t.total, t.count)))
+                .collect::<BTreeMap<_, _>>()
         };
         assert_eq!(totals(&answered), totals(&direct));
         assert!(!answered.is_empty());

@@ -24,7 +24,7 @@ use crate::format::csv::CsvWriter;
 use crate::format::document::{Container, Document, DocumentWriter, Scalar, Slot};
 use crate::storage::{Row, Sql, SqlValue};
 use jiff::civil::Date;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// The most buckets one meter may have in one answer (a leap year of
@@ -34,9 +34,73 @@ pub const MAX_BUCKETS: usize = 9_000;
 /// of 130 meters, a year of days of 270.
 pub const MAX_ROWS: usize = 100_000;
 
-/// Each point's tally per bucket: `(point, bucket index) → tally`; a
-/// bucket without intervals has none.
-pub type BucketTallies = BTreeMap<(PointId, usize), Tally>;
+/// Each point's tally per bucket of a fixed number of buckets; a bucket
+/// without intervals has none. Dense (a row of buckets per point): a
+/// month of hours of 100 meters is 74,400 tallies, placed by index.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BucketTallies {
+    buckets: usize,
+    by_point: BTreeMap<PointId, Vec<Option<Tally>>>,
+}
+
+impl BucketTallies {
+    /// None yet, of `buckets` buckets.
+    pub fn new(buckets: usize) -> Self {
+        BucketTallies {
+            buckets,
+            by_point: BTreeMap::new(),
+        }
+    }
+
+    fn cell(&mut self, point: PointId, bucket: usize) -> Result<&mut Option<Tally>, ApiError> {
+        let buckets = self.buckets;
+        self.by_point
+            .entry(point)
+            .or_insert_with(|| vec![None; buckets])
+            .get_mut(bucket)
+            .ok_or_else(|| ApiError::internal(format!("bucket {bucket} of {buckets}")))
+    }
+
+    /// Puts `tally` in the bucket, replacing what was there.
+    pub fn set(&mut self, point: PointId, bucket: usize, tally: Tally) -> Result<(), ApiError> {
+        *self.cell(point, bucket)? = Some(tally);
+        Ok(())
+    }
+
+    /// Adds `tally` to what the bucket holds.
+    pub fn add(&mut self, point: PointId, bucket: usize, tally: Tally) -> Result<(), ApiError> {
+        let cell = self.cell(point, bucket)?;
+        match cell {
+            Some(sum) => sum.merge(&tally),
+            None => *cell = Some(tally),
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, point: PointId, bucket: usize) -> Option<&Tally> {
+        self.by_point.get(&point)?.get(bucket)?.as_ref()
+    }
+
+    /// The point's tallies, a cell per bucket, taken out.
+    pub fn take(&mut self, point: PointId) -> Vec<Option<Tally>> {
+        self.by_point
+            .remove(&point)
+            .unwrap_or_else(|| vec![None; self.buckets])
+    }
+
+    /// Every tally with its point and bucket, in that order.
+    pub fn iter(&self) -> impl Iterator<Item = ((PointId, usize), &Tally)> {
+        self.by_point.iter().flat_map(|(&point, row)| {
+            row.iter()
+                .enumerate()
+                .filter_map(move |(bucket, tally)| Some(((point, bucket), tally.as_ref()?)))
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+}
 
 /// The length of a bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,19 +267,12 @@ pub fn usage(
         project_id,
         points: asked.meter.map(|_| &ids[..]),
     };
-    // Each point's tallies in bucket order, in one pass over the map.
-    let mut by_point: HashMap<PointId, Vec<Option<Tally>>> = HashMap::with_capacity(ids.len());
-    for ((point, index), tally) in tallies(db, scope, &ids, &clock, asked, &bounds)? {
-        let row = by_point.entry(point).or_insert_with(|| vec![None; buckets]);
-        if let Some(cell) = row.get_mut(index) {
-            *cell = Some(tally);
-        }
-    }
+    let mut by_point = tallies(db, scope, &ids, &clock, asked, &bounds)?;
     Ok(chosen
         .into_iter()
         .map(|point| {
             let mut total: Option<Tally> = None;
-            let row = by_point.remove(&point.id).unwrap_or_default();
+            let row = by_point.take(point.id);
             let buckets = bounds
                 .windows(2)
                 .enumerate()
@@ -267,7 +324,7 @@ pub fn tallies(
         _ => boundaries(clock, asked.days.0, asked.days.1, Step::Day)?,
     };
     match usage_days::tallies(db, scope, points, &days)? {
-        Some(by_day) => Ok(fold_days(by_day, &days, bounds)),
+        Some(by_day) => fold_days(by_day, &days, bounds),
         None => bucket_tallies(db, scope, bounds),
     }
 }
@@ -275,22 +332,24 @@ pub fn tallies(
 /// Day tallies summed into the buckets `[bounds[i], bounds[i+1])`, each
 /// a whole number of the days `[days[j], days[j+1])` (both start at the
 /// first day and end after the last).
-fn fold_days(by_day: BucketTallies, days: &[i64], bounds: &[i64]) -> BucketTallies {
+fn fold_days(
+    by_day: BucketTallies,
+    days: &[i64],
+    bounds: &[i64],
+) -> Result<BucketTallies, ApiError> {
+    if days == bounds {
+        return Ok(by_day);
+    }
     // The bucket of each day: the last bound at or before its start.
     let bucket_of: Vec<usize> = days[..days.len() - 1]
         .iter()
         .map(|start| bounds.partition_point(|bound| bound <= start) - 1)
         .collect();
-    let mut tallies = BucketTallies::new();
-    for ((point, day), tally) in by_day {
-        match tallies.entry((point, bucket_of[day])) {
-            std::collections::btree_map::Entry::Occupied(mut sum) => sum.get_mut().merge(&tally),
-            std::collections::btree_map::Entry::Vacant(slot) => {
-                slot.insert(tally);
-            }
-        }
+    let mut tallies = BucketTallies::new(bounds.len() - 1);
+    for ((point, day), tally) in by_day.iter() {
+        tallies.add(point, bucket_of[day], *tally)?;
     }
-    tallies
+    Ok(tallies)
 }
 
 /// Each point's tally per bucket (`(point, bucket index) → tally`), of the
@@ -319,13 +378,7 @@ pub fn bucket_tallies(
             }
         }
     }
-    let mut tallies = BucketTallies::new();
-    let mut add = |key: (PointId, usize), tally: Tally| match tallies.get_mut(&key) {
-        Some(sum) => sum.merge(&tally),
-        None => {
-            tallies.insert(key, tally);
-        }
-    };
+    let mut tallies = BucketTallies::new(bounds.len().saturating_sub(1));
     if !rollup_parts.is_empty() {
         let mut params: Vec<SqlValue> = Vec::new();
         // One MIN()/MAX() aggregate: SQLite takes the bare peak_start and
@@ -344,12 +397,12 @@ pub fn bucket_tallies(
             let point = PointId::from_column(&row, 0)?;
             let bucket = usize::try_from(row.int(1)?)
                 .map_err(|_| ApiError::internal("a negative bucket"))?;
-            add((point, bucket), usage_tally(&row, 2)?);
+            tallies.add(point, bucket, usage_tally(&row, 2)?)?;
         }
     }
     for (bucket, from, to) in raw_parts {
         for (point, interval) in readings::raw_intervals(db, scope, from, to)? {
-            add((point, bucket), Tally::new(&interval));
+            tallies.add(point, bucket, Tally::new(&interval))?;
         }
     }
     Ok(tallies)
@@ -381,12 +434,12 @@ fn whole_hour_tallies(
          AND r.start >= ?2 AND r.start < ?3",
     );
     sql.push_str(&scope.filter(&mut params));
-    let mut tallies = BTreeMap::new();
+    let mut tallies = BucketTallies::new(bounds.len() - 1);
     for row in db.execute(&sql, &params)?.iter() {
         let point = PointId::from_column(&row, 0)?;
         let bucket = usize::try_from((row.int(1)? - first) / readings::HOUR)
             .map_err(|_| ApiError::internal("an hour before the range"))?;
-        tallies.insert((point, bucket), usage_tally(&row, 2)?);
+        tallies.set(point, bucket, usage_tally(&row, 2)?)?;
     }
     Ok(Some(tallies))
 }

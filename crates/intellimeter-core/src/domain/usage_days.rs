@@ -12,7 +12,7 @@ use crate::domain::readings::{Peak, Scope, Tally};
 use crate::domain::usage::{self, BucketTallies};
 use crate::error::ApiError;
 use crate::storage::{Sql, SqlValue, in_transaction};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 /// The most day rows one request computes and stores (a year of 270
 /// meters); a request that misses more is answered from the rollups
@@ -48,9 +48,9 @@ pub fn tallies(
             let bounds = &days[run.start..=run.end];
             let computed = usage::bucket_tallies(db, scope, bounds)?;
             store(db, scope, points, bounds, &computed)?;
-            for ((point, index), tally) in computed {
+            for ((point, index), tally) in computed.iter() {
                 if wanted.contains(&point) {
-                    stored.tallies.insert((point, run.start + index), tally);
+                    stored.tallies.set(point, run.start + index, *tally)?;
                 }
             }
         }
@@ -81,7 +81,7 @@ struct Stored {
 fn read(db: &dyn Sql, scope: Scope, points: &[PointId], days: &[i64]) -> Result<Stored, ApiError> {
     let (Some(&first), Some(&last)) = (days.first(), days.last()) else {
         return Ok(Stored {
-            tallies: BTreeMap::new(),
+            tallies: BucketTallies::default(),
             missing: Vec::new(),
         });
     };
@@ -100,7 +100,7 @@ fn read(db: &dyn Sql, scope: Scope, points: &[PointId], days: &[i64]) -> Result<
         sql.push_str(" AND point_id = ?4");
     }
     let mut found = vec![0usize; days.len() - 1];
-    let mut tallies = BTreeMap::new();
+    let mut tallies = BucketTallies::new(days.len() - 1);
     for row in db.execute(&sql, &params)?.iter() {
         let point = PointId::from_column(&row, 0)?;
         let until = row.int(1)?;
@@ -114,7 +114,7 @@ fn read(db: &dyn Sql, scope: Scope, points: &[PointId], days: &[i64]) -> Result<
         found[index] += 1;
         let tally = usage::usage_tally(&row, 3)?;
         if tally.count > 0 {
-            tallies.insert((point, index), tally);
+            tallies.set(point, index, tally)?;
         }
     }
     let missing = (0..found.len())
@@ -173,7 +173,7 @@ fn store(
             } else {
                 ",(?,?,?,?,?,?,?,?,?)"
             });
-            let tally = computed.get(&(point, index)).unwrap_or(&empty);
+            let tally = computed.get(point, index).unwrap_or(&empty);
             params.extend([
                 scope.project_id.into(),
                 bounds[index + 1].into(),
