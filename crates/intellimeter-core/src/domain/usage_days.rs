@@ -18,7 +18,7 @@ use std::collections::{BTreeSet, HashMap};
 /// meters); a request that misses more is answered from the rollups
 /// directly, as before the days were kept.
 pub const MAX_FILL: usize = 100_000;
-/// Day rows per insert (9 parameters each, below SQLite's 32,766).
+/// Day rows per insert (4 parameters each, below SQLite's 32,766).
 const ROWS_PER_INSERT: usize = 1_000;
 
 /// Each point's tally per local day, `(point, day index) → tally` of the
@@ -92,35 +92,115 @@ fn read(db: &dyn Sql, scope: Scope, points: &[PointId], days: &[i64]) -> Result<
         .collect();
     let wanted: BTreeSet<PointId> = points.iter().copied().collect();
     let mut params = vec![scope.project_id.into(), first.into(), last.into()];
-    let mut sql = "SELECT point_id, until, start, total, count, peak, peak_start, peak_end \
+    // Every stored day of the range as one value: the days' packed bytes
+    // end to end (group_concat joins them as text, byte for byte, and the
+    // cast gives the bytes back). Each names its point and bounds, so
+    // their order does not matter.
+    let mut sql = "SELECT CAST(group_concat(day, '') AS BLOB) \
                    FROM usage_days WHERE project_id = ?1 AND until > ?2 AND until <= ?3"
         .to_owned();
     if let [point] = points {
         params.push((*point).into());
         sql.push_str(" AND point_id = ?4");
     }
+    let rows = db.execute(&sql, &params)?;
+    let packed = match rows.first().as_ref().and_then(|row| row.0.first()) {
+        Some(SqlValue::Blob(bytes)) => &bytes[..],
+        Some(SqlValue::Null) | None => &[][..],
+        Some(other) => {
+            return Err(ApiError::internal(format!(
+                "the stored days came back as {other:?}"
+            )));
+        }
+    };
+    if packed.len() % PackedDay::BYTES != 0 {
+        return Err(ApiError::internal(format!(
+            "{} bytes of stored days, not a whole number of days",
+            packed.len()
+        )));
+    }
     let mut found = vec![0usize; days.len() - 1];
     let mut tallies = BucketTallies::new(days.len() - 1);
-    for row in db.execute(&sql, &params)?.iter() {
-        let point = PointId::from_column(&row, 0)?;
-        let until = row.int(1)?;
+    for bytes in packed.chunks_exact(PackedDay::BYTES) {
+        let day = PackedDay::read(bytes);
         // A day stored with other bounds (not of these days) is not used.
-        let Some(&index) = index_of.get(&until) else {
+        let Some(&index) = index_of.get(&day.until) else {
             continue;
         };
-        if row.int(2)? != days[index] || !wanted.contains(&point) {
+        if day.start != days[index] || !wanted.contains(&day.point) {
             continue;
         }
         found[index] += 1;
-        let tally = usage::usage_tally(&row, 3)?;
-        if tally.count > 0 {
-            tallies.set(point, index, tally)?;
+        if day.tally.count > 0 {
+            tallies.set(day.point, index, day.tally)?;
         }
     }
     let missing = (0..found.len())
         .filter(|&index| found[index] < wanted.len())
         .collect();
     Ok(Stored { tallies, missing })
+}
+
+/// One stored day of one point, as the `day` column holds it: eight
+/// little-endian 8-byte numbers, `point, start, until, total, count,
+/// peak demand, peak start, peak end` (the floats as their IEEE bits, so
+/// a day reads back exactly as it was computed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PackedDay {
+    point: PointId,
+    start: i64,
+    until: i64,
+    tally: Tally,
+}
+
+impl PackedDay {
+    const BYTES: usize = 64;
+
+    fn to_bytes(self) -> [u8; Self::BYTES] {
+        let mut bytes = [0u8; Self::BYTES];
+        let fields = [
+            self.point.get().to_le_bytes(),
+            self.start.to_le_bytes(),
+            self.until.to_le_bytes(),
+            self.tally.total.to_le_bytes(),
+            self.tally.count.to_le_bytes(),
+            self.tally.peak.demand.to_le_bytes(),
+            self.tally.peak.start.to_le_bytes(),
+            self.tally.peak.end.to_le_bytes(),
+        ];
+        for (slot, field) in bytes.chunks_exact_mut(8).zip(fields) {
+            slot.copy_from_slice(&field);
+        }
+        bytes
+    }
+
+    /// The day in `bytes` ([`Self::BYTES`] of them).
+    fn read(bytes: &[u8]) -> Self {
+        let field = |index: usize| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&bytes[index * 8..index * 8 + 8]);
+            word
+        };
+        let int = |index: usize| i64::from_le_bytes(field(index));
+        let float = |index: usize| f64::from_le_bytes(field(index));
+        let total = float(3);
+        PackedDay {
+            point: PointId(int(0)),
+            start: int(1),
+            until: int(2),
+            tally: Tally {
+                total,
+                low: total,
+                high: total,
+                count: int(4),
+                peak: Peak {
+                    demand: float(5),
+                    start: int(6),
+                    end: int(7),
+                },
+            },
+        }
+    }
 }
 
 /// Runs of consecutive indices (the days of a run `r` are bounded by
@@ -161,29 +241,28 @@ fn store(
         .flat_map(|&point| (0..bounds.len() - 1).map(move |index| (point, index)))
         .collect();
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut sql = String::with_capacity(160 + chunk.len() * 20);
+        let mut sql = String::with_capacity(80 + chunk.len() * 10);
         sql.push_str(
-            "INSERT OR REPLACE INTO usage_days \
-             (project_id, until, point_id, start, total, count, peak, peak_start, peak_end) VALUES ",
+            "INSERT OR REPLACE INTO usage_days (project_id, until, point_id, day) VALUES ",
         );
-        let mut params: Vec<SqlValue> = Vec::with_capacity(chunk.len() * 9);
+        let mut params: Vec<SqlValue> = Vec::with_capacity(chunk.len() * 4);
         for (position, &(point, index)) in chunk.iter().enumerate() {
             sql.push_str(if position == 0 {
-                "(?,?,?,?,?,?,?,?,?)"
+                "(?,?,?,?)"
             } else {
-                ",(?,?,?,?,?,?,?,?,?)"
+                ",(?,?,?,?)"
             });
-            let tally = computed.get(point, index).unwrap_or(&empty);
+            let day = PackedDay {
+                point,
+                start: bounds[index],
+                until: bounds[index + 1],
+                tally: *computed.get(point, index).unwrap_or(&empty),
+            };
             params.extend([
                 scope.project_id.into(),
-                bounds[index + 1].into(),
+                day.until.into(),
                 point.into(),
-                bounds[index].into(),
-                SqlValue::Real(tally.total),
-                tally.count.into(),
-                SqlValue::Real(tally.peak.demand),
-                tally.peak.start.into(),
-                tally.peak.end.into(),
+                SqlValue::Blob(day.to_bytes().to_vec()),
             ]);
         }
         db.execute(&sql, &params)?;
@@ -193,7 +272,30 @@ fn store(
 
 #[cfg(test)]
 mod tests {
-    use super::runs;
+    use super::*;
+
+    #[test]
+    fn a_packed_day_reads_back_as_it_was() {
+        let day = PackedDay {
+            point: PointId(-3),
+            start: i64::MIN,
+            until: i64::MAX,
+            tally: Tally {
+                total: 0.1 + 0.2,
+                low: 0.1 + 0.2,
+                high: 0.1 + 0.2,
+                count: 287,
+                peak: Peak {
+                    demand: -0.0,
+                    start: 1_572_393_600,
+                    end: 1_572_393_900,
+                },
+            },
+        };
+        let read = PackedDay::read(&day.to_bytes());
+        assert_eq!(read, day);
+        assert!(read.tally.peak.demand.is_sign_negative());
+    }
 
     #[test]
     fn runs_join_consecutive_days() {
