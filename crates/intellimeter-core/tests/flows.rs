@@ -177,6 +177,7 @@ fn migrations_apply_once_to_an_empty_database() {
             "readings",
             "sqlite_sequence",
             "usage_days",
+            "usage_hours",
             "users"
         ]
     );

@@ -370,9 +370,27 @@ fn days_are_stored_within_the_fill_bound_and_per_project() {
     };
     let bounds = usage::boundaries(&clock, day(0), day(99), Step::Day).unwrap();
     let before = usage::tallies(&db, scope, &ids, &clock, &asked, &bounds).unwrap();
+    // Hours likewise (asked once: computed and stored).
+    let hours_asked = usage::UsageRequest {
+        days: (day(30), day(32)),
+        step: Step::Hour,
+        meter: None,
+    };
+    let hour_bounds = usage::boundaries(&clock, day(30), day(32), Step::Hour).unwrap();
+    let hours = || usage::tallies(&db, scope, &ids, &clock, &hours_asked, &hour_bounds).unwrap();
+    let days_stored = stored(1);
+    let hours_before = hours();
+    assert_eq!(
+        stored(1),
+        days_stored,
+        "hours are not stored among the days"
+    );
     db.execute("DELETE FROM interval_rollups WHERE project_id = 1", &[])
         .unwrap();
     let after = usage::tallies(&db, scope, &ids, &clock, &asked, &bounds).unwrap();
     assert!(!after.is_empty());
     assert_eq!(after, before);
+    let hours_after = hours();
+    assert!(!hours_after.is_empty());
+    assert_eq!(hours_after, hours_before);
 }

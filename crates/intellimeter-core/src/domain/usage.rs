@@ -18,7 +18,7 @@ use crate::domain::ids::PointId;
 use crate::domain::points::{self, Point};
 use crate::domain::readings::{self, Peak, Scope, Source, Tally, real};
 use crate::domain::time::LocalClock;
-use crate::domain::usage_days;
+use crate::domain::usage_days::{self, Kept};
 use crate::error::ApiError;
 use crate::format::csv::CsvWriter;
 use crate::format::document::{Container, Document, DocumentWriter, Scalar, Slot};
@@ -306,8 +306,9 @@ pub fn usage(
 
 /// Each point's tally per bucket of `asked` (`(point, bucket index) →
 /// tally`), of `points` (all in `scope`), the buckets' bounds being
-/// `bounds` ([`boundaries`]): hours from the rollups ([`bucket_tallies`]),
-/// longer buckets from the stored local days ([`usage_days`]).
+/// `bounds` ([`boundaries`]): hours from the stored hours, longer buckets
+/// from the stored local days ([`usage_days`]), either computed from the
+/// rollups ([`bucket_tallies`]) when too many are missing.
 pub fn tallies(
     db: &dyn Sql,
     scope: Scope,
@@ -317,13 +318,16 @@ pub fn tallies(
     bounds: &[i64],
 ) -> Result<BucketTallies, ApiError> {
     if asked.step == Step::Hour {
-        return bucket_tallies(db, scope, bounds);
+        return match usage_days::tallies(db, scope, points, bounds, Kept::Hours)? {
+            Some(hours) => Ok(hours),
+            None => bucket_tallies(db, scope, bounds),
+        };
     }
     let days = match asked.step {
         Step::Day => bounds.to_vec(),
         _ => boundaries(clock, asked.days.0, asked.days.1, Step::Day)?,
     };
-    match usage_days::tallies(db, scope, points, &days)? {
+    match usage_days::tallies(db, scope, points, &days, Kept::Days)? {
         Some(by_day) => fold_days(by_day, &days, bounds),
         None => bucket_tallies(db, scope, bounds),
     }

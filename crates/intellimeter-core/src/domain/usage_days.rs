@@ -1,38 +1,60 @@
-//! `/usage`'s local days, kept in SQL (`usage_days`, migration 0007): a
-//! year of days of 100 meters is 36,500 stored rows read by one range of
-//! the primary key, where computing them from the rollups sums 330,000
-//! rollups and sorts them into days. A day is computed the first time a
-//! request needs it ([`tallies`], under the write lock, from the rollups
-//! as [`usage::bucket_tallies`] sums them) and forgotten by every write of
-//! readings that may change it ([`forget_from`], in the write's
-//! transaction). So a stored day is always what the rollups give now.
+//! `/usage`'s local days and hours, kept in SQL (`usage_days`,
+//! `usage_hours`, migrations 0007 to 0009): a year of days of 100 meters
+//! is 36,500 stored days read as one value (each packed, [`PackedDay`]),
+//! where computing them from the rollups sums 330,000 rollups and sorts
+//! them into days; a month of hours is 74,400 stored hours, where reading
+//! the hour rollups lowers 74,400 rows into the component. A bucket is
+//! computed the first time a request needs it ([`tallies`], under the
+//! write lock, from the rollups as [`usage::bucket_tallies`] sums them)
+//! and forgotten by every write of readings that may change it
+//! ([`forget_from`], in the write's transaction). So a stored bucket is
+//! always what the rollups give now.
 
 use crate::domain::ids::PointId;
 use crate::domain::readings::{Peak, Scope, Tally};
 use crate::domain::usage::{self, BucketTallies};
 use crate::error::ApiError;
 use crate::storage::{Sql, SqlValue, in_transaction};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
-/// The most day rows one request computes and stores (a year of 270
-/// meters); a request that misses more is answered from the rollups
-/// directly, as before the days were kept.
+/// The most rows one request computes and stores (a year of days of 270
+/// meters, a month of hours of 130); a request that misses more is
+/// answered from the rollups directly, as before buckets were kept.
 pub const MAX_FILL: usize = 100_000;
-/// Day rows per insert (4 parameters each, below SQLite's 32,766).
+/// Rows per insert (4 parameters each, below SQLite's 32,766).
 const ROWS_PER_INSERT: usize = 1_000;
 
-/// Each point's tally per local day, `(point, day index) → tally` of the
-/// days `[days[i], days[i+1])` (a day without intervals has none), of the
-/// points `points` (all in `scope`). Stored days are read; missing ones
-/// are computed and stored first. `None` when more than [`MAX_FILL`] are
-/// missing.
+/// Which buckets are kept: local days or hours, each in its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    Days,
+    Hours,
+}
+
+impl Kept {
+    const ALL: [Kept; 2] = [Kept::Days, Kept::Hours];
+
+    fn table(self) -> &'static str {
+        match self {
+            Kept::Days => "usage_days",
+            Kept::Hours => "usage_hours",
+        }
+    }
+}
+
+/// Each point's tally per bucket, `(point, index) → tally` of the buckets
+/// `[days[i], days[i+1])` (local days or hours, as `kept` says; a bucket
+/// without intervals has none), of the points `points` (all in `scope`).
+/// Stored buckets are read; missing ones are computed and stored first.
+/// `None` when more than [`MAX_FILL`] are missing.
 pub fn tallies(
     db: &dyn Sql,
     scope: Scope,
     points: &[PointId],
     days: &[i64],
+    kept: Kept,
 ) -> Result<Option<BucketTallies>, ApiError> {
-    let stored = read(db, scope, points, days)?;
+    let stored = read(db, scope, points, days, kept)?;
     if stored.missing.is_empty() {
         return Ok(Some(stored.tallies));
     }
@@ -43,11 +65,11 @@ pub fn tallies(
     // storing the days would otherwise leave days it changed stored.
     let wanted: BTreeSet<PointId> = points.iter().copied().collect();
     in_transaction(db, |db| {
-        let mut stored = read(db, scope, points, days)?;
+        let mut stored = read(db, scope, points, days, kept)?;
         for run in runs(&stored.missing) {
             let bounds = &days[run.start..=run.end];
             let computed = usage::bucket_tallies(db, scope, bounds)?;
-            store(db, scope, points, bounds, &computed)?;
+            store(db, scope, points, bounds, &computed, kept)?;
             for ((point, index), tally) in computed.iter() {
                 if wanted.contains(&point) {
                     stored.tallies.set(point, run.start + index, *tally)?;
@@ -58,16 +80,21 @@ pub fn tallies(
     })
 }
 
-/// Forgets the project's stored days that a write of readings from
-/// `earliest` on may change: an interval it changes ends at `earliest`
-/// or later (a reading changes the intervals ending at it and at the next
-/// two readings after it), so it lies in a day that ends then or later.
-/// Call in the write's transaction.
+/// Forgets the project's stored days and hours that a write of readings
+/// from `earliest` on may change: an interval it changes ends at
+/// `earliest` or later (a reading changes the intervals ending at it and
+/// at the next two readings after it), so it lies in a bucket that ends
+/// then or later. Call in the write's transaction.
 pub fn forget_from(db: &dyn Sql, project_id: i64, earliest: i64) -> Result<(), ApiError> {
-    db.execute(
-        "DELETE FROM usage_days WHERE project_id = ? AND until >= ?",
-        &[project_id.into(), earliest.into()],
-    )?;
+    for kept in Kept::ALL {
+        db.execute(
+            &format!(
+                "DELETE FROM {} WHERE project_id = ? AND until >= ?",
+                kept.table()
+            ),
+            &[project_id.into(), earliest.into()],
+        )?;
+    }
     Ok(())
 }
 
@@ -78,27 +105,30 @@ struct Stored {
     missing: Vec<usize>,
 }
 
-fn read(db: &dyn Sql, scope: Scope, points: &[PointId], days: &[i64]) -> Result<Stored, ApiError> {
+fn read(
+    db: &dyn Sql,
+    scope: Scope,
+    points: &[PointId],
+    days: &[i64],
+    kept: Kept,
+) -> Result<Stored, ApiError> {
     let (Some(&first), Some(&last)) = (days.first(), days.last()) else {
         return Ok(Stored {
             tallies: BucketTallies::default(),
             missing: Vec::new(),
         });
     };
-    let index_of: HashMap<i64, usize> = days
-        .windows(2)
-        .enumerate()
-        .map(|(index, pair)| (pair[1], index))
-        .collect();
     let wanted: BTreeSet<PointId> = points.iter().copied().collect();
     let mut params = vec![scope.project_id.into(), first.into(), last.into()];
     // Every stored day of the range as one value: the days' packed bytes
     // end to end (group_concat joins them as text, byte for byte, and the
     // cast gives the bytes back). Each names its point and bounds, so
     // their order does not matter.
-    let mut sql = "SELECT CAST(group_concat(day, '') AS BLOB) \
-                   FROM usage_days WHERE project_id = ?1 AND until > ?2 AND until <= ?3"
-        .to_owned();
+    let mut sql = format!(
+        "SELECT CAST(group_concat(day, '') AS BLOB) \
+         FROM {} WHERE project_id = ?1 AND until > ?2 AND until <= ?3",
+        kept.table()
+    );
     if let [point] = points {
         params.push((*point).into());
         sql.push_str(" AND point_id = ?4");
@@ -124,7 +154,7 @@ fn read(db: &dyn Sql, scope: Scope, points: &[PointId], days: &[i64]) -> Result<
     for bytes in packed.chunks_exact(PackedDay::BYTES) {
         let day = PackedDay::read(bytes);
         // A day stored with other bounds (not of these days) is not used.
-        let Some(&index) = index_of.get(&day.until) else {
+        let Ok(index) = days[1..].binary_search(&day.until) else {
             continue;
         };
         if day.start != days[index] || !wanted.contains(&day.point) {
@@ -224,6 +254,7 @@ fn store(
     points: &[PointId],
     bounds: &[i64],
     computed: &BucketTallies,
+    kept: Kept,
 ) -> Result<(), ApiError> {
     let empty = Tally {
         total: 0.0,
@@ -242,9 +273,9 @@ fn store(
         .collect();
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut sql = String::with_capacity(80 + chunk.len() * 10);
-        sql.push_str(
-            "INSERT OR REPLACE INTO usage_days (project_id, until, point_id, day) VALUES ",
-        );
+        sql.push_str("INSERT OR REPLACE INTO ");
+        sql.push_str(kept.table());
+        sql.push_str(" (project_id, until, point_id, day) VALUES ");
         let mut params: Vec<SqlValue> = Vec::with_capacity(chunk.len() * 4);
         for (position, &(point, index)) in chunk.iter().enumerate() {
             sql.push_str(if position == 0 {
