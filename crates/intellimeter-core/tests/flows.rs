@@ -176,8 +176,7 @@ fn migrations_apply_once_to_an_empty_database() {
             "projects",
             "readings",
             "sqlite_sequence",
-            "usage_days",
-            "usage_hours",
+            "usage_buckets",
             "users"
         ]
     );

@@ -314,7 +314,7 @@ fn days_are_stored_within_the_fill_bound_and_per_project() {
     let stored = |project: i64| -> i64 {
         match &db
             .execute(
-                "SELECT COUNT(*) FROM usage_days WHERE project_id = ?",
+                "SELECT COUNT(*) FROM usage_buckets WHERE project_id = ? AND kind = 1",
                 &[project.into()],
             )
             .unwrap()

@@ -1,6 +1,6 @@
-//! `/usage`'s local days and hours, kept in SQL (`usage_days`,
-//! `usage_hours`, migrations 0007 to 0009): a year of days of 100 meters
-//! is 36,500 stored days read as one value (each packed, [`PackedDay`]),
+//! `/usage`'s local days and hours, kept in SQL (`usage_buckets`,
+//! migration 0008): a year of days of 100 meters
+//! is 36,500 stored days read as one value (each packed, [`PackedBucket`]),
 //! where computing them from the rollups sums 330,000 rollups and sorts
 //! them into days; a month of hours is 74,400 stored hours, where reading
 //! the hour rollups lowers 74,400 rows into the component. A bucket is
@@ -21,24 +21,19 @@ use std::collections::BTreeSet;
 /// meters, a month of hours of 130); a request that misses more is
 /// answered from the rollups directly, as before buckets were kept.
 pub const MAX_FILL: usize = 100_000;
-/// Rows per insert (4 parameters each, below SQLite's 32,766).
+/// Rows per insert (5 parameters each, below SQLite's 32,766).
 const ROWS_PER_INSERT: usize = 1_000;
 
-/// Which buckets are kept: local days or hours, each in its table.
+/// Which buckets are kept: local days or hours (`usage_buckets.kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kept {
-    Days,
-    Hours,
+    Days = 1,
+    Hours = 2,
 }
 
 impl Kept {
-    const ALL: [Kept; 2] = [Kept::Days, Kept::Hours];
-
-    fn table(self) -> &'static str {
-        match self {
-            Kept::Days => "usage_days",
-            Kept::Hours => "usage_hours",
-        }
+    fn kind(self) -> SqlValue {
+        SqlValue::Integer(self as i64)
     }
 }
 
@@ -86,15 +81,11 @@ pub fn tallies(
 /// at the next two readings after it), so it lies in a bucket that ends
 /// then or later. Call in the write's transaction.
 pub fn forget_from(db: &dyn Sql, project_id: i64, earliest: i64) -> Result<(), ApiError> {
-    for kept in Kept::ALL {
-        db.execute(
-            &format!(
-                "DELETE FROM {} WHERE project_id = ? AND until >= ?",
-                kept.table()
-            ),
-            &[project_id.into(), earliest.into()],
-        )?;
-    }
+    // Each kind a range of the primary key.
+    db.execute(
+        "DELETE FROM usage_buckets WHERE project_id = ? AND kind IN (1, 2) AND until >= ?",
+        &[project_id.into(), earliest.into()],
+    )?;
     Ok(())
 }
 
@@ -119,19 +110,22 @@ fn read(
         });
     };
     let wanted: BTreeSet<PointId> = points.iter().copied().collect();
-    let mut params = vec![scope.project_id.into(), first.into(), last.into()];
-    // Every stored day of the range as one value: the days' packed bytes
-    // end to end (group_concat joins them as text, byte for byte, and the
-    // cast gives the bytes back). Each names its point and bounds, so
-    // their order does not matter.
-    let mut sql = format!(
-        "SELECT CAST(group_concat(day, '') AS BLOB) \
-         FROM {} WHERE project_id = ?1 AND until > ?2 AND until <= ?3",
-        kept.table()
-    );
+    let mut params = vec![
+        scope.project_id.into(),
+        kept.kind(),
+        first.into(),
+        last.into(),
+    ];
+    // Every stored bucket of the range as one value: the buckets' packed
+    // bytes end to end (group_concat joins them as text, byte for byte,
+    // and the cast gives the bytes back). Each names its point and
+    // bounds, so their order does not matter.
+    let mut sql = "SELECT CAST(group_concat(bucket, '') AS BLOB) FROM usage_buckets \
+                   WHERE project_id = ?1 AND kind = ?2 AND until > ?3 AND until <= ?4"
+        .to_owned();
     if let [point] = points {
         params.push((*point).into());
-        sql.push_str(" AND point_id = ?4");
+        sql.push_str(" AND point_id = ?5");
     }
     let rows = db.execute(&sql, &params)?;
     let packed = match rows.first().as_ref().and_then(|row| row.0.first()) {
@@ -139,20 +133,20 @@ fn read(
         Some(SqlValue::Null) | None => &[][..],
         Some(other) => {
             return Err(ApiError::internal(format!(
-                "the stored days came back as {other:?}"
+                "the kept buckets came back as {other:?}"
             )));
         }
     };
-    if packed.len() % PackedDay::BYTES != 0 {
+    if packed.len() % PackedBucket::BYTES != 0 {
         return Err(ApiError::internal(format!(
-            "{} bytes of stored days, not a whole number of days",
+            "{} bytes of kept buckets, not a whole number of buckets",
             packed.len()
         )));
     }
     let mut found = vec![0usize; days.len() - 1];
     let mut tallies = BucketTallies::new(days.len() - 1);
-    for bytes in packed.chunks_exact(PackedDay::BYTES) {
-        let day = PackedDay::read(bytes);
+    for bytes in packed.chunks_exact(PackedBucket::BYTES) {
+        let day = PackedBucket::read(bytes);
         // A day stored with other bounds (not of these days) is not used.
         let Ok(index) = days[1..].binary_search(&day.until) else {
             continue;
@@ -176,14 +170,14 @@ fn read(
 /// peak demand, peak start, peak end` (the floats as their IEEE bits, so
 /// a day reads back exactly as it was computed).
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct PackedDay {
+struct PackedBucket {
     point: PointId,
     start: i64,
     until: i64,
     tally: Tally,
 }
 
-impl PackedDay {
+impl PackedBucket {
     const BYTES: usize = 64;
 
     fn to_bytes(self) -> [u8; Self::BYTES] {
@@ -214,7 +208,7 @@ impl PackedDay {
         let int = |index: usize| i64::from_le_bytes(field(index));
         let float = |index: usize| f64::from_le_bytes(field(index));
         let total = float(3);
-        PackedDay {
+        PackedBucket {
             point: PointId(int(0)),
             start: int(1),
             until: int(2),
@@ -273,17 +267,17 @@ fn store(
         .collect();
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut sql = String::with_capacity(80 + chunk.len() * 10);
-        sql.push_str("INSERT OR REPLACE INTO ");
-        sql.push_str(kept.table());
-        sql.push_str(" (project_id, until, point_id, day) VALUES ");
-        let mut params: Vec<SqlValue> = Vec::with_capacity(chunk.len() * 4);
+        sql.push_str(
+            "INSERT OR REPLACE INTO usage_buckets (project_id, kind, until, point_id, bucket) VALUES ",
+        );
+        let mut params: Vec<SqlValue> = Vec::with_capacity(chunk.len() * 5);
         for (position, &(point, index)) in chunk.iter().enumerate() {
             sql.push_str(if position == 0 {
-                "(?,?,?,?)"
+                "(?,?,?,?,?)"
             } else {
-                ",(?,?,?,?)"
+                ",(?,?,?,?,?)"
             });
-            let day = PackedDay {
+            let day = PackedBucket {
                 point,
                 start: bounds[index],
                 until: bounds[index + 1],
@@ -291,6 +285,7 @@ fn store(
             };
             params.extend([
                 scope.project_id.into(),
+                kept.kind(),
                 day.until.into(),
                 point.into(),
                 SqlValue::Blob(day.to_bytes().to_vec()),
@@ -306,8 +301,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_packed_day_reads_back_as_it_was() {
-        let day = PackedDay {
+    fn a_packed_bucket_reads_back_as_it_was() {
+        let day = PackedBucket {
             point: PointId(-3),
             start: i64::MIN,
             until: i64::MAX,
@@ -323,7 +318,7 @@ mod tests {
                 },
             },
         };
-        let read = PackedDay::read(&day.to_bytes());
+        let read = PackedBucket::read(&day.to_bytes());
         assert_eq!(read, day);
         assert!(read.tally.peak.demand.is_sign_negative());
     }

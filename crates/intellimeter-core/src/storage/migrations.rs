@@ -14,8 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_username_keys.sql"),
     include_str!("../../migrations/0006_usage_and_status.sql"),
     include_str!("../../migrations/0007_usage_days.sql"),
-    include_str!("../../migrations/0008_usage_days_packed.sql"),
-    include_str!("../../migrations/0009_usage_hours.sql"),
+    include_str!("../../migrations/0008_usage_buckets.sql"),
 ];
 
 pub fn latest_version() -> i64 {
