@@ -22,6 +22,10 @@ pub struct LocalClock {
     /// next instants (rows come in time order) are written without the
     /// zone's lookup.
     span: Cell<OffsetSpan>,
+    /// The date of the last instant written, as its day number and its
+    /// `YYYY-mm-dd ` (most instants of an answer share their day with the
+    /// one before).
+    day: Cell<DayText>,
 }
 
 impl LocalClock {
@@ -32,6 +36,7 @@ impl LocalClock {
             zone: TimeZone::get(name).unwrap_or(TimeZone::UTC),
             last: None,
             span: Cell::new(OffsetSpan::EMPTY),
+            day: Cell::new(DayText::NONE),
         }
     }
 
@@ -59,13 +64,22 @@ impl LocalClock {
     /// `out`, allocating nothing (answers of many rows format two times a
     /// row).
     pub fn write(&self, unix_seconds: i64, out: &mut String) {
-        if self.span.get().write(unix_seconds, out) {
-            return;
+        let mut span = self.span.get();
+        if !(span.from..span.until).contains(&unix_seconds) {
+            span = self.offset_span(unix_seconds);
+            self.span.set(span);
         }
-        let span = self.offset_span(unix_seconds);
-        self.span.set(span);
-        if span.write(unix_seconds, out) {
-            return;
+        if (span.from..span.until).contains(&unix_seconds) {
+            let mut day = self.day.get();
+            let written = write_local_seconds_on(
+                unix_seconds + i64::from(span.offset_seconds),
+                &mut day,
+                out,
+            );
+            self.day.set(day);
+            if written {
+                return;
+            }
         }
         match jiff::Timestamp::from_second(unix_seconds) {
             Ok(instant) => write_civil(self.zone.to_datetime(instant), out),
@@ -141,6 +155,60 @@ fn write_civil(local: jiff::civil::DateTime, out: &mut String) {
 /// calendar, as jiff's civil dates): for years 1 to 9999; `false` (and
 /// nothing written) outside them.
 fn write_local_seconds(local_seconds: i64, out: &mut String) -> bool {
+    let mut day = DayText::NONE;
+    write_local_seconds_on(local_seconds, &mut day, out)
+}
+
+/// A local day's number (days since 1970-01-01) and its `YYYY-mm-dd `.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DayText {
+    day: i64,
+    text: [u8; 11],
+}
+
+impl DayText {
+    /// Of no day.
+    const NONE: DayText = DayText {
+        day: i64::MIN,
+        text: *b"0000-00-00 ",
+    };
+
+    /// Day `day` (days since 1970-01-01), by Hinnant's `civil_from_days`:
+    /// eras of 400 years, each starting on a 1 March.
+    fn of(day: i64) -> Self {
+        let z = day + 719_468;
+        let era = z.div_euclid(146_097);
+        let day_of_era = z.rem_euclid(146_097);
+        let year_of_era =
+            (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let shifted_month = (5 * day_of_year + 2) / 153;
+        let day_of_month = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+        let month = if shifted_month < 10 {
+            shifted_month + 3
+        } else {
+            shifted_month - 9
+        };
+        let year = year_of_era + era * 400 + i64::from(month <= 2);
+        let mut text = *b"0000-00-00 ";
+        put_digits(&mut text[0..4], year);
+        put_digits(&mut text[5..7], month);
+        put_digits(&mut text[8..10], day_of_month);
+        DayText { day, text }
+    }
+}
+
+/// `number`'s last `places.len()` decimal digits into `places`.
+fn put_digits(places: &mut [u8], mut number: i64) {
+    for place in places.iter_mut().rev() {
+        *place = b'0' + (number % 10) as u8;
+        number /= 10;
+    }
+}
+
+/// [`write_local_seconds`], taking the date from `day` when it is the
+/// instant's and leaving the instant's there.
+fn write_local_seconds_on(local_seconds: i64, day: &mut DayText, out: &mut String) -> bool {
     /// 0001-01-01 and 10000-01-01 in local seconds.
     const RANGE: std::ops::Range<i64> = -62_135_596_800..253_402_300_800;
     if !RANGE.contains(&local_seconds) {
@@ -150,35 +218,14 @@ fn write_local_seconds(local_seconds: i64, out: &mut String) -> bool {
         local_seconds.div_euclid(86_400),
         local_seconds.rem_euclid(86_400),
     );
-    // Days to a civil date (Hinnant's `civil_from_days`): eras of 400
-    // years, each starting on a 1 March.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    if day.day != days {
+        *day = DayText::of(days);
+    }
     let mut text = *b"0000-00-00 00:00:00";
-    let mut put = |at: usize, width: usize, mut number: i64| {
-        for place in (at..at + width).rev() {
-            text[place] = b'0' + (number % 10) as u8;
-            number /= 10;
-        }
-    };
-    put(0, 4, year);
-    put(5, 2, month);
-    put(8, 2, day);
-    put(11, 2, second_of_day / 3_600);
-    put(14, 2, second_of_day / 60 % 60);
-    put(17, 2, second_of_day % 60);
+    text[..11].copy_from_slice(&day.text);
+    put_digits(&mut text[11..13], second_of_day / 3_600);
+    put_digits(&mut text[14..16], second_of_day / 60 % 60);
+    put_digits(&mut text[17..19], second_of_day % 60);
     out.push_str(std::str::from_utf8(&text).unwrap_or("0000-00-00 00:00:00"));
     true
 }
