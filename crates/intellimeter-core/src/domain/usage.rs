@@ -21,7 +21,7 @@ use crate::domain::time::LocalClock;
 use crate::domain::usage_days::{self, Kept};
 use crate::error::ApiError;
 use crate::format::csv::CsvWriter;
-use crate::format::document::{Container, Document, DocumentWriter, Scalar, Slot};
+use crate::format::document::{Container, Document, DocumentWriter, Record, Scalar, Slot};
 use crate::storage::{Row, Sql, SqlValue};
 use jiff::civil::Date;
 use std::collections::BTreeMap;
@@ -37,7 +37,7 @@ pub const MAX_ROWS: usize = 100_000;
 /// Each point's tally per bucket of a fixed number of buckets; a bucket
 /// without intervals has none. Dense (a row of buckets per point): a
 /// month of hours of 100 meters is 74,400 tallies, placed by index.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct BucketTallies {
     buckets: usize,
     by_point: BTreeMap<PointId, Vec<Option<Tally>>>,
@@ -49,6 +49,17 @@ impl BucketTallies {
         BucketTallies {
             buckets,
             by_point: BTreeMap::new(),
+        }
+    }
+
+    /// Of `buckets` buckets, each point's row of cells as given.
+    pub fn from_rows(
+        buckets: usize,
+        rows: impl IntoIterator<Item = (PointId, Vec<Option<Tally>>)>,
+    ) -> Self {
+        BucketTallies {
+            buckets,
+            by_point: rows.into_iter().collect(),
         }
     }
 
@@ -99,6 +110,14 @@ impl BucketTallies {
 
     pub fn is_empty(&self) -> bool {
         self.iter().next().is_none()
+    }
+}
+
+/// Equal when they hold the same tallies in the same cells (a point
+/// whose cells are all empty is as good as no row for it).
+impl PartialEq for BucketTallies {
+    fn eq(&self, other: &Self) -> bool {
+        self.buckets == other.buckets && self.iter().eq(other.iter())
     }
 }
 
@@ -513,6 +532,9 @@ impl MeterTerms {
     }
 }
 
+/// A bucket's (and a total's) row.
+static ROW: Record = Record::new(&ROW_FIELDS);
+
 /// The fields of a bucket's (and a total's) row, in the answer's order.
 const ROW_FIELDS: [&str; 9] = [
     "Start",
@@ -742,12 +764,8 @@ impl Document for UsageReport {
                 } else {
                     Slot::Item
                 };
-                out.open(slot, Container::Dict);
                 let cells = self.cells(bucket, texts, terms, &clock, &mut peak_texts);
-                for (name, cell) in ROW_FIELDS.into_iter().zip(cells) {
-                    out.scalar(Slot::Field(name), cell);
-                }
-                out.close(slot, Container::Dict);
+                out.record(slot, &ROW, &cells);
             }
             out.close(Slot::Item, Container::Dict);
         }

@@ -7,6 +7,7 @@
 //! document for both formats.
 
 use crate::value::Value;
+use std::sync::OnceLock;
 
 /// Where a value goes: the document itself, a dict's field or a list's
 /// item.
@@ -62,6 +63,45 @@ impl<'a> Scalar<'a> {
     }
 }
 
+/// The field names of a dict that a document writes many times over (a
+/// row of a large answer), with their framing in each format worked out
+/// once ([`DocumentWriter::record`]).
+pub struct Record {
+    pub fields: &'static [&'static str],
+    /// Per field, the JSON before its value: `{"Name": ` for the first,
+    /// `, "Name": ` for the others.
+    json: OnceLock<Vec<Vec<u8>>>,
+}
+
+impl Record {
+    pub const fn new(fields: &'static [&'static str]) -> Self {
+        Record {
+            fields,
+            json: OnceLock::new(),
+        }
+    }
+
+    /// What JSON writes before each field's value.
+    pub(crate) fn json_framing(&self) -> &[Vec<u8>] {
+        self.json.get_or_init(|| {
+            self.fields
+                .iter()
+                .enumerate()
+                .map(|(index, name)| {
+                    let mut piece = if index == 0 {
+                        b"{".to_vec()
+                    } else {
+                        b", ".to_vec()
+                    };
+                    super::json::write_string(&mut piece, name);
+                    piece.extend_from_slice(b": ");
+                    piece
+                })
+                .collect()
+        })
+    }
+}
+
 /// Takes one document, call by call: every [`open`](Self::open) is
 /// matched by a [`close`](Self::close) with the same slot and container,
 /// and the root slot is used once.
@@ -74,6 +114,17 @@ pub trait DocumentWriter {
     /// hole `id`. `type_name` is the type it will have
     /// ([`Scalar::type_name`]).
     fn hole(&mut self, slot: Slot, type_name: &'static str, id: u32);
+
+    /// A dict of `record`'s fields, each with its cell of `cells` (as
+    /// many), at `slot`: what opening a dict, a scalar per field and
+    /// closing it write, which a writer may frame faster.
+    fn record(&mut self, slot: Slot, record: &Record, cells: &[Scalar]) {
+        self.open(slot, Container::Dict);
+        for (name, cell) in record.fields.iter().zip(cells) {
+            self.scalar(Slot::Field(name), *cell);
+        }
+        self.close(slot, Container::Dict);
+    }
 }
 
 /// Something that writes itself as a document (an answer rendered in the

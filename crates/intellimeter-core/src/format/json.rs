@@ -2,7 +2,7 @@
 //! `{"a": 1, "b": [1, 2]}` with `", "` and `": "` separators and non-ASCII
 //! escaped as `\uXXXX` (`ensure_ascii`).
 
-use super::document::{Container, DocumentWriter, Scalar, Slot, write_value};
+use super::document::{Container, DocumentWriter, Record, Scalar, Slot, write_value};
 use super::row::write_float;
 use crate::Value;
 use std::io::Write as _;
@@ -90,6 +90,22 @@ impl DocumentWriter for JsonWriter {
         self.begin(slot);
         self.holes.push((self.out.len(), id));
     }
+
+    /// The record's keys as framed once ([`Record`]), each value after
+    /// its own.
+    fn record(&mut self, slot: Slot, record: &Record, cells: &[Scalar]) {
+        self.begin(slot);
+        let framing = record.json_framing();
+        if framing.is_empty() || cells.is_empty() {
+            self.out.extend_from_slice(b"{}");
+            return;
+        }
+        for (piece, cell) in framing.iter().zip(cells) {
+            self.out.extend_from_slice(piece);
+            write_scalar(&mut self.out, *cell);
+        }
+        self.out.push(b'}');
+    }
 }
 
 /// Appends a scalar as `json.dumps` writes it.
@@ -120,10 +136,7 @@ pub(crate) fn write_number(out: &mut Vec<u8>, x: f64) {
 pub(crate) fn write_string(out: &mut Vec<u8>, text: &str) {
     // Most texts (every key, every time) need no escape: one check, one
     // copy.
-    if text
-        .bytes()
-        .all(|byte| (b' '..=b'~').contains(&byte) && byte != b'"' && byte != b'\\')
-    {
+    if !needs_escape(text.as_bytes()) {
         out.reserve(text.len() + 2);
         out.push(b'"');
         out.extend_from_slice(text.as_bytes());
@@ -162,6 +175,44 @@ pub(crate) fn write_string(out: &mut Vec<u8>, text: &str) {
         rest = &rest[c.len_utf8()..];
     }
     out.push(b'"');
+}
+
+/// Whether any byte of `bytes` is not printable ASCII or is a quote or a
+/// backslash, which [`write_string`] escapes. Eight bytes at a time (a
+/// byte at a time is most of writing a large answer in WebAssembly,
+/// which has no vector instructions here): for each word, whether some
+/// byte is below `0x20`, equals `"`, `\\` or `0x7f`, or has its top bit
+/// set. Each test is exact for the word as a whole (Hacker's Delight
+/// 6-1, "find a zero byte"), which is all this asks.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    /// Whether some byte of `word` is zero.
+    fn has_zero(word: u64) -> bool {
+        word.wrapping_sub(ONES) & !word & HIGHS != 0
+    }
+    /// Whether some byte of `word` is below `n` (`n` at most 128).
+    fn has_less(word: u64, n: u8) -> bool {
+        word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS != 0
+    }
+    let mut words = bytes.chunks_exact(8);
+    for chunk in &mut words {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        if word & HIGHS != 0
+            || has_less(word, b' ')
+            || has_zero(word ^ (ONES * u64::from(b'"')))
+            || has_zero(word ^ (ONES * u64::from(b'\\')))
+            || has_zero(word ^ (ONES * 0x7f))
+        {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&byte| !(b' '..=b'~').contains(&byte) || byte == b'"' || byte == b'\\')
 }
 
 #[cfg(test)]
@@ -211,6 +262,81 @@ mod tests {
                 let back: String = serde_json::from_slice(&out).unwrap();
                 proptest::prop_assert_eq!(back, text);
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time check says what a byte-at-a-time one says,
+        /// for bytes around each edge it tests, at every offset.
+        #[test]
+        fn the_escape_check_sees_every_byte_that_needs_one(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec![
+                        0u8, 0x1f, b' ', b'!', b'"', b'#', b'[', b'\\', b']', b'~', 0x7f, 0x80, 0xff,
+                    ]),
+                    b' '..=b'~',
+                ],
+                0..40,
+            )
+        ) {
+            let bytewise = bytes
+                .iter()
+                .any(|&byte| !(b' '..=b'~').contains(&byte) || byte == b'"' || byte == b'\\');
+            proptest::prop_assert_eq!(super::needs_escape(&bytes), bytewise);
+        }
+    }
+
+    proptest::proptest! {
+        /// A record is written as its dict would be, field by field, in a
+        /// list among other items too.
+        #[test]
+        fn a_record_is_written_as_its_dict(
+            names in proptest::collection::vec("[A-Za-z\"é]{0,6}", 0..6),
+            values in proptest::collection::vec(
+                (0u8..4, proptest::num::i64::ANY, proptest::num::f64::ANY),
+                0..6,
+            ),
+            text in "[ -~é]{0,8}",
+        ) {
+            use super::{Container, DocumentWriter, JsonWriter, Record, Slot};
+            let fields: &'static [&'static str] = Box::leak(
+                names
+                    .into_iter()
+                    .map(|name| &*Box::leak(name.into_boxed_str()))
+                    .collect::<Vec<_>>()
+                    .into_boxed_slice(),
+            );
+            let record = Record::new(fields);
+            let mut cells: Vec<super::Scalar> = values
+                .into_iter()
+                .map(|(kind, int, float)| match kind {
+                    0 => super::Scalar::Null,
+                    1 => super::Scalar::Int(int),
+                    2 => super::Scalar::Float(float),
+                    _ => super::Scalar::Bool(int % 2 == 0),
+                })
+                .collect();
+            cells.resize(fields.len(), super::Scalar::Null);
+            if let Some(first) = cells.first_mut() {
+                *first = super::Scalar::Str(&text);
+            }
+            let (mut fast, mut plain) = (JsonWriter::default(), JsonWriter::default());
+            for writer in [&mut fast, &mut plain] {
+                writer.open(Slot::Root, Container::List);
+            }
+            for _ in 0..2 {
+                fast.record(Slot::Item, &record, &cells);
+                plain.open(Slot::Item, Container::Dict);
+                for (name, cell) in fields.iter().zip(&cells) {
+                    plain.scalar(Slot::Field(name), *cell);
+                }
+                plain.close(Slot::Item, Container::Dict);
+            }
+            for writer in [&mut fast, &mut plain] {
+                writer.close(Slot::Root, Container::List);
+            }
+            proptest::prop_assert_eq!(fast.into_string(), plain.into_string());
         }
     }
 
