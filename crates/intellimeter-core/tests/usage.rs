@@ -277,9 +277,9 @@ fn buckets_cover_the_range_exactly_in_every_zone() {
 }
 
 /// Stored days are bounded: a request that would store more than
-/// `MAX_FILL` day rows is answered from the rollups and stores nothing; a
-/// smaller one stores a row per point and day, empty days too, and only
-/// of its own project.
+/// `MAX_FILL` days of points is answered from the rollups and stores
+/// nothing; a smaller one stores a row per day holding every point, empty
+/// days too, and only of its own project.
 #[test]
 fn days_are_stored_within_the_fill_bound_and_per_project() {
     let db = Sqlite::in_memory();
@@ -355,11 +355,7 @@ fn days_are_stored_within_the_fill_bound_and_per_project() {
         "more than MAX_FILL rows missing: nothing stored"
     );
     ask(day(0), day(99));
-    assert_eq!(
-        stored(1),
-        100 * many as i64,
-        "a row per point and day, empty ones too"
-    );
+    assert_eq!(stored(1), 100, "a row per day, of every point");
     assert_eq!(stored(2), 0, "another project's days are not computed");
     // A later answer reads the stored days: with the rollups gone (behind
     // the code's back), it is still the same, to the bit.
@@ -393,4 +389,127 @@ fn days_are_stored_within_the_fill_bound_and_per_project() {
     let hours_after = hours();
     assert!(!hours_after.is_empty());
     assert_eq!(hours_after, hours_before);
+}
+
+/// A stored bucket holds every point of the project, whichever points
+/// its request asked for: one meter's request stores the others' too (an
+/// answer for all meters then reads them, to the bit, with the rollups
+/// gone), and a point the stored buckets lack (added after them) has its
+/// buckets computed, never read as empty.
+#[test]
+fn one_meters_request_keeps_every_points_buckets() {
+    let db = Sqlite::in_memory();
+    migrations::apply(&db).unwrap();
+    common::add_projects_and_points(&db, "Asia/Kathmandu", &[(1, 1), (2, 1), (3, 1), (9, 2)]);
+    let origin = day(10)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp()
+        .as_second();
+    let mut all = Vec::new();
+    for (point, project) in [(1, 1), (2, 1), (3, 1), (9, 2)] {
+        for (ts, value) in meter(origin, 900, 400, point as u64) {
+            all.push((
+                project,
+                NewReading {
+                    point_id: PointId(point),
+                    ts,
+                    value,
+                },
+            ));
+        }
+    }
+    common::store_readings(&db, &all, 300);
+    let clock = LocalClock::new("Asia/Kathmandu");
+    let (first, last) = (day(9), day(15));
+    let ask = |step: Step, points: &[PointId], only: bool| {
+        let asked = usage::UsageRequest {
+            days: (first, last),
+            step,
+            meter: only.then_some("m2"),
+        };
+        let scope = Scope {
+            project_id: ProjectId(1),
+            points: only.then_some(points),
+        };
+        let bounds = usage::boundaries(&clock, first, last, step).unwrap();
+        usage::tallies(&db, scope, points, &clock, &asked, &bounds).unwrap()
+    };
+    // What a bucket keeps of a tally (not the low and high interval).
+    let kept = |tallies: &usage::BucketTallies| -> Vec<_> {
+        tallies
+            .iter()
+            .map(|(key, t)| (key, t.total, t.count, t.peak))
+            .collect()
+    };
+    let everyone = [PointId(1), PointId(2), PointId(3)];
+    for step in [Step::Day, Step::Hour] {
+        let direct_all = kept(&ask(step, &everyone, false));
+        db.execute("DELETE FROM usage_buckets", &[]).unwrap();
+        let one = ask(step, &[PointId(2)], true);
+        assert!(!one.is_empty(), "{step:?}");
+        let direct_one: Vec<_> = direct_all
+            .iter()
+            .filter(|((point, _), ..)| *point == PointId(2))
+            .copied()
+            .collect();
+        assert_eq!(kept(&one), direct_one, "{step:?}");
+        let rows = |db: &Sqlite| match &db
+            .execute(
+                "SELECT COUNT(*) FROM usage_buckets WHERE project_id = 1",
+                &[],
+            )
+            .unwrap()
+            .rows[0][0]
+        {
+            SqlValue::Integer(n) => *n,
+            other => panic!("{other:?}"),
+        };
+        let stored = rows(&db);
+        assert!(stored > 0);
+        // Every point's buckets were stored by the one meter's request.
+        let saved = db
+            .execute("SELECT * FROM interval_rollups WHERE project_id = 1", &[])
+            .unwrap();
+        db.execute("DELETE FROM interval_rollups WHERE project_id = 1", &[])
+            .unwrap();
+        assert_eq!(kept(&ask(step, &everyone, false)), direct_all, "{step:?}");
+        assert_eq!(rows(&db), stored, "{step:?}: nothing computed again");
+        // A point the stored buckets lack is computed, not taken as
+        // empty: point 3 is left out of them behind the code's back.
+        let kind = if step == Step::Day { 1 } else { 2 };
+        for row in db
+            .execute(
+                "SELECT until, buckets FROM usage_buckets WHERE project_id = 1 AND kind = ?",
+                &[kind.into()],
+            )
+            .unwrap()
+            .rows
+        {
+            let SqlValue::Blob(bytes) = &row[1] else {
+                panic!("{row:?}")
+            };
+            let kept: Vec<u8> = bytes
+                .chunks_exact(64)
+                .filter(|bucket| bucket[..8] != 3i64.to_le_bytes())
+                .flatten()
+                .copied()
+                .collect();
+            db.execute(
+                "UPDATE usage_buckets SET buckets = ? WHERE project_id = 1 AND kind = ? AND until = ?",
+                &[SqlValue::Blob(kept), kind.into(), row[0].clone()],
+            )
+            .unwrap();
+        }
+        for row in &saved.rows {
+            let params: Vec<SqlValue> = row.to_vec();
+            let marks = vec!["?"; params.len()].join(", ");
+            db.execute(
+                &format!("INSERT INTO interval_rollups VALUES ({marks})"),
+                &params,
+            )
+            .unwrap();
+        }
+        assert_eq!(kept(&ask(step, &everyone, false)), direct_all, "{step:?}");
+    }
 }

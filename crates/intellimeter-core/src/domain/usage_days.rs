@@ -1,28 +1,30 @@
 //! `/usage`'s local days and hours, kept in SQL (`usage_buckets`,
-//! migration 0008): a year of days of 100 meters
-//! is 36,500 stored days read as one value (each packed, [`PackedBucket`]),
-//! where computing them from the rollups sums 330,000 rollups and sorts
-//! them into days; a month of hours is 74,400 stored hours, where reading
-//! the hour rollups lowers 74,400 rows into the component. A bucket is
-//! computed the first time a request needs it ([`tallies`], under the
+//! migrations 0008 and 0009): a row per day or hour holds every point's
+//! bucket of it, each packed ([`PackedBucket`]). A year of days of 100
+//! meters is 365 rows read as one value, where computing them from the
+//! rollups sums 330,000 rollups and sorts them into days; a month of
+//! hours is 744 rows, where reading the hour rollups lowers 74,400 rows
+//! into the component. A bucket is computed for every point of the
+//! project the first time a request needs it ([`tallies`], under the
 //! write lock, from the rollups as [`usage::bucket_tallies`] sums them)
 //! and forgotten by every write of readings that may change it
 //! ([`forget_from`], in the write's transaction). So a stored bucket is
 //! always what the rollups give now.
 
-use crate::domain::ids::PointId;
+use crate::domain::ids::{PointId, ProjectId};
+use crate::domain::points;
 use crate::domain::readings::{Peak, Scope, Tally};
 use crate::domain::usage::{self, BucketTallies};
 use crate::error::ApiError;
 use crate::storage::{Sql, SqlValue, in_transaction};
-use std::collections::BTreeSet;
 
 /// The most rows one request computes and stores (a year of days of 270
 /// meters, a month of hours of 130); a request that misses more is
 /// answered from the rollups directly, as before buckets were kept.
 pub const MAX_FILL: usize = 100_000;
-/// Rows per insert (5 parameters each, below SQLite's 32,766).
-const ROWS_PER_INSERT: usize = 1_000;
+/// About how many bytes of buckets one insert carries (at most 1,000 rows
+/// of 4 parameters, below SQLite's 32,766; at least one row).
+const BYTES_PER_INSERT: usize = 1 << 20;
 
 /// Which buckets are kept: local days or hours (`usage_buckets.kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +51,7 @@ pub fn tallies(
     days: &[i64],
     kept: Kept,
 ) -> Result<Option<BucketTallies>, ApiError> {
-    let stored = read(db, scope, points, days, kept)?;
+    let stored = read(db, scope.project_id, points, days, kept)?;
     if stored.missing.is_empty() {
         return Ok(Some(stored.tallies));
     }
@@ -58,16 +60,30 @@ pub fn tallies(
     }
     // Under the write lock: a write between reading the rollups and
     // storing the days would otherwise leave days it changed stored.
-    let wanted: BTreeSet<PointId> = points.iter().copied().collect();
     in_transaction(db, |db| {
-        let mut stored = read(db, scope, points, days, kept)?;
+        let mut stored = read(db, scope.project_id, points, days, kept)?;
+        // A stored bucket holds every point of the project (a row per
+        // bucket), whichever points the request asked for.
+        let all: Vec<PointId> = points::all(db, scope.project_id)?
+            .into_iter()
+            .map(|point| point.id)
+            .collect();
+        if stored.missing.len().saturating_mul(all.len()) > MAX_FILL {
+            return Ok(None);
+        }
+        let everything = Scope {
+            project_id: scope.project_id,
+            points: None,
+        };
         for run in runs(&stored.missing) {
             let bounds = &days[run.start..=run.end];
-            let computed = usage::bucket_tallies(db, scope, bounds)?;
-            store(db, scope, points, bounds, &computed, kept)?;
-            for ((point, index), tally) in computed.iter() {
-                if wanted.contains(&point) {
-                    stored.tallies.set(point, run.start + index, *tally)?;
+            let computed = usage::bucket_tallies(db, everything, bounds)?;
+            store(db, scope.project_id, &all, bounds, &computed, kept)?;
+            for &point in points {
+                for index in 0..bounds.len() - 1 {
+                    if let Some(tally) = computed.get(point, index) {
+                        stored.tallies.set(point, run.start + index, *tally)?;
+                    }
                 }
             }
         }
@@ -92,13 +108,13 @@ pub fn forget_from(db: &dyn Sql, project_id: i64, earliest: i64) -> Result<(), A
 /// What is stored of some days.
 struct Stored {
     tallies: BucketTallies,
-    /// The days (indices) some point has no row for, ascending.
+    /// The days (indices) some wanted point has no bucket of, ascending.
     missing: Vec<usize>,
 }
 
 fn read(
     db: &dyn Sql,
-    scope: Scope,
+    project_id: ProjectId,
     points: &[PointId],
     days: &[i64],
     kept: Kept,
@@ -109,25 +125,19 @@ fn read(
             missing: Vec::new(),
         });
     };
-    let wanted: BTreeSet<PointId> = points.iter().copied().collect();
-    let mut params = vec![
-        scope.project_id.into(),
-        kept.kind(),
-        first.into(),
-        last.into(),
-    ];
-    // Every stored bucket of the range as one value: the buckets' packed
-    // bytes end to end (group_concat joins them as text, byte for byte,
-    // and the cast gives the bytes back). Each names its point and
-    // bounds, so their order does not matter.
-    let mut sql = "SELECT CAST(group_concat(bucket, '') AS BLOB) FROM usage_buckets \
-                   WHERE project_id = ?1 AND kind = ?2 AND until > ?3 AND until <= ?4"
-        .to_owned();
-    if let [point] = points {
-        params.push((*point).into());
-        sql.push_str(" AND point_id = ?5");
-    }
-    let rows = db.execute(&sql, &params)?;
+    let mut wanted = points.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    // Every stored bucket of the range as one value: each row's points'
+    // packed buckets end to end, and the rows' end to end (group_concat
+    // joins them as text, byte for byte, and the cast gives the bytes
+    // back). Each names its point and bounds, so their order does not
+    // matter; a row is a bucket of every point, so one point's request
+    // reads the others' too and leaves them.
+    let sql = "SELECT CAST(group_concat(buckets, '') AS BLOB) FROM usage_buckets \
+               WHERE project_id = ?1 AND kind = ?2 AND until > ?3 AND until <= ?4";
+    let params = [project_id.into(), kept.kind(), first.into(), last.into()];
+    let rows = db.execute(sql, &params)?;
     let packed = match rows.first().as_ref().and_then(|row| row.0.first()) {
         Some(SqlValue::Blob(bytes)) => &bytes[..],
         Some(SqlValue::Null) | None => &[][..],
@@ -143,25 +153,38 @@ fn read(
             packed.len()
         )));
     }
-    let mut found = vec![0usize; days.len() - 1];
-    let mut tallies = BucketTallies::new(days.len() - 1);
+    let buckets = days.len() - 1;
+    let mut found = vec![0usize; buckets];
+    // A row per wanted point, in `wanted`'s order.
+    let mut rows = vec![vec![None; buckets]; wanted.len()];
+    let mut index = 0;
     for bytes in packed.chunks_exact(PackedBucket::BYTES) {
         let day = PackedBucket::read(bytes);
-        // A day stored with other bounds (not of these days) is not used.
-        let Ok(index) = days[1..].binary_search(&day.until) else {
-            continue;
-        };
-        if day.start != days[index] || !wanted.contains(&day.point) {
+        // They come in the order of their ends (the primary key's), so
+        // most end where the one before did.
+        if days.get(index + 1) != Some(&day.until) {
+            // A day stored with other bounds (not of these days) is not
+            // used.
+            let Ok(found_at) = days[1..].binary_search(&day.until) else {
+                continue;
+            };
+            index = found_at;
+        }
+        if day.start != days[index] {
             continue;
         }
+        let Ok(row) = wanted.binary_search(&day.point) else {
+            continue;
+        };
         found[index] += 1;
         if day.tally.count > 0 {
-            tallies.set(day.point, index, day.tally)?;
+            rows[row][index] = Some(day.tally);
         }
     }
     let missing = (0..found.len())
         .filter(|&index| found[index] < wanted.len())
         .collect();
+    let tallies = BucketTallies::from_rows(buckets, wanted.into_iter().zip(rows));
     Ok(Stored { tallies, missing })
 }
 
@@ -240,11 +263,12 @@ fn runs(indices: &[usize]) -> Vec<std::ops::Range<usize>> {
     runs
 }
 
-/// Stores the days `[bounds[i], bounds[i+1])` of `points`, from their
-/// tallies (a day without one is stored empty).
+/// Stores the days `[bounds[i], bounds[i+1])`, a row each holding every
+/// point of `points` (the project's), from their tallies (a day without
+/// one is stored empty).
 fn store(
     db: &dyn Sql,
-    scope: Scope,
+    project_id: ProjectId,
     points: &[PointId],
     bounds: &[i64],
     computed: &BucketTallies,
@@ -261,34 +285,36 @@ fn store(
             end: 0,
         },
     };
-    let rows: Vec<(PointId, usize)> = points
-        .iter()
-        .flat_map(|&point| (0..bounds.len() - 1).map(move |index| (point, index)))
-        .collect();
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
+    let rows_per_insert =
+        (BYTES_PER_INSERT / (points.len().max(1) * PackedBucket::BYTES)).clamp(1, 1_000);
+    let indices: Vec<usize> = (0..bounds.len() - 1).collect();
+    for chunk in indices.chunks(rows_per_insert) {
         let mut sql = String::with_capacity(80 + chunk.len() * 10);
         sql.push_str(
-            "INSERT OR REPLACE INTO usage_buckets (project_id, kind, until, point_id, bucket) VALUES ",
+            "INSERT OR REPLACE INTO usage_buckets (project_id, kind, until, buckets) VALUES ",
         );
-        let mut params: Vec<SqlValue> = Vec::with_capacity(chunk.len() * 5);
-        for (position, &(point, index)) in chunk.iter().enumerate() {
+        let mut params: Vec<SqlValue> = Vec::with_capacity(chunk.len() * 4);
+        for (position, &index) in chunk.iter().enumerate() {
             sql.push_str(if position == 0 {
-                "(?,?,?,?,?)"
+                "(?,?,?,?)"
             } else {
-                ",(?,?,?,?,?)"
+                ",(?,?,?,?)"
             });
-            let day = PackedBucket {
-                point,
-                start: bounds[index],
-                until: bounds[index + 1],
-                tally: *computed.get(point, index).unwrap_or(&empty),
-            };
+            let mut row = Vec::with_capacity(points.len() * PackedBucket::BYTES);
+            for &point in points {
+                let day = PackedBucket {
+                    point,
+                    start: bounds[index],
+                    until: bounds[index + 1],
+                    tally: *computed.get(point, index).unwrap_or(&empty),
+                };
+                row.extend_from_slice(&day.to_bytes());
+            }
             params.extend([
-                scope.project_id.into(),
+                project_id.into(),
                 kept.kind(),
-                day.until.into(),
-                point.into(),
-                SqlValue::Blob(day.to_bytes().to_vec()),
+                bounds[index + 1].into(),
+                SqlValue::Blob(row),
             ]);
         }
         db.execute(&sql, &params)?;

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_usage_and_status.sql"),
     include_str!("../../migrations/0007_usage_days.sql"),
     include_str!("../../migrations/0008_usage_buckets.sql"),
+    include_str!("../../migrations/0009_usage_buckets_by_bucket.sql"),
 ];
 
 pub fn latest_version() -> i64 {
