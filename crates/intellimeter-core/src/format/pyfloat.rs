@@ -26,20 +26,20 @@ pub fn repr(x: f64) -> String {
 
 /// The shortest digits that read back as `x` (finite, not negative), the
 /// closest to it of those and of a tie the even one, as Python picks them
-/// (ryu; Rust's own `{:e}` rounds a tie up), and the decimal exponent of
-/// the first: `1234.5` is `("12345", 3)`.
+/// (zmij, as ryu; Rust's own `{:e}` rounds a tie up), and the decimal
+/// exponent of the first: `1234.5` is `("12345", 3)`.
 fn shortest_digits(x: f64) -> (String, i32) {
     if x == 0.0 {
         return ("0".to_owned(), 0);
     }
-    let mut buffer = ryu::Buffer::new();
+    let mut buffer = zmij::Buffer::new();
     let text = buffer.format_finite(x);
     let (mantissa, shift) = match text.split_once('e') {
         Some((mantissa, exponent)) => (
             mantissa,
             exponent
                 .parse::<i32>()
-                .expect("ryu writes an integer exponent"),
+                .expect("zmij writes an integer exponent"),
         ),
         None => (text, 0),
     };
