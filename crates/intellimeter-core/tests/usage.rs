@@ -391,13 +391,14 @@ fn days_are_stored_within_the_fill_bound_and_per_project() {
     assert_eq!(hours_after, hours_before);
 }
 
-/// A stored bucket holds every point of the project, whichever points
-/// its request asked for: one meter's request stores the others' too (an
-/// answer for all meters then reads them, to the bit, with the rollups
-/// gone), and a point the stored buckets lack (added after them) has its
-/// buckets computed, never read as empty.
+/// A stored row holds a bucket of every point of the project. One
+/// meter's request reads its own from them, and sums what they lack for
+/// itself, storing nothing (its rows would lack the other points); a
+/// request for every meter stores them, and then one meter's request
+/// reads them, to the bit, with the rollups gone. A point the stored rows
+/// lack (added after them) has its buckets computed, never read as empty.
 #[test]
-fn one_meters_request_keeps_every_points_buckets() {
+fn one_meters_request_reads_the_rows_of_every_point() {
     let db = Sqlite::in_memory();
     migrations::apply(&db).unwrap();
     common::add_projects_and_points(&db, "Asia/Kathmandu", &[(1, 1), (2, 1), (3, 1), (9, 2)]);
@@ -442,41 +443,44 @@ fn one_meters_request_keeps_every_points_buckets() {
             .map(|(key, t)| (key, t.total, t.count, t.peak))
             .collect()
     };
+    let rows = |db: &Sqlite| match &db
+        .execute(
+            "SELECT COUNT(*) FROM usage_buckets WHERE project_id = 1",
+            &[],
+        )
+        .unwrap()
+        .rows[0][0]
+    {
+        SqlValue::Integer(n) => *n,
+        other => panic!("{other:?}"),
+    };
     let everyone = [PointId(1), PointId(2), PointId(3)];
+    let only_two = [PointId(2)];
     for step in [Step::Day, Step::Hour] {
-        let direct_all = kept(&ask(step, &everyone, false));
         db.execute("DELETE FROM usage_buckets", &[]).unwrap();
-        let one = ask(step, &[PointId(2)], true);
-        assert!(!one.is_empty(), "{step:?}");
+        let one_cold = kept(&ask(step, &only_two, true));
+        assert!(!one_cold.is_empty(), "{step:?}");
+        assert_eq!(rows(&db), 0, "{step:?}: one meter's request stores nothing");
+        let direct_all = kept(&ask(step, &everyone, false));
+        let stored = rows(&db);
+        assert!(stored > 0, "{step:?}");
         let direct_one: Vec<_> = direct_all
             .iter()
             .filter(|((point, _), ..)| *point == PointId(2))
             .copied()
             .collect();
-        assert_eq!(kept(&one), direct_one, "{step:?}");
-        let rows = |db: &Sqlite| match &db
-            .execute(
-                "SELECT COUNT(*) FROM usage_buckets WHERE project_id = 1",
-                &[],
-            )
-            .unwrap()
-            .rows[0][0]
-        {
-            SqlValue::Integer(n) => *n,
-            other => panic!("{other:?}"),
-        };
-        let stored = rows(&db);
-        assert!(stored > 0);
-        // Every point's buckets were stored by the one meter's request.
+        assert_eq!(one_cold, direct_one, "{step:?}");
+        // With the rollups gone, both read the stored rows.
         let saved = db
             .execute("SELECT * FROM interval_rollups WHERE project_id = 1", &[])
             .unwrap();
         db.execute("DELETE FROM interval_rollups WHERE project_id = 1", &[])
             .unwrap();
+        assert_eq!(kept(&ask(step, &only_two, true)), direct_one, "{step:?}");
         assert_eq!(kept(&ask(step, &everyone, false)), direct_all, "{step:?}");
         assert_eq!(rows(&db), stored, "{step:?}: nothing computed again");
-        // A point the stored buckets lack is computed, not taken as
-        // empty: point 3 is left out of them behind the code's back.
+        // A point the stored rows lack is computed, not taken as empty:
+        // point 2 is left out of them behind the code's back.
         let kind = if step == Step::Day { 1 } else { 2 };
         for row in db
             .execute(
@@ -491,7 +495,7 @@ fn one_meters_request_keeps_every_points_buckets() {
             };
             let kept: Vec<u8> = bytes
                 .chunks_exact(64)
-                .filter(|bucket| bucket[..8] != 3i64.to_le_bytes())
+                .filter(|bucket| bucket[..8] != 2i64.to_le_bytes())
                 .flatten()
                 .copied()
                 .collect();
@@ -510,6 +514,7 @@ fn one_meters_request_keeps_every_points_buckets() {
             )
             .unwrap();
         }
+        assert_eq!(kept(&ask(step, &only_two, true)), direct_one, "{step:?}");
         assert_eq!(kept(&ask(step, &everyone, false)), direct_all, "{step:?}");
     }
 }

@@ -5,14 +5,14 @@
 //! rollups sums 330,000 rollups and sorts them into days; a month of
 //! hours is 744 rows, where reading the hour rollups lowers 74,400 rows
 //! into the component. A bucket is computed for every point of the
-//! project the first time a request needs it ([`tallies`], under the
-//! write lock, from the rollups as [`usage::bucket_tallies`] sums them)
-//! and forgotten by every write of readings that may change it
+//! project the first time a request for every point needs it
+//! ([`tallies`], under the write lock, from the rollups as
+//! [`usage::bucket_tallies`] sums them; one meter's request sums its own
+//! missing buckets and stores nothing) and forgotten by every write of readings that may change it
 //! ([`forget_from`], in the write's transaction). So a stored bucket is
 //! always what the rollups give now.
 
 use crate::domain::ids::{PointId, ProjectId};
-use crate::domain::points;
 use crate::domain::readings::{Peak, Scope, Tally};
 use crate::domain::usage::{self, BucketTallies};
 use crate::error::ApiError;
@@ -41,9 +41,12 @@ impl Kept {
 
 /// Each point's tally per bucket, `(point, index) → tally` of the buckets
 /// `[days[i], days[i+1])` (local days or hours, as `kept` says; a bucket
-/// without intervals has none), of the points `points` (all in `scope`).
-/// Stored buckets are read; missing ones are computed and stored first.
-/// `None` when more than [`MAX_FILL`] are missing.
+/// without intervals has none), of the points `points` (all in `scope`;
+/// every point of the project when `scope` names none). Stored buckets
+/// are read. Missing ones are computed: for every point, and stored
+/// first, when the request is for every point; for the request's points
+/// alone, and not stored, when it names some (a stored row holds a bucket
+/// of every point). `None` when more than [`MAX_FILL`] are missing.
 pub fn tallies(
     db: &dyn Sql,
     scope: Scope,
@@ -51,44 +54,48 @@ pub fn tallies(
     days: &[i64],
     kept: Kept,
 ) -> Result<Option<BucketTallies>, ApiError> {
-    let stored = read(db, scope.project_id, points, days, kept)?;
+    let mut stored = read(db, scope.project_id, points, days, kept)?;
     if stored.missing.is_empty() {
         return Ok(Some(stored.tallies));
     }
     if stored.missing.len().saturating_mul(points.len()) > MAX_FILL {
         return Ok(None);
     }
+    if scope.points.is_some() {
+        fill(db, scope, days, &mut stored, None)?;
+        return Ok(Some(stored.tallies));
+    }
     // Under the write lock: a write between reading the rollups and
     // storing the days would otherwise leave days it changed stored.
     in_transaction(db, |db| {
         let mut stored = read(db, scope.project_id, points, days, kept)?;
-        // A stored bucket holds every point of the project (a row per
-        // bucket), whichever points the request asked for.
-        let all: Vec<PointId> = points::all(db, scope.project_id)?
-            .into_iter()
-            .map(|point| point.id)
-            .collect();
-        if stored.missing.len().saturating_mul(all.len()) > MAX_FILL {
-            return Ok(None);
-        }
-        let everything = Scope {
-            project_id: scope.project_id,
-            points: None,
-        };
-        for run in runs(&stored.missing) {
-            let bounds = &days[run.start..=run.end];
-            let computed = usage::bucket_tallies(db, everything, bounds)?;
-            store(db, scope.project_id, &all, bounds, &computed, kept)?;
-            for &point in points {
-                for index in 0..bounds.len() - 1 {
-                    if let Some(tally) = computed.get(point, index) {
-                        stored.tallies.set(point, run.start + index, *tally)?;
-                    }
-                }
-            }
-        }
+        fill(db, scope, days, &mut stored, Some((points, kept)))?;
         Ok::<_, ApiError>(Some(stored.tallies))
     })
+}
+
+/// Computes `stored`'s missing days of the points of `scope` from the
+/// rollups, storing them as rows of the points `keep` names.
+fn fill(
+    db: &dyn Sql,
+    scope: Scope,
+    days: &[i64],
+    stored: &mut Stored,
+    keep: Option<(&[PointId], Kept)>,
+) -> Result<(), ApiError> {
+    for run in runs(&stored.missing) {
+        let bounds = &days[run.start..=run.end];
+        let computed = usage::bucket_tallies(db, scope, bounds)?;
+        if let Some((points, kept)) = keep {
+            store(db, scope.project_id, points, bounds, &computed, kept)?;
+        }
+        for ((point, index), tally) in computed.iter() {
+            if stored.wanted.binary_search(&point).is_ok() {
+                stored.tallies.set(point, run.start + index, *tally)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Forgets the project's stored days and hours that a write of readings
@@ -108,6 +115,8 @@ pub fn forget_from(db: &dyn Sql, project_id: i64, earliest: i64) -> Result<(), A
 /// What is stored of some days.
 struct Stored {
     tallies: BucketTallies,
+    /// The points asked for, ascending.
+    wanted: Vec<PointId>,
     /// The days (indices) some wanted point has no bucket of, ascending.
     missing: Vec<usize>,
 }
@@ -122,6 +131,7 @@ fn read(
     let (Some(&first), Some(&last)) = (days.first(), days.last()) else {
         return Ok(Stored {
             tallies: BucketTallies::default(),
+            wanted: Vec::new(),
             missing: Vec::new(),
         });
     };
@@ -132,8 +142,8 @@ fn read(
     // packed buckets end to end, and the rows' end to end (group_concat
     // joins them as text, byte for byte, and the cast gives the bytes
     // back). Each names its point and bounds, so their order does not
-    // matter; a row is a bucket of every point, so one point's request
-    // reads the others' too and leaves them.
+    // matter; a row holds a bucket of every point, so one point's
+    // request reads the others' too and leaves them.
     let sql = "SELECT CAST(group_concat(buckets, '') AS BLOB) FROM usage_buckets \
                WHERE project_id = ?1 AND kind = ?2 AND until > ?3 AND until <= ?4";
     let params = [project_id.into(), kept.kind(), first.into(), last.into()];
@@ -184,8 +194,12 @@ fn read(
     let missing = (0..found.len())
         .filter(|&index| found[index] < wanted.len())
         .collect();
-    let tallies = BucketTallies::from_rows(buckets, wanted.into_iter().zip(rows));
-    Ok(Stored { tallies, missing })
+    let tallies = BucketTallies::from_rows(buckets, wanted.iter().copied().zip(rows));
+    Ok(Stored {
+        tallies,
+        wanted,
+        missing,
+    })
 }
 
 /// One stored day of one point, as the `day` column holds it: eight
