@@ -555,6 +555,9 @@ const ROW_FIELDS: [&str; 9] = [
 /// 100 meters is 36,600 rows.
 pub struct UsageReport {
     timezone: String,
+    /// The zone's clock, for the peaks' times (made once: a zone's lookup
+    /// costs more than a part of the answer).
+    clock: LocalClock,
     step: Step,
     days: (Date, Date),
     now: i64,
@@ -586,6 +589,7 @@ impl UsageReport {
             })
             .collect();
         UsageReport {
+            clock,
             timezone: timezone.to_owned(),
             step: asked.step,
             days: asked.days,
@@ -671,7 +675,7 @@ impl UsageReport {
     /// one total row (`Row` says which). Text cells are neutralised
     /// against formula injection as the exports' are.
     pub fn to_csv(&self) -> Vec<u8> {
-        let clock = LocalClock::new(&self.timezone);
+        let clock = &self.clock;
         let mut peak_texts = PeakTexts::default();
         let mut out = Vec::new();
         let mut writer = CsvWriter::new();
@@ -705,7 +709,7 @@ impl UsageReport {
                     count,
                     coverage,
                     demand_unit,
-                ] = self.cells(bucket, texts, terms, &clock, &mut peak_texts);
+                ] = self.cells(bucket, texts, terms, clock, &mut peak_texts);
                 for cell in [
                     Scalar::Str(&meter.point.name),
                     Scalar::Str(if is_total { "total" } else { "bucket" }),
@@ -729,10 +733,18 @@ impl UsageReport {
     }
 }
 
-impl Document for UsageReport {
-    fn write(&self, out: &mut dyn DocumentWriter) {
-        let clock = LocalClock::new(&self.timezone);
-        let mut peak_texts = PeakTexts::default();
+/// About how many bytes of JSON a part of the `/usage` answer takes (a
+/// host sends each before the next is written): a meter's rows, or as
+/// many meters as make this much.
+const PART_BYTES: usize = 64 * 1024;
+
+impl UsageReport {
+    /// How many meters each part of the answer holds.
+    fn meters_per_part(&self) -> usize {
+        (PART_BYTES / (self.bound_texts.len().max(1) * 256)).max(1)
+    }
+
+    fn write_head(&self, out: &mut dyn DocumentWriter) {
         let (first, last) = (self.days.0.to_string(), self.days.1.to_string());
         out.open(Slot::Root, Container::Dict);
         out.scalar(Slot::Field("TimeZone"), Scalar::Str(&self.timezone));
@@ -740,37 +752,50 @@ impl Document for UsageReport {
         out.scalar(Slot::Field("Start"), Scalar::Str(&first));
         out.scalar(Slot::Field("End"), Scalar::Str(&last));
         out.open(Slot::Field("Meters"), Container::List);
-        for (meter, terms) in &self.meters {
-            let config = &meter.point.config;
-            out.open(Slot::Item, Container::Dict);
-            out.scalar(Slot::Field("MeterId"), Scalar::Str(&meter.point.name));
-            out.scalar(
-                Slot::Field("Unit"),
-                Scalar::optional_str(config.unit.as_deref()),
-            );
-            out.scalar(
-                Slot::Field("DemandUnit"),
-                Scalar::optional_str(terms.demand_unit.as_deref()),
-            );
-            out.scalar(
-                Slot::Field("SaveEvery"),
-                Scalar::optional_int(config.save_every),
-            );
-            out.open(Slot::Field("Buckets"), Container::List);
-            for (bucket, texts, is_total) in self.rows(meter) {
-                let slot = if is_total {
-                    out.close(Slot::Field("Buckets"), Container::List);
-                    Slot::Field("Total")
-                } else {
-                    Slot::Item
-                };
-                let cells = self.cells(bucket, texts, terms, &clock, &mut peak_texts);
-                out.record(slot, &ROW, &cells);
-            }
-            out.close(Slot::Item, Container::Dict);
+    }
+
+    fn write_meter(&self, meter: &MeterUsage, terms: &MeterTerms, out: &mut dyn DocumentWriter) {
+        let mut peak_texts = PeakTexts::default();
+        let config = &meter.point.config;
+        out.open(Slot::Item, Container::Dict);
+        out.scalar(Slot::Field("MeterId"), Scalar::Str(&meter.point.name));
+        out.scalar(
+            Slot::Field("Unit"),
+            Scalar::optional_str(config.unit.as_deref()),
+        );
+        out.scalar(
+            Slot::Field("DemandUnit"),
+            Scalar::optional_str(terms.demand_unit.as_deref()),
+        );
+        out.scalar(
+            Slot::Field("SaveEvery"),
+            Scalar::optional_int(config.save_every),
+        );
+        out.open(Slot::Field("Buckets"), Container::List);
+        for (bucket, texts, is_total) in self.rows(meter) {
+            let slot = if is_total {
+                out.close(Slot::Field("Buckets"), Container::List);
+                Slot::Field("Total")
+            } else {
+                Slot::Item
+            };
+            let cells = self.cells(bucket, texts, terms, &self.clock, &mut peak_texts);
+            out.record(slot, &ROW, &cells);
         }
+        out.close(Slot::Item, Container::Dict);
+    }
+
+    fn write_tail(&self, out: &mut dyn DocumentWriter) {
         out.close(Slot::Field("Meters"), Container::List);
         out.close(Slot::Root, Container::Dict);
+    }
+}
+
+impl Document for UsageReport {
+    fn write(&self, out: &mut dyn DocumentWriter) {
+        for index in 0..self.parts() {
+            self.write_part(index, out);
+        }
     }
 
     /// About 240 bytes a row in JSON, 500 in XML.
@@ -781,6 +806,25 @@ impl Document for UsageReport {
             .map(|(meter, _)| meter.buckets.len() + 1)
             .sum();
         256 + rows * 256
+    }
+
+    /// Some meters each ([`PART_BYTES`]); the first part opens the
+    /// answer, the last closes it.
+    fn parts(&self) -> usize {
+        self.meters.len().div_ceil(self.meters_per_part()).max(1)
+    }
+
+    fn write_part(&self, index: usize, out: &mut dyn DocumentWriter) {
+        if index == 0 {
+            self.write_head(out);
+        }
+        let per_part = self.meters_per_part();
+        for (meter, terms) in self.meters.iter().skip(index * per_part).take(per_part) {
+            self.write_meter(meter, terms, out);
+        }
+        if index + 1 >= self.parts() {
+            self.write_tail(out);
+        }
     }
 }
 

@@ -137,6 +137,21 @@ pub trait Document {
     fn size_hint(&self) -> usize {
         0
     }
+
+    /// How many parts the document is written in
+    /// ([`write_part`](Self::write_part)): a host may send each before the
+    /// next is written ([`super::DocumentParts`]). One by default.
+    fn parts(&self) -> usize {
+        1
+    }
+
+    /// Part `index` of [`parts`](Self::parts): written one after the
+    /// other into one writer, they write what [`write`](Self::write) does.
+    fn write_part(&self, index: usize, out: &mut dyn DocumentWriter) {
+        if index == 0 {
+            self.write(out);
+        }
+    }
 }
 
 impl Document for Value {

@@ -37,6 +37,13 @@ impl JsonWriter {
         self.out
     }
 
+    /// The bytes written since the last take, the writer going on where
+    /// it was (what is open stays open) in a buffer of `capacity`; for a
+    /// document written in parts, which has no holes.
+    pub fn take_written(&mut self, capacity: usize) -> Vec<u8> {
+        std::mem::replace(&mut self.out, Vec::with_capacity(capacity))
+    }
+
     pub fn into_string(self) -> String {
         String::from_utf8(self.out).expect("JSON is written as ASCII")
     }

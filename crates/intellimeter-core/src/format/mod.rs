@@ -128,3 +128,123 @@ impl Rendered {
         }
     }
 }
+
+/// A document written part by part ([`document::Document::parts`]) in an
+/// answer format, each part's bytes taken as soon as it is written: a
+/// large answer (a month of hours of `/usage`, 16 MB of JSON) goes out
+/// while the rest is still being written, and is never whole in memory.
+pub struct DocumentParts {
+    document: Box<dyn document::Document>,
+    writer: PartsWriter,
+    next: usize,
+    part_bytes: usize,
+}
+
+enum PartsWriter {
+    Json(json::JsonWriter),
+    Xml(xml::XmlWriter),
+}
+
+impl DocumentParts {
+    /// `document` in `format` ([`Format::of_answer`]).
+    pub fn new(format: Format, document: Box<dyn document::Document>) -> Self {
+        let part_bytes = document.size_hint() / document.parts().max(1) + 256;
+        let writer = match format.of_answer() {
+            Format::Xml => PartsWriter::Xml(xml::XmlWriter::with_capacity(part_bytes)),
+            _ => PartsWriter::Json(json::JsonWriter::with_capacity(part_bytes)),
+        };
+        DocumentParts {
+            document,
+            writer,
+            next: 0,
+            part_bytes,
+        }
+    }
+
+    /// The next part's bytes; `None` after the last.
+    pub fn next_part(&mut self) -> Option<Vec<u8>> {
+        if self.next >= self.document.parts() {
+            return None;
+        }
+        let index = self.next;
+        self.next += 1;
+        Some(match &mut self.writer {
+            PartsWriter::Json(writer) => {
+                self.document.write_part(index, writer);
+                writer.take_written(self.part_bytes)
+            }
+            PartsWriter::Xml(writer) => {
+                self.document.write_part(index, writer);
+                writer.take_written(self.part_bytes)
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::document::{Container, Document, DocumentWriter, Scalar, Slot};
+    use super::{DocumentParts, Format};
+
+    /// `{"Rows": [{"n": 0, "text": "a<b"}, …]}` in `parts` parts, rows
+    /// spread over them unevenly.
+    struct Rows {
+        rows: usize,
+        parts: usize,
+    }
+
+    impl Document for Rows {
+        fn write(&self, out: &mut dyn DocumentWriter) {
+            for index in 0..self.parts {
+                self.write_part(index, out);
+            }
+        }
+
+        fn parts(&self) -> usize {
+            self.parts
+        }
+
+        fn write_part(&self, index: usize, out: &mut dyn DocumentWriter) {
+            if index == 0 {
+                out.open(Slot::Root, Container::Dict);
+                out.open(Slot::Field("Rows"), Container::List);
+            }
+            for n in (0..self.rows).filter(|n| n * n % self.parts == index) {
+                out.open(Slot::Item, Container::Dict);
+                out.scalar(Slot::Field("n"), Scalar::Int(n as i64));
+                out.scalar(Slot::Field("text"), Scalar::Str("a<b"));
+                out.close(Slot::Item, Container::Dict);
+            }
+            if index + 1 == self.parts {
+                out.close(Slot::Field("Rows"), Container::List);
+                out.close(Slot::Root, Container::Dict);
+            }
+        }
+    }
+
+    /// A document's parts, taken one by one as a host sends them, make
+    /// the document written whole, in JSON and in XML, whatever parts are
+    /// empty of rows.
+    #[test]
+    fn a_document_in_parts_is_the_document() {
+        for (rows, parts) in [(0, 1), (1, 3), (10, 4), (100, 7)] {
+            for format in [Format::Json, Format::Xml] {
+                let whole = format.write(&Rows { rows, parts });
+                let mut stream = DocumentParts::new(format, Box::new(Rows { rows, parts }));
+                let mut sent = Vec::new();
+                let mut count = 0;
+                while let Some(part) = stream.next_part() {
+                    sent.extend_from_slice(&part);
+                    count += 1;
+                }
+                assert_eq!(count, parts);
+                assert!(stream.next_part().is_none());
+                assert_eq!(
+                    String::from_utf8(sent).unwrap(),
+                    String::from_utf8(whole).unwrap(),
+                    "{rows} rows in {parts} parts, {format:?}"
+                );
+            }
+        }
+    }
+}

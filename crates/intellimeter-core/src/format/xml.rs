@@ -58,6 +58,13 @@ impl XmlWriter {
         self.out
     }
 
+    /// The bytes written since the last take, the writer going on where
+    /// it was (what is open stays open) in a buffer of `capacity`; for a
+    /// document written in parts, which has no holes.
+    pub fn take_written(&mut self, capacity: usize) -> Vec<u8> {
+        std::mem::replace(&mut self.out, Vec::with_capacity(capacity))
+    }
+
     pub fn into_string(self) -> String {
         String::from_utf8(self.out).expect("the XML is written from UTF-8 text")
     }

@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::format::document::Document;
-use crate::format::{Format, Rendered};
+use crate::format::{DocumentParts, Rendered};
 use crate::storage::Sql;
 use crate::value::Value;
 
@@ -14,14 +14,21 @@ pub trait ChunkStream {
     fn next_chunk(&mut self, db: &dyn Sql) -> Result<Option<Vec<u8>>, ApiError>;
 }
 
+/// A document's parts as a streamed body.
+impl ChunkStream for DocumentParts {
+    fn next_chunk(&mut self, _db: &dyn Sql) -> Result<Option<Vec<u8>>, ApiError> {
+        Ok(self.next_part())
+    }
+}
+
 /// What a successful handler answers with.
 pub enum Payload {
     /// Rendered in the negotiated format.
     Value(Value),
-    /// Written in the negotiated format (JSON or XML) by the function,
-    /// without a [`Value`] tree: an answer of many rows, a template filled
-    /// in.
-    Negotiated(Box<dyn FnOnce(Format) -> Vec<u8>>),
+    /// Written in the negotiated format (JSON or XML) without a [`Value`]
+    /// tree: an answer of many rows. Sent as it is written, part by part,
+    /// when it has several ([`Document::parts`]).
+    Document(Box<dyn Document>),
     /// Already rendered in each format (a read model); the negotiated one
     /// is sent.
     Rendered(Rendered),
@@ -58,14 +65,9 @@ impl Reply {
 
     /// `body` written in the negotiated format.
     pub fn document(body: impl Document + 'static) -> Self {
-        Reply::negotiated(move |format| format.write(&body))
-    }
-
-    /// The bytes `write` makes in the negotiated format.
-    pub fn negotiated(write: impl FnOnce(Format) -> Vec<u8> + 'static) -> Self {
         Reply {
             status: 200,
-            payload: Payload::Negotiated(Box::new(write)),
+            payload: Payload::Document(Box::new(body)),
             headers: Vec::new(),
         }
     }

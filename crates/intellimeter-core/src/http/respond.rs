@@ -3,7 +3,7 @@
 
 use crate::context::{Ctx, Services};
 use crate::error::{ApiError, ErrorKind};
-use crate::format::Format;
+use crate::format::{DocumentParts, Format};
 use crate::http::encoding;
 use crate::http::reply::{Payload, Reply};
 use crate::http::request::{
@@ -110,7 +110,14 @@ fn answer(route: &Route, request: &ApiRequest, services: Services) -> ApiRespons
         Ok(reply) => {
             let mut response = match reply.payload {
                 Payload::Value(body) => render(format, reply.status, &body),
-                Payload::Negotiated(write) => response_with(format, reply.status, write(format)),
+                Payload::Document(document) if document.parts() > 1 => {
+                    let mut response = response_with(format, reply.status, Vec::new());
+                    response.stream = Some(Box::new(DocumentParts::new(format, document)));
+                    response
+                }
+                Payload::Document(document) => {
+                    response_with(format, reply.status, format.write(&*document))
+                }
                 Payload::Rendered(body) => {
                     let bytes = match format.of_answer() {
                         Format::Xml => body.xml,
