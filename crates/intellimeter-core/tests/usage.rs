@@ -276,6 +276,32 @@ fn buckets_cover_the_range_exactly_in_every_zone() {
     }
 }
 
+/// Projects 1 (in `zone`) and 2 with `points` (`(id, project)`), each
+/// point with `steps` quarter-hourly readings from the start of `first`
+/// (UTC), stored as ingest stores them.
+fn store_site(db: &Sqlite, zone: &str, points: &[(i64, i64)], first: Date, steps: i64) {
+    common::add_projects_and_points(db, zone, points);
+    let origin = first
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp()
+        .as_second();
+    let mut all = Vec::new();
+    for &(point, project) in points {
+        for (ts, value) in meter(origin, 900, steps, point as u64) {
+            all.push((
+                project,
+                NewReading {
+                    point_id: PointId(point),
+                    ts,
+                    value,
+                },
+            ));
+        }
+    }
+    common::store_readings(db, &all, 500);
+}
+
 /// Stored days are bounded: a request that would store more than
 /// `MAX_FILL` days of points is answered from the rollups and stores
 /// nothing; a smaller one stores a row per day holding every point, empty
@@ -291,26 +317,7 @@ fn days_are_stored_within_the_fill_bound_and_per_project() {
         .map(|id| (id, 1))
         .chain([(1000, 2)])
         .collect();
-    common::add_projects_and_points(&db, "Europe/Paris", &points);
-    let origin = day(30)
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .unwrap()
-        .timestamp()
-        .as_second();
-    let mut all = Vec::new();
-    for &(point, project) in &points {
-        for (ts, value) in meter(origin, 900, 200, point as u64) {
-            all.push((
-                project,
-                NewReading {
-                    point_id: PointId(point),
-                    ts,
-                    value,
-                },
-            ));
-        }
-    }
-    common::store_readings(&db, &all, 500);
+    store_site(&db, "Europe/Paris", &points, day(30), 200);
     let stored = |project: i64| -> i64 {
         match &db
             .execute(
@@ -401,26 +408,13 @@ fn days_are_stored_within_the_fill_bound_and_per_project() {
 fn one_meters_request_reads_the_rows_of_every_point() {
     let db = Sqlite::in_memory();
     migrations::apply(&db).unwrap();
-    common::add_projects_and_points(&db, "Asia/Kathmandu", &[(1, 1), (2, 1), (3, 1), (9, 2)]);
-    let origin = day(10)
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .unwrap()
-        .timestamp()
-        .as_second();
-    let mut all = Vec::new();
-    for (point, project) in [(1, 1), (2, 1), (3, 1), (9, 2)] {
-        for (ts, value) in meter(origin, 900, 400, point as u64) {
-            all.push((
-                project,
-                NewReading {
-                    point_id: PointId(point),
-                    ts,
-                    value,
-                },
-            ));
-        }
-    }
-    common::store_readings(&db, &all, 300);
+    store_site(
+        &db,
+        "Asia/Kathmandu",
+        &[(1, 1), (2, 1), (3, 1), (9, 2)],
+        day(10),
+        400,
+    );
     let clock = LocalClock::new("Asia/Kathmandu");
     let (first, last) = (day(9), day(15));
     let ask = |step: Step, points: &[PointId], only: bool| {
