@@ -637,6 +637,10 @@ async fn a_page_failing_mid_stream_aborts_the_transfer() {
     .await
 }
 
+/// A `/usage` answer of 10 meters' hours over five days: about 310 KB of
+/// JSON, sent in five parts (`domain::usage`'s tests count them).
+const PARTED_USAGE: &str = "/usage?start=2019-10-29&end=2019-11-02&interval=hour";
+
 /// Every text answer above a kilobyte comes gzipped to a client that
 /// accepts it, and decodes to exactly the bytes it has without; a client
 /// that does not (or sends `identity`) gets those bytes as they are.
@@ -657,6 +661,9 @@ async fn answers_are_gzipped_for_clients_that_accept_it_and_decode_to_the_same_b
                 "/point",
                 "/series?type=line&start=2019-10-29&end=2019-11-02",
                 "/user",
+                // Sent in parts (several meters' hours) as they are written.
+                PARTED_USAGE,
+                "/usage?start=2019-10-29&end=2019-11-02&interval=hour&format=xml",
             ]
             .map(str::to_owned),
         );
@@ -664,6 +671,14 @@ async fn answers_are_gzipped_for_clients_that_accept_it_and_decode_to_the_same_b
             let plain = app.send("GET", path, &site.user.headers(), "").await;
             assert_eq!(plain.status, 200, "{path}: {}", plain.text());
             assert_eq!(plain.header("content-encoding"), None, "{path}");
+            if path == PARTED_USAGE {
+                let answer: serde_json::Value = serde_json::from_slice(&plain.body).unwrap();
+                assert_eq!(
+                    answer["Meters"].as_array().map(Vec::len),
+                    Some(10),
+                    "{path}"
+                );
+            }
             assert!(
                 plain
                     .header("vary")

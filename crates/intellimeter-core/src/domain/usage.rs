@@ -831,6 +831,7 @@ impl Document for UsageReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::Format;
 
     fn day(text: &str) -> Date {
         text.parse().unwrap()
@@ -871,6 +872,85 @@ mod tests {
         assert_eq!(demand_unit(Some("kvarh")), (Some("kvar".into()), 1.0));
         assert_eq!(demand_unit(Some("m³")), (Some("m³/h".into()), 1.0));
         assert_eq!(demand_unit(None), (None, 1.0));
+    }
+
+    /// A report of `meters` meters' hours over local days `first` to
+    /// `last` in Paris, every other bucket with intervals.
+    fn hours_report(meters: i64, first: &str, last: &str) -> UsageReport {
+        let clock = LocalClock::new("Europe/Paris");
+        let (first, last) = (day(first), day(last));
+        let bounds = boundaries(&clock, first, last, Step::Hour).unwrap();
+        let usage = (1..=meters)
+            .map(|id| {
+                let buckets: Vec<BucketUsage> = bounds
+                    .windows(2)
+                    .enumerate()
+                    .map(|(index, pair)| BucketUsage {
+                        start: pair[0],
+                        end: pair[1],
+                        tally: (index % 2 == 0).then_some(Tally {
+                            total: index as f64 * 0.1,
+                            low: 0.0,
+                            high: 1.0,
+                            count: 12,
+                            peak: Peak {
+                                demand: 1.5,
+                                start: pair[0],
+                                end: pair[0] + 300,
+                            },
+                        }),
+                    })
+                    .collect();
+                MeterUsage {
+                    point: Point {
+                        id: PointId(id),
+                        name: format!("m\"{id}<"),
+                        config: Default::default(),
+                    },
+                    total: buckets[0],
+                    buckets,
+                }
+            })
+            .collect();
+        let asked = UsageRequest {
+            days: (first, last),
+            step: Step::Hour,
+            meter: None,
+        };
+        UsageReport::new(usage, "Europe/Paris", &asked, 1_600_000_000)
+    }
+
+    /// A large answer goes out in parts of some meters each, which make
+    /// the whole answer in JSON and in XML; a small one is one part.
+    #[test]
+    fn a_large_report_is_written_in_parts_that_make_it() {
+        for (meters, first, last, parts) in [
+            (10, "2019-10-29", "2019-11-02", 5),
+            (3, "2019-10-01", "2019-10-31", 3),
+            (7, "2019-10-29", "2019-10-29", 1),
+            (0, "2019-10-29", "2019-11-02", 1),
+        ] {
+            let report = hours_report(meters, first, last);
+            assert_eq!(report.parts(), parts, "{meters} meters, {first} to {last}");
+            for format in [Format::Json, Format::Xml] {
+                let whole = format.write(&report);
+                let mut stream = crate::format::DocumentParts::new(
+                    format,
+                    Box::new(hours_report(meters, first, last)),
+                );
+                let mut sent = Vec::new();
+                while let Some(part) = stream.next_part() {
+                    sent.extend_from_slice(&part);
+                }
+                assert_eq!(sent, whole, "{meters} meters, {format:?}");
+            }
+            let json: serde_json::Value =
+                serde_json::from_slice(&Format::Json.write(&report)).unwrap();
+            assert_eq!(
+                json["Meters"].as_array().map(Vec::len),
+                Some(meters as usize)
+            );
+        }
     }
 
     #[test]
