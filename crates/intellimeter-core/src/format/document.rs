@@ -71,6 +71,9 @@ pub struct Record {
     /// Per field, the JSON before its value: `{"Name": ` for the first,
     /// `, "Name": ` for the others.
     json: OnceLock<Vec<Vec<u8>>>,
+    /// Per field, the XML before its type (`<Name type="`) and after its
+    /// text (`</Name>`).
+    xml: OnceLock<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
 impl Record {
@@ -78,6 +81,7 @@ impl Record {
         Record {
             fields,
             json: OnceLock::new(),
+            xml: OnceLock::new(),
         }
     }
 
@@ -96,6 +100,24 @@ impl Record {
                     super::json::write_string(&mut piece, name);
                     piece.extend_from_slice(b": ");
                     piece
+                })
+                .collect()
+        })
+    }
+}
+
+impl Record {
+    /// What XML writes around each field's type and text.
+    pub(crate) fn xml_framing(&self) -> &[(Vec<u8>, Vec<u8>)] {
+        self.xml.get_or_init(|| {
+            self.fields
+                .iter()
+                .map(|name| {
+                    let name = super::xml::escape(name);
+                    (
+                        format!("<{name} type=\"").into_bytes(),
+                        format!("</{name}>").into_bytes(),
+                    )
                 })
                 .collect()
         })

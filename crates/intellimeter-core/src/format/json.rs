@@ -294,59 +294,6 @@ mod tests {
         }
     }
 
-    proptest::proptest! {
-        /// A record is written as its dict would be, field by field, in a
-        /// list among other items too.
-        #[test]
-        fn a_record_is_written_as_its_dict(
-            names in proptest::collection::vec("[A-Za-z\"é]{0,6}", 0..6),
-            values in proptest::collection::vec(
-                (0u8..4, proptest::num::i64::ANY, proptest::num::f64::ANY),
-                0..6,
-            ),
-            text in "[ -~é]{0,8}",
-        ) {
-            use super::{Container, DocumentWriter, JsonWriter, Record, Slot};
-            let fields: &'static [&'static str] = Box::leak(
-                names
-                    .into_iter()
-                    .map(|name| &*Box::leak(name.into_boxed_str()))
-                    .collect::<Vec<_>>()
-                    .into_boxed_slice(),
-            );
-            let record = Record::new(fields);
-            let mut cells: Vec<super::Scalar> = values
-                .into_iter()
-                .map(|(kind, int, float)| match kind {
-                    0 => super::Scalar::Null,
-                    1 => super::Scalar::Int(int),
-                    2 => super::Scalar::Float(float),
-                    _ => super::Scalar::Bool(int % 2 == 0),
-                })
-                .collect();
-            cells.resize(fields.len(), super::Scalar::Null);
-            if let Some(first) = cells.first_mut() {
-                *first = super::Scalar::Str(&text);
-            }
-            let (mut fast, mut plain) = (JsonWriter::default(), JsonWriter::default());
-            for writer in [&mut fast, &mut plain] {
-                writer.open(Slot::Root, Container::List);
-            }
-            for _ in 0..2 {
-                fast.record(Slot::Item, &record, &cells);
-                plain.open(Slot::Item, Container::Dict);
-                for (name, cell) in fields.iter().zip(&cells) {
-                    plain.scalar(Slot::Field(name), *cell);
-                }
-                plain.close(Slot::Item, Container::Dict);
-            }
-            for writer in [&mut fast, &mut plain] {
-                writer.close(Slot::Root, Container::List);
-            }
-            proptest::prop_assert_eq!(fast.into_string(), plain.into_string());
-        }
-    }
-
     #[test]
     fn output_is_valid_json() {
         let value = Value::dict([("k", Value::str("ü\t<&>")), ("f", Value::Float(1e20))]);

@@ -222,6 +222,70 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// A record is written as its dict would be, field by field, in a
+        /// list among other items too, in JSON and in XML (names and
+        /// texts that need escaping included).
+        #[test]
+        fn a_record_is_written_as_its_dict(
+            names in proptest::collection::vec("[A-Za-z\"<&é]{0,6}", 0..6),
+            values in proptest::collection::vec(
+                (0u8..4, proptest::num::i64::ANY, proptest::num::f64::ANY),
+                0..6,
+            ),
+            text in "[ -~é]{0,8}",
+        ) {
+            let fields: &'static [&'static str] = Box::leak(
+                names
+                    .into_iter()
+                    .map(|name| &*Box::leak(name.into_boxed_str()))
+                    .collect::<Vec<_>>()
+                    .into_boxed_slice(),
+            );
+            let record = super::document::Record::new(fields);
+            let mut cells: Vec<Scalar> = values
+                .into_iter()
+                .map(|(kind, int, float)| match kind {
+                    0 => Scalar::Null,
+                    1 => Scalar::Int(int),
+                    2 => Scalar::Float(float),
+                    _ => Scalar::Bool(int % 2 == 0),
+                })
+                .collect();
+            cells.resize(fields.len(), Scalar::Null);
+            if let Some(first) = cells.first_mut() {
+                *first = Scalar::Str(&text);
+            }
+            let write = |out: &mut dyn DocumentWriter, fast: bool| {
+                out.open(Slot::Root, Container::List);
+                for _ in 0..2 {
+                    if fast {
+                        out.record(Slot::Item, &record, &cells);
+                        continue;
+                    }
+                    out.open(Slot::Item, Container::Dict);
+                    for (name, cell) in fields.iter().zip(&cells) {
+                        out.scalar(Slot::Field(name), *cell);
+                    }
+                    out.close(Slot::Item, Container::Dict);
+                }
+                out.close(Slot::Root, Container::List);
+            };
+            let json = |fast| {
+                let mut writer = super::json::JsonWriter::default();
+                write(&mut writer, fast);
+                writer.into_bytes()
+            };
+            let xml = |fast| {
+                let mut writer = super::xml::XmlWriter::default();
+                write(&mut writer, fast);
+                writer.into_bytes()
+            };
+            proptest::prop_assert_eq!(json(true), json(false));
+            proptest::prop_assert_eq!(xml(true), xml(false));
+        }
+    }
+
     /// A document's parts, taken one by one as a host sends them, make
     /// the document written whole, in JSON and in XML, whatever parts are
     /// empty of rows.

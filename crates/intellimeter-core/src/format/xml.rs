@@ -9,12 +9,11 @@
 //! streamed export (`export.rs`) writes its rows with quick-xml's writer.
 //! The prolog is a constant: quick-xml writes no space before `?>`.
 
-use super::document::{Container, DocumentWriter, Scalar, Slot, write_value};
+use super::document::{Container, DocumentWriter, Record, Scalar, Slot, write_value};
 use super::row::write_float;
 use crate::Value;
 use quick_xml::events::{BytesStart, BytesText, Event};
 use std::borrow::Cow;
-use std::io::Write as _;
 
 pub(crate) const PROLOG: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>"#;
 
@@ -84,7 +83,11 @@ impl XmlWriter {
             Slot::Field(key) => escape(key),
             Slot::Item => Cow::Borrowed("item"),
         };
-        let _ = write!(self.out, "<{name} type=\"{type_name}\">");
+        self.out.push(b'<');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b" type=\"");
+        self.out.extend_from_slice(type_name.as_bytes());
+        self.out.extend_from_slice(b"\">");
     }
 
     fn end(&mut self, slot: Slot) {
@@ -93,7 +96,9 @@ impl XmlWriter {
             Slot::Field(key) => escape(key),
             Slot::Item => Cow::Borrowed("item"),
         };
-        let _ = write!(self.out, "</{name}>");
+        self.out.extend_from_slice(b"</");
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.push(b'>');
     }
 }
 
@@ -102,9 +107,7 @@ pub(crate) fn write_text(out: &mut Vec<u8>, value: Scalar) {
     match value {
         Scalar::Null => {}
         Scalar::Bool(flag) => out.extend_from_slice(if flag { b"True" } else { b"False" }),
-        Scalar::Int(n) => {
-            let _ = write!(out, "{n}");
-        }
+        Scalar::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
         Scalar::Float(x) => write_float(out, x),
         Scalar::Str(raw) => out.extend_from_slice(escape(raw).as_bytes()),
         // ISO style: `T` for the first space.
@@ -149,6 +152,20 @@ impl DocumentWriter for XmlWriter {
     fn hole(&mut self, slot: Slot, type_name: &'static str, id: u32) {
         self.start(slot, type_name);
         self.holes.push((self.out.len(), id));
+        self.end(slot);
+    }
+
+    /// The record's tags as framed once ([`Record`]), each cell's type and
+    /// text between them.
+    fn record(&mut self, slot: Slot, record: &Record, cells: &[Scalar]) {
+        self.start(slot, "dict");
+        for ((open, close), cell) in record.xml_framing().iter().zip(cells) {
+            self.out.extend_from_slice(open);
+            self.out.extend_from_slice(cell.type_name().as_bytes());
+            self.out.extend_from_slice(b"\">");
+            write_text(&mut self.out, *cell);
+            self.out.extend_from_slice(close);
+        }
         self.end(slot);
     }
 }
