@@ -6,8 +6,9 @@ use crate::format::{DocumentParts, Rendered};
 use crate::storage::Sql;
 use crate::value::Value;
 
-/// A body produced piece by piece (a file export): each call reads the
-/// next page from the database and returns its bytes, `None` at the end.
+/// A body produced piece by piece (a file export, whose every call reads
+/// the next page from the database; a document in parts): each call
+/// returns the next piece's bytes, `None` at the end.
 /// It owns its state and borrows the database only per call, so a host can
 /// send each chunk before asking for the next.
 pub trait ChunkStream {
