@@ -65,11 +65,11 @@ impl LocalClock {
     /// row).
     pub fn write(&self, unix_seconds: i64, out: &mut String) {
         let mut span = self.span.get();
-        if !(span.from..span.until).contains(&unix_seconds) {
+        if !span.holds(unix_seconds) {
             span = self.offset_span(unix_seconds);
             self.span.set(span);
         }
-        if (span.from..span.until).contains(&unix_seconds) {
+        if span.holds(unix_seconds) {
             let mut day = self.day.get();
             let written = write_local_seconds_on(
                 unix_seconds + i64::from(span.offset_seconds),
@@ -248,10 +248,15 @@ impl OffsetSpan {
         until: 0,
     };
 
+    /// Whether `unix_seconds` is in the span.
+    pub fn holds(&self, unix_seconds: i64) -> bool {
+        (self.from..self.until).contains(&unix_seconds)
+    }
+
     /// Appends `unix_seconds` as `YYYY-mm-dd HH:MM:SS` when it is in the
     /// span; whether it was.
     pub fn write(&self, unix_seconds: i64, out: &mut String) -> bool {
-        if !(self.from..self.until).contains(&unix_seconds) {
+        if !self.holds(unix_seconds) {
             return false;
         }
         write_local_seconds(unix_seconds + i64::from(self.offset_seconds), out)

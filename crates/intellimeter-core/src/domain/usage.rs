@@ -738,10 +738,14 @@ impl UsageReport {
 /// many meters as make this much.
 const PART_BYTES: usize = 64 * 1024;
 
+/// About how many bytes a row of the answer takes: about 240 in JSON
+/// (500 in XML).
+const ROW_BYTES: usize = 256;
+
 impl UsageReport {
     /// How many meters each part of the answer holds.
     fn meters_per_part(&self) -> usize {
-        (PART_BYTES / (self.bound_texts.len().max(1) * 256)).max(1)
+        (PART_BYTES / (self.bound_texts.len().max(1) * ROW_BYTES)).max(1)
     }
 
     fn write_head(&self, out: &mut dyn DocumentWriter) {
@@ -798,14 +802,13 @@ impl Document for UsageReport {
         }
     }
 
-    /// About 240 bytes a row in JSON, 500 in XML.
     fn size_hint(&self) -> usize {
         let rows: usize = self
             .meters
             .iter()
             .map(|(meter, _)| meter.buckets.len() + 1)
             .sum();
-        256 + rows * 256
+        256 + rows * ROW_BYTES
     }
 
     /// Some meters each ([`PART_BYTES`]); the first part opens the

@@ -8,9 +8,9 @@
 //! project the first time a request for every point needs it
 //! ([`tallies`], under the write lock, from the rollups as
 //! [`usage::bucket_tallies`] sums them; one meter's request sums its own
-//! missing buckets and stores nothing) and forgotten by every write of readings that may change it
-//! ([`forget_from`], in the write's transaction). So a stored bucket is
-//! always what the rollups give now.
+//! missing buckets and stores nothing) and forgotten by every write of
+//! readings that may change it ([`forget_from`], in the write's
+//! transaction). So a stored bucket is always what the rollups give now.
 
 use crate::domain::ids::{PointId, ProjectId};
 use crate::domain::readings::{Peak, Scope, Tally};
@@ -202,7 +202,8 @@ fn read(
     })
 }
 
-/// One stored day of one point, as the `day` column holds it: eight
+/// One stored day or hour of one point, as a `buckets` row holds one per
+/// point, end to end: eight
 /// little-endian 8-byte numbers, `point, start, until, total, count,
 /// peak demand, peak start, peak end` (the floats as their IEEE bits, so
 /// a day reads back exactly as it was computed).

@@ -104,9 +104,7 @@ impl Record {
                 .collect()
         })
     }
-}
 
-impl Record {
     /// What XML writes around each field's type and text.
     pub(crate) fn xml_framing(&self) -> &[(Vec<u8>, Vec<u8>)] {
         self.xml.get_or_init(|| {

@@ -155,10 +155,7 @@ pub(crate) fn write_string(out: &mut Vec<u8>, text: &str) {
     while !rest.is_empty() {
         // Printable ASCII other than a quote or a backslash goes out as
         // it is, a run at a time.
-        let plain = rest
-            .bytes()
-            .position(|byte| !(b' '..=b'~').contains(&byte) || byte == b'"' || byte == b'\\')
-            .unwrap_or(rest.len());
+        let plain = rest.bytes().position(is_escaped).unwrap_or(rest.len());
         out.extend_from_slice(&rest.as_bytes()[..plain]);
         rest = &rest[plain..];
         let Some(c) = rest.chars().next() else {
@@ -216,10 +213,13 @@ fn needs_escape(bytes: &[u8]) -> bool {
             return true;
         }
     }
-    words
-        .remainder()
-        .iter()
-        .any(|&byte| !(b' '..=b'~').contains(&byte) || byte == b'"' || byte == b'\\')
+    words.remainder().iter().any(|&byte| is_escaped(byte))
+}
+
+/// Whether [`write_string`] escapes `byte`: anything but printable ASCII,
+/// and a quote or a backslash.
+fn is_escaped(byte: u8) -> bool {
+    !(b' '..=b'~').contains(&byte) || byte == b'"' || byte == b'\\'
 }
 
 #[cfg(test)]
@@ -287,9 +287,7 @@ mod tests {
                 0..40,
             )
         ) {
-            let bytewise = bytes
-                .iter()
-                .any(|&byte| !(b' '..=b'~').contains(&byte) || byte == b'"' || byte == b'\\');
+            let bytewise = bytes.iter().any(|&byte| super::is_escaped(byte));
             proptest::prop_assert_eq!(super::needs_escape(&bytes), bytewise);
         }
     }
