@@ -212,7 +212,7 @@ fn check_against_raw(
             let got: BTreeMap<usize, _> = tallies
                 .iter()
                 .filter(|((p, _), _)| p.get() == point)
-                .map(|((_, bucket), tally)| (bucket, *tally))
+                .map(|((_, bucket), tally)| (bucket, tally))
                 .collect();
             prop_assert_eq!(
                 got.keys().collect::<Vec<_>>(),

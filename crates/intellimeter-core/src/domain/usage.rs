@@ -34,13 +34,62 @@ pub const MAX_BUCKETS: usize = 9_000;
 /// of 130 meters, a year of days of 270.
 pub const MAX_ROWS: usize = 100_000;
 
+/// A bucket's tally as [`BucketTallies`] keeps it: what `/usage` shows of
+/// a [`Tally`] (the total, the count and the peak; its low and high are
+/// the total, as the rollups' sums give them), in 40 bytes where an
+/// `Option<Tally>` takes 64. A count of 0 is a bucket without intervals.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketCell {
+    total: f64,
+    demand: f64,
+    peak_start: i64,
+    peak_end: i64,
+    count: i64,
+}
+
+impl BucketCell {
+    /// A bucket without intervals.
+    pub const EMPTY: BucketCell = BucketCell {
+        total: 0.0,
+        demand: 0.0,
+        peak_start: 0,
+        peak_end: 0,
+        count: 0,
+    };
+
+    pub fn of(tally: &Tally) -> Self {
+        BucketCell {
+            total: tally.total,
+            demand: tally.peak.demand,
+            peak_start: tally.peak.start,
+            peak_end: tally.peak.end,
+            count: tally.count,
+        }
+    }
+
+    /// The tally, `None` for a bucket without intervals.
+    pub fn tally(&self) -> Option<Tally> {
+        (self.count != 0).then_some(Tally {
+            total: self.total,
+            low: self.total,
+            high: self.total,
+            count: self.count,
+            peak: Peak {
+                demand: self.demand,
+                start: self.peak_start,
+                end: self.peak_end,
+            },
+        })
+    }
+}
+
 /// Each point's tally per bucket of a fixed number of buckets; a bucket
 /// without intervals has none. Dense (a row of buckets per point): a
-/// month of hours of 100 meters is 74,400 tallies, placed by index.
+/// month of hours of 100 meters is 74,400 cells, placed by index.
 #[derive(Debug, Clone, Default)]
 pub struct BucketTallies {
     buckets: usize,
-    by_point: BTreeMap<PointId, Vec<Option<Tally>>>,
+    by_point: BTreeMap<PointId, Vec<BucketCell>>,
 }
 
 impl BucketTallies {
@@ -55,7 +104,7 @@ impl BucketTallies {
     /// Of `buckets` buckets, each point's row of cells as given.
     pub fn from_rows(
         buckets: usize,
-        rows: impl IntoIterator<Item = (PointId, Vec<Option<Tally>>)>,
+        rows: impl IntoIterator<Item = (PointId, Vec<BucketCell>)>,
     ) -> Self {
         BucketTallies {
             buckets,
@@ -63,48 +112,49 @@ impl BucketTallies {
         }
     }
 
-    fn cell(&mut self, point: PointId, bucket: usize) -> Result<&mut Option<Tally>, ApiError> {
+    fn cell(&mut self, point: PointId, bucket: usize) -> Result<&mut BucketCell, ApiError> {
         let buckets = self.buckets;
         self.by_point
             .entry(point)
-            .or_insert_with(|| vec![None; buckets])
+            .or_insert_with(|| vec![BucketCell::EMPTY; buckets])
             .get_mut(bucket)
             .ok_or_else(|| ApiError::internal(format!("bucket {bucket} of {buckets}")))
     }
 
     /// Puts `tally` in the bucket, replacing what was there.
     pub fn set(&mut self, point: PointId, bucket: usize, tally: Tally) -> Result<(), ApiError> {
-        *self.cell(point, bucket)? = Some(tally);
+        *self.cell(point, bucket)? = BucketCell::of(&tally);
         Ok(())
     }
 
     /// Adds `tally` to what the bucket holds.
     pub fn add(&mut self, point: PointId, bucket: usize, tally: Tally) -> Result<(), ApiError> {
         let cell = self.cell(point, bucket)?;
-        match cell {
-            Some(sum) => sum.merge(&tally),
-            None => *cell = Some(tally),
+        let mut sum = cell.tally().unwrap_or(tally);
+        if cell.count != 0 {
+            sum.merge(&tally);
         }
+        *cell = BucketCell::of(&sum);
         Ok(())
     }
 
-    pub fn get(&self, point: PointId, bucket: usize) -> Option<&Tally> {
-        self.by_point.get(&point)?.get(bucket)?.as_ref()
+    pub fn get(&self, point: PointId, bucket: usize) -> Option<Tally> {
+        self.by_point.get(&point)?.get(bucket)?.tally()
     }
 
-    /// The point's tallies, a cell per bucket, taken out.
-    pub fn take(&mut self, point: PointId) -> Vec<Option<Tally>> {
+    /// The point's cells, one per bucket, taken out.
+    pub fn take(&mut self, point: PointId) -> Vec<BucketCell> {
         self.by_point
             .remove(&point)
-            .unwrap_or_else(|| vec![None; self.buckets])
+            .unwrap_or_else(|| vec![BucketCell::EMPTY; self.buckets])
     }
 
     /// Every tally with its point and bucket, in that order.
-    pub fn iter(&self) -> impl Iterator<Item = ((PointId, usize), &Tally)> {
+    pub fn iter(&self) -> impl Iterator<Item = ((PointId, usize), Tally)> + '_ {
         self.by_point.iter().flat_map(|(&point, row)| {
             row.iter()
                 .enumerate()
-                .filter_map(move |(bucket, tally)| Some(((point, bucket), tally.as_ref()?)))
+                .filter_map(move |(bucket, cell)| Some(((point, bucket), cell.tally()?)))
         })
     }
 
@@ -248,21 +298,58 @@ pub struct BucketUsage {
     pub tally: Option<Tally>,
 }
 
-/// One meter's usage.
+/// What [`usage`] found: the buckets' bounds, which every meter shares,
+/// and each meter's usage in them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Usage {
+    /// `[start of the first bucket, …, end of the last]`.
+    pub bounds: Vec<i64>,
+    pub meters: Vec<MeterUsage>,
+}
+
+/// One meter's usage: a cell per bucket of [`Usage::bounds`] and the
+/// total over them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeterUsage {
     pub point: Point,
-    pub buckets: Vec<BucketUsage>,
-    pub total: BucketUsage,
+    cells: Vec<BucketCell>,
+    /// The range's intervals; `None` when there are none.
+    pub total: Option<Tally>,
+}
+
+impl MeterUsage {
+    /// `point`'s usage of the buckets its `cells` are of, one each.
+    pub fn new(point: Point, cells: Vec<BucketCell>) -> Self {
+        let mut total: Option<Tally> = None;
+        for tally in cells.iter().filter_map(BucketCell::tally) {
+            match &mut total {
+                Some(sum) => sum.merge(&tally),
+                None => total = Some(tally),
+            }
+        }
+        MeterUsage {
+            point,
+            cells,
+            total,
+        }
+    }
+
+    /// Its usage per bucket of `bounds` (its [`Usage::bounds`]).
+    pub fn buckets<'a>(&'a self, bounds: &'a [i64]) -> impl Iterator<Item = BucketUsage> + 'a {
+        bounds
+            .windows(2)
+            .zip(&self.cells)
+            .map(|(pair, cell)| BucketUsage {
+                start: pair[0],
+                end: pair[1],
+                tally: cell.tally(),
+            })
+    }
 }
 
 /// The usage the request asks for, of the caller's project: 404 for a
 /// meter the project does not have, 400 for an answer too large.
-pub fn usage(
-    ctx: &Ctx,
-    account: &Account,
-    asked: &UsageRequest,
-) -> Result<Vec<MeterUsage>, ApiError> {
+pub fn usage(ctx: &Ctx, account: &Account, asked: &UsageRequest) -> Result<Usage, ApiError> {
     let db = ctx.db()?;
     let project_id = account.project_id;
     let chosen: Vec<Point> = match asked.meter {
@@ -287,40 +374,14 @@ pub fn usage(
         points: asked.meter.map(|_| &ids[..]),
     };
     let mut by_point = tallies(db, scope, &ids, &clock, asked, &bounds)?;
-    Ok(chosen
+    let meters = chosen
         .into_iter()
         .map(|point| {
-            let mut total: Option<Tally> = None;
-            let row = by_point.take(point.id);
-            let buckets = bounds
-                .windows(2)
-                .enumerate()
-                .map(|(index, pair)| {
-                    let tally = row.get(index).copied().flatten();
-                    if let Some(tally) = &tally {
-                        match &mut total {
-                            Some(sum) => sum.merge(tally),
-                            None => total = Some(*tally),
-                        }
-                    }
-                    BucketUsage {
-                        start: pair[0],
-                        end: pair[1],
-                        tally,
-                    }
-                })
-                .collect();
-            MeterUsage {
-                point,
-                buckets,
-                total: BucketUsage {
-                    start: bounds[0],
-                    end: bounds[bounds.len() - 1],
-                    tally: total,
-                },
-            }
+            let cells = by_point.take(point.id);
+            MeterUsage::new(point, cells)
         })
-        .collect())
+        .collect();
+    Ok(Usage { bounds, meters })
 }
 
 /// Each point's tally per bucket of `asked` (`(point, bucket index) →
@@ -370,7 +431,7 @@ fn fold_days(
         .collect();
     let mut tallies = BucketTallies::new(bounds.len() - 1);
     for ((point, day), tally) in by_day.iter() {
-        tallies.add(point, bucket_of[day], *tally)?;
+        tallies.add(point, bucket_of[day], tally)?;
     }
     Ok(tallies)
 }
@@ -562,8 +623,8 @@ pub struct UsageReport {
     days: (Date, Date),
     now: i64,
     meters: Vec<(MeterUsage, MeterTerms)>,
-    /// Every bucket bound as local time, in order (the buckets of every
-    /// meter share them).
+    /// Every bucket bound ([`Usage::bounds`]), and as local time.
+    bounds: Vec<i64>,
     bound_texts: Vec<String>,
 }
 
@@ -575,14 +636,12 @@ struct PeakTexts {
 }
 
 impl UsageReport {
-    pub fn new(usage: Vec<MeterUsage>, timezone: &str, asked: &UsageRequest, now: i64) -> Self {
+    pub fn new(usage: Usage, timezone: &str, asked: &UsageRequest, now: i64) -> Self {
         let clock = LocalClock::new(timezone);
-        let bounds = usage.first().map_or(&[][..], |meter| &meter.buckets[..]);
-        let bound_texts = bounds
+        let bound_texts = usage
+            .bounds
             .iter()
-            .map(|bucket| bucket.start)
-            .chain(bounds.last().map(|bucket| bucket.end))
-            .map(|ts| {
+            .map(|&ts| {
                 let mut text = String::with_capacity(19);
                 clock.write(ts, &mut text);
                 text
@@ -595,12 +654,14 @@ impl UsageReport {
             days: asked.days,
             now,
             meters: usage
+                .meters
                 .into_iter()
                 .map(|meter| {
                     let terms = MeterTerms::of(&meter.point);
                     (meter, terms)
                 })
                 .collect(),
+            bounds: usage.bounds,
             bound_texts,
         }
     }
@@ -660,15 +721,19 @@ impl UsageReport {
     fn rows<'a>(
         &'a self,
         meter: &'a MeterUsage,
-    ) -> impl Iterator<Item = (&'a BucketUsage, (&'a str, &'a str), bool)> {
-        let last = self.bound_texts.len().saturating_sub(1);
+    ) -> impl Iterator<Item = (BucketUsage, (&'a str, &'a str), bool)> {
+        let last = self.bounds.len().saturating_sub(1);
         let text = |index: usize| self.bound_texts.get(index).map_or("", String::as_str);
+        let total = BucketUsage {
+            start: self.bounds.first().copied().unwrap_or_default(),
+            end: self.bounds.last().copied().unwrap_or_default(),
+            tally: meter.total,
+        };
         meter
-            .buckets
-            .iter()
+            .buckets(&self.bounds)
             .enumerate()
             .map(move |(index, bucket)| (bucket, (text(index), text(index + 1)), false))
-            .chain(std::iter::once((&meter.total, (text(0), text(last)), true)))
+            .chain(std::iter::once((total, (text(0), text(last)), true)))
     }
 
     /// The answer as CSV: a header, then per meter one row per bucket and
@@ -709,7 +774,7 @@ impl UsageReport {
                     count,
                     coverage,
                     demand_unit,
-                ] = self.cells(bucket, texts, terms, clock, &mut peak_texts);
+                ] = self.cells(&bucket, texts, terms, clock, &mut peak_texts);
                 for cell in [
                     Scalar::Str(&meter.point.name),
                     Scalar::Str(if is_total { "total" } else { "bucket" }),
@@ -783,7 +848,7 @@ impl UsageReport {
             } else {
                 Slot::Item
             };
-            let cells = self.cells(bucket, texts, terms, &self.clock, &mut peak_texts);
+            let cells = self.cells(&bucket, texts, terms, &self.clock, &mut peak_texts);
             out.record(slot, &ROW, &cells);
         }
         out.close(Slot::Item, Container::Dict);
@@ -806,7 +871,7 @@ impl Document for UsageReport {
         let rows: usize = self
             .meters
             .iter()
-            .map(|(meter, _)| meter.buckets.len() + 1)
+            .map(|(meter, _)| meter.cells.len() + 1)
             .sum();
         256 + rows * ROW_BYTES
     }
@@ -883,15 +948,13 @@ mod tests {
         let clock = LocalClock::new("Europe/Paris");
         let (first, last) = (day(first), day(last));
         let bounds = boundaries(&clock, first, last, Step::Hour).unwrap();
-        let usage = (1..=meters)
+        let meters = (1..=meters)
             .map(|id| {
-                let buckets: Vec<BucketUsage> = bounds
+                let cells = bounds
                     .windows(2)
                     .enumerate()
-                    .map(|(index, pair)| BucketUsage {
-                        start: pair[0],
-                        end: pair[1],
-                        tally: (index % 2 == 0).then_some(Tally {
+                    .map(|(index, pair)| {
+                        let tally = Tally {
                             total: index as f64 * 0.1,
                             low: 0.0,
                             high: 1.0,
@@ -901,20 +964,23 @@ mod tests {
                                 start: pair[0],
                                 end: pair[0] + 300,
                             },
-                        }),
+                        };
+                        if index % 2 == 0 {
+                            BucketCell::of(&tally)
+                        } else {
+                            BucketCell::EMPTY
+                        }
                     })
                     .collect();
-                MeterUsage {
-                    point: Point {
-                        id: PointId(id),
-                        name: format!("m\"{id}<"),
-                        config: Default::default(),
-                    },
-                    total: buckets[0],
-                    buckets,
-                }
+                let point = Point {
+                    id: PointId(id),
+                    name: format!("m\"{id}<"),
+                    config: Default::default(),
+                };
+                MeterUsage::new(point, cells)
             })
             .collect();
+        let usage = Usage { bounds, meters };
         let asked = UsageRequest {
             days: (first, last),
             step: Step::Hour,

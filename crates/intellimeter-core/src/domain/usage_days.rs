@@ -14,7 +14,7 @@
 
 use crate::domain::ids::{PointId, ProjectId};
 use crate::domain::readings::{Peak, Scope, Tally};
-use crate::domain::usage::{self, BucketTallies};
+use crate::domain::usage::{self, BucketCell, BucketTallies};
 use crate::error::ApiError;
 use crate::storage::{Sql, SqlValue, in_transaction};
 
@@ -91,7 +91,7 @@ fn fill(
         }
         for ((point, index), tally) in computed.iter() {
             if stored.wanted.binary_search(&point).is_ok() {
-                stored.tallies.set(point, run.start + index, *tally)?;
+                stored.tallies.set(point, run.start + index, tally)?;
             }
         }
     }
@@ -166,7 +166,7 @@ fn read(
     let buckets = days.len() - 1;
     let mut found = vec![0usize; buckets];
     // A row per wanted point, in `wanted`'s order.
-    let mut rows = vec![vec![None; buckets]; wanted.len()];
+    let mut rows = vec![vec![BucketCell::EMPTY; buckets]; wanted.len()];
     let mut index = 0;
     for bytes in packed.chunks_exact(PackedBucket::BYTES) {
         let day = PackedBucket::read(bytes);
@@ -187,9 +187,7 @@ fn read(
             continue;
         };
         found[index] += 1;
-        if day.tally.count > 0 {
-            rows[row][index] = Some(day.tally);
-        }
+        rows[row][index] = BucketCell::of(&day.tally);
     }
     let missing = (0..found.len())
         .filter(|&index| found[index] < wanted.len())
@@ -321,7 +319,7 @@ fn store(
                     point,
                     start: bounds[index],
                     until: bounds[index + 1],
-                    tally: *computed.get(point, index).unwrap_or(&empty),
+                    tally: computed.get(point, index).unwrap_or(empty),
                 };
                 row.extend_from_slice(&day.to_bytes());
             }

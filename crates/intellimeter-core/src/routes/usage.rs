@@ -41,8 +41,8 @@ fn handle(ctx: &Ctx, request: &ApiRequest) -> Result<Reply, ApiError> {
         meter: params.get("meter"),
     };
     let account = &caller.account;
-    let meters = usage::usage(ctx, account, &asked)?;
-    let report = UsageReport::new(meters, &account.timezone, &asked, ctx.now());
+    let found = usage::usage(ctx, account, &asked)?;
+    let report = UsageReport::new(found, &account.timezone, &asked, ctx.now());
     if csv {
         return Ok(Reply::bytes(
             Format::Csv.content_type(),
