@@ -138,56 +138,56 @@ fn read(
     let mut wanted = points.to_vec();
     wanted.sort_unstable();
     wanted.dedup();
-    // Every stored bucket of the range as one value: each row's points'
-    // packed buckets end to end, and the rows' end to end (group_concat
-    // joins them as text, byte for byte, and the cast gives the bytes
-    // back). Each names its point and bounds, so their order does not
+    // Every stored bucket of the range: a row per bucket, each holding
+    // its points' packed buckets end to end (a month of hours is 744
+    // rows). Each names its point and bounds, so their order does not
     // matter; a row holds a bucket of every point, so one point's
     // request reads the others' too and leaves them.
-    let sql = "SELECT CAST(group_concat(buckets, '') AS BLOB) FROM usage_buckets \
+    let sql = "SELECT buckets FROM usage_buckets \
                WHERE project_id = ?1 AND kind = ?2 AND until > ?3 AND until <= ?4";
     let params = [project_id.into(), kept.kind(), first.into(), last.into()];
-    let rows = db.execute(sql, &params)?;
-    let packed = match rows.first().as_ref().and_then(|row| row.0.first()) {
-        Some(SqlValue::Blob(bytes)) => &bytes[..],
-        Some(SqlValue::Null) | None => &[][..],
-        Some(other) => {
-            return Err(ApiError::internal(format!(
-                "the kept buckets came back as {other:?}"
-            )));
-        }
-    };
-    if packed.len() % PackedBucket::BYTES != 0 {
-        return Err(ApiError::internal(format!(
-            "{} bytes of kept buckets, not a whole number of buckets",
-            packed.len()
-        )));
-    }
+    let stored_rows = db.execute(sql, &params)?;
     let buckets = days.len() - 1;
     let mut found = vec![0usize; buckets];
     // A row per wanted point, in `wanted`'s order.
     let mut rows = vec![vec![BucketCell::EMPTY; buckets]; wanted.len()];
     let mut index = 0;
-    for bytes in packed.chunks_exact(PackedBucket::BYTES) {
-        let day = PackedBucket::read(bytes);
-        // They come in the order of their ends (the primary key's), so
-        // most end where the one before did.
-        if days.get(index + 1) != Some(&day.until) {
-            // A day stored with other bounds (not of these days) is not
-            // used.
-            let Ok(found_at) = days[1..].binary_search(&day.until) else {
+    for stored in stored_rows.iter() {
+        let packed = match stored.0.first() {
+            Some(SqlValue::Blob(bytes)) => &bytes[..],
+            other => {
+                return Err(ApiError::internal(format!(
+                    "kept buckets came back as {other:?}"
+                )));
+            }
+        };
+        if packed.len() % PackedBucket::BYTES != 0 {
+            return Err(ApiError::internal(format!(
+                "{} bytes of kept buckets, not a whole number of buckets",
+                packed.len()
+            )));
+        }
+        for bytes in packed.chunks_exact(PackedBucket::BYTES) {
+            let day = PackedBucket::read(bytes);
+            // They come in the order of their ends (the primary key's), so
+            // most end where the one before did.
+            if days.get(index + 1) != Some(&day.until) {
+                // A day stored with other bounds (not of these days) is not
+                // used.
+                let Ok(found_at) = days[1..].binary_search(&day.until) else {
+                    continue;
+                };
+                index = found_at;
+            }
+            if day.start != days[index] {
+                continue;
+            }
+            let Ok(row) = wanted.binary_search(&day.point) else {
                 continue;
             };
-            index = found_at;
+            found[index] += 1;
+            rows[row][index] = BucketCell::of(&day.tally);
         }
-        if day.start != days[index] {
-            continue;
-        }
-        let Ok(row) = wanted.binary_search(&day.point) else {
-            continue;
-        };
-        found[index] += 1;
-        rows[row][index] = BucketCell::of(&day.tally);
     }
     let missing = (0..found.len())
         .filter(|&index| found[index] < wanted.len())
