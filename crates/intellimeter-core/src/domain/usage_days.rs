@@ -152,6 +152,9 @@ fn read(
     // A row per wanted point, in `wanted`'s order.
     let mut rows = vec![vec![BucketCell::EMPTY; buckets]; wanted.len()];
     let mut index = 0;
+    // Where each place in a stored row was found in `wanted` (rows
+    // stored together list their points in one order).
+    let mut places: Vec<Option<(PointId, usize)>> = Vec::new();
     for stored in stored_rows.iter() {
         let packed = match stored.0.first() {
             Some(SqlValue::Blob(bytes)) => &bytes[..],
@@ -167,7 +170,7 @@ fn read(
                 packed.len()
             )));
         }
-        for bytes in packed.chunks_exact(PackedBucket::BYTES) {
+        for (place, bytes) in packed.chunks_exact(PackedBucket::BYTES).enumerate() {
             let day = PackedBucket::read(bytes);
             // They come in the order of their ends (the primary key's), so
             // most end where the one before did.
@@ -182,8 +185,18 @@ fn read(
             if day.start != days[index] {
                 continue;
             }
-            let Ok(row) = wanted.binary_search(&day.point) else {
-                continue;
+            if places.len() <= place {
+                places.resize(place + 1, None);
+            }
+            let row = match places[place] {
+                Some((point, row)) if point == day.point => row,
+                _ => {
+                    let Ok(row) = wanted.binary_search(&day.point) else {
+                        continue;
+                    };
+                    places[place] = Some((day.point, row));
+                    row
+                }
             };
             found[index] += 1;
             rows[row][index] = BucketCell::of(&day.tally);
