@@ -487,12 +487,19 @@ fn one_meters_request_reads_the_rows_of_every_point() {
             let SqlValue::Blob(bytes) = &row[1] else {
                 panic!("{row:?}")
             };
-            let kept: Vec<u8> = bytes
-                .chunks_exact(64)
-                .filter(|bucket| bucket[..8] != 2i64.to_le_bytes())
-                .flatten()
+            // A 16-byte header, then 32 bytes a point, its id first.
+            let (header, buckets) = bytes.split_at(16);
+            let kept: Vec<u8> = header
+                .iter()
+                .chain(
+                    buckets
+                        .chunks_exact(32)
+                        .filter(|bucket| bucket[..4] != 2u32.to_le_bytes())
+                        .flatten(),
+                )
                 .copied()
                 .collect();
+            assert_eq!(kept.len() + 32, bytes.len());
             db.execute(
                 "UPDATE usage_buckets SET buckets = ? WHERE project_id = 1 AND kind = ? AND until = ?",
                 &[SqlValue::Blob(kept), kind.into(), row[0].clone()],
@@ -510,5 +517,50 @@ fn one_meters_request_reads_the_rows_of_every_point() {
         }
         assert_eq!(kept(&ask(step, &only_two, true)), direct_one, "{step:?}");
         assert_eq!(kept(&ask(step, &everyone, false)), direct_all, "{step:?}");
+    }
+}
+
+/// A bucket whose numbers do not fit the kept layout (here a point id
+/// beyond `u32`) leaves its rows unkept: the answer is computed from the
+/// rollups every time, and exact; the same site with small ids keeps them.
+#[test]
+fn buckets_that_do_not_fit_are_computed_not_kept() {
+    let big = i64::from(u32::MAX) + 7;
+    for (ids, kept_rows) in [([1, 2], 7), ([1, big], 0)] {
+        let db = Sqlite::in_memory();
+        migrations::apply(&db).unwrap();
+        store_site(
+            &db,
+            "Europe/Paris",
+            &[(ids[0], 1), (ids[1], 1)],
+            day(10),
+            400,
+        );
+        let clock = LocalClock::new("Europe/Paris");
+        let scope = Scope {
+            project_id: ProjectId(1),
+            points: None,
+        };
+        let points = [PointId(ids[0]), PointId(ids[1])];
+        let asked = usage::UsageRequest {
+            days: (day(9), day(15)),
+            step: Step::Day,
+            meter: None,
+        };
+        let bounds = usage::boundaries(&clock, day(9), day(15), Step::Day).unwrap();
+        let direct = usage::bucket_tallies(&db, scope, &bounds).unwrap();
+        for _ in 0..2 {
+            let answered = usage::tallies(&db, scope, &points, &clock, &asked, &bounds).unwrap();
+            assert_eq!(answered, direct, "ids {ids:?}");
+            assert!(
+                answered
+                    .iter()
+                    .any(|((point, _), _)| point == PointId(ids[1]))
+            );
+        }
+        let rows = db
+            .execute("SELECT COUNT(*) FROM usage_buckets", &[])
+            .unwrap();
+        assert_eq!(rows.rows[0][0], SqlValue::Integer(kept_rows), "ids {ids:?}");
     }
 }

@@ -143,7 +143,7 @@ fn read(
     // rows). Each names its point and bounds, so their order does not
     // matter; a row holds a bucket of every point, so one point's
     // request reads the others' too and leaves them.
-    let sql = "SELECT buckets FROM usage_buckets \
+    let sql = "SELECT until, buckets FROM usage_buckets \
                WHERE project_id = ?1 AND kind = ?2 AND until > ?3 AND until <= ?4";
     let params = [project_id.into(), kept.kind(), first.into(), last.into()];
     let stored_rows = db.execute(sql, &params)?;
@@ -156,50 +156,41 @@ fn read(
     // stored together list their points in one order).
     let mut places: Vec<Option<(PointId, usize)>> = Vec::new();
     for stored in stored_rows.iter() {
-        let packed = match stored.0.first() {
-            Some(SqlValue::Blob(bytes)) => &bytes[..],
-            other => {
-                return Err(ApiError::internal(format!(
-                    "kept buckets came back as {other:?}"
-                )));
-            }
+        let until = stored.int(0)?;
+        // A row this code did not write (another layout) is missing.
+        let Some((start, packed)) = stored.0.get(1).and_then(KeptRow::read) else {
+            continue;
         };
-        if packed.len() % PackedBucket::BYTES != 0 {
-            return Err(ApiError::internal(format!(
-                "{} bytes of kept buckets, not a whole number of buckets",
-                packed.len()
-            )));
-        }
-        for (place, bytes) in packed.chunks_exact(PackedBucket::BYTES).enumerate() {
-            let day = PackedBucket::read(bytes);
-            // They come in the order of their ends (the primary key's), so
-            // most end where the one before did.
-            if days.get(index + 1) != Some(&day.until) {
-                // A day stored with other bounds (not of these days) is not
-                // used.
-                let Ok(found_at) = days[1..].binary_search(&day.until) else {
-                    continue;
-                };
-                index = found_at;
-            }
-            if day.start != days[index] {
+        // They come in the order of their ends (the primary key's), so
+        // most end where the one before did.
+        if days.get(index + 1) != Some(&until) {
+            // A bucket stored with other bounds (not of these) is not
+            // used.
+            let Ok(found_at) = days[1..].binary_search(&until) else {
                 continue;
-            }
+            };
+            index = found_at;
+        }
+        if start != days[index] {
+            continue;
+        }
+        for (place, bytes) in packed.iter().enumerate() {
+            let bucket = PackedBucket::read(bytes, start);
             if places.len() <= place {
                 places.resize(place + 1, None);
             }
             let row = match places[place] {
-                Some((point, row)) if point == day.point => row,
+                Some((point, row)) if point == bucket.point => row,
                 _ => {
-                    let Ok(row) = wanted.binary_search(&day.point) else {
+                    let Ok(row) = wanted.binary_search(&bucket.point) else {
                         continue;
                     };
-                    places[place] = Some((day.point, row));
+                    places[place] = Some((bucket.point, row));
                     row
                 }
             };
             found[index] += 1;
-            rows[row][index] = BucketCell::of(&day.tally);
+            rows[row][index] = BucketCell::of(&bucket.tally);
         }
     }
     let missing = (0..found.len())
@@ -213,63 +204,110 @@ fn read(
     })
 }
 
-/// One stored day or hour of one point, as a `buckets` row holds one per
-/// point, end to end: eight
-/// little-endian 8-byte numbers, `point, start, until, total, count,
-/// peak demand, peak start, peak end` (the floats as their IEEE bits, so
-/// a day reads back exactly as it was computed).
+/// A kept row's `buckets`: [`KeptRow::MARK`], the bucket's start (a
+/// little-endian `i64`), then each point's [`PackedBucket`] end to end.
+struct KeptRow;
+
+impl KeptRow {
+    /// What a row of this layout starts with (0009's rows, of 64-byte
+    /// buckets, did not: they are missing to this code, and computed
+    /// again).
+    const MARK: [u8; 8] = *b"usage:2\0";
+    const HEADER_BYTES: usize = 16;
+
+    /// The row of the bucket that starts at `start`, of `buckets` packed.
+    fn bytes(start: i64, buckets: &[[u8; PackedBucket::BYTES]]) -> Vec<u8> {
+        let mut row = Vec::with_capacity(Self::HEADER_BYTES + buckets.len() * PackedBucket::BYTES);
+        row.extend_from_slice(&Self::MARK);
+        row.extend_from_slice(&start.to_le_bytes());
+        for bucket in buckets {
+            row.extend_from_slice(bucket);
+        }
+        row
+    }
+
+    /// The bucket's start and its points' packed buckets; `None` for a
+    /// value that is not such a row.
+    fn read(value: &SqlValue) -> Option<(i64, &[[u8; PackedBucket::BYTES]])> {
+        let SqlValue::Blob(bytes) = value else {
+            return None;
+        };
+        let (header, packed) = bytes.split_first_chunk::<{ Self::HEADER_BYTES }>()?;
+        let (mark, start) = header.split_first_chunk::<8>()?;
+        let start: [u8; 8] = start.try_into().ok()?;
+        if *mark != Self::MARK {
+            return None;
+        }
+        let (buckets, rest) = packed.as_chunks::<{ PackedBucket::BYTES }>();
+        rest.is_empty()
+            .then_some((i64::from_le_bytes(start), buckets))
+    }
+}
+
+/// One stored day or hour of one point, in 32 bytes (a kept row holds
+/// one per point, [`KeptRow`]), little-endian: the point (`u32`), the
+/// number of intervals (`u32`), the total and the peak demand (`f64`, as
+/// their IEEE bits, so a bucket reads back exactly as it was computed),
+/// the peak's start in seconds from the bucket's (`i32`) and its length
+/// (`u32`). Half of the 64 bytes of writing each as an `i64`, which a
+/// month of hours reads 74,400 of.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct PackedBucket {
     point: PointId,
-    start: i64,
-    until: i64,
     tally: Tally,
 }
 
 impl PackedBucket {
-    const BYTES: usize = 64;
+    const BYTES: usize = 32;
 
-    fn to_bytes(self) -> [u8; Self::BYTES] {
+    /// The bucket of the bucket row that starts at `start`; `None` when a
+    /// number does not fit its place (a row holding such a bucket is not
+    /// kept: it is computed on every request).
+    fn to_bytes(self, start: i64) -> Option<[u8; Self::BYTES]> {
+        let Tally {
+            total, count, peak, ..
+        } = self.tally;
+        // The peak of no intervals is none.
+        let (offset, length) = if count == 0 {
+            (0, 0)
+        } else {
+            (
+                i32::try_from(peak.start.checked_sub(start)?).ok()?,
+                u32::try_from(peak.end.checked_sub(peak.start)?).ok()?,
+            )
+        };
         let mut bytes = [0u8; Self::BYTES];
-        let fields = [
-            self.point.get().to_le_bytes(),
-            self.start.to_le_bytes(),
-            self.until.to_le_bytes(),
-            self.tally.total.to_le_bytes(),
-            self.tally.count.to_le_bytes(),
-            self.tally.peak.demand.to_le_bytes(),
-            self.tally.peak.start.to_le_bytes(),
-            self.tally.peak.end.to_le_bytes(),
-        ];
-        for (slot, field) in bytes.chunks_exact_mut(8).zip(fields) {
-            slot.copy_from_slice(&field);
-        }
-        bytes
+        bytes[0..4].copy_from_slice(&u32::try_from(self.point.get()).ok()?.to_le_bytes());
+        bytes[4..8].copy_from_slice(&u32::try_from(count).ok()?.to_le_bytes());
+        bytes[8..16].copy_from_slice(&total.to_le_bytes());
+        bytes[16..24].copy_from_slice(&peak.demand.to_le_bytes());
+        bytes[24..28].copy_from_slice(&offset.to_le_bytes());
+        bytes[28..32].copy_from_slice(&length.to_le_bytes());
+        Some(bytes)
     }
 
-    /// The day in `bytes` ([`Self::BYTES`] of them).
-    fn read(bytes: &[u8]) -> Self {
-        let field = |index: usize| {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&bytes[index * 8..index * 8 + 8]);
-            word
+    /// The bucket in `bytes`, of the row that starts at `start`.
+    fn read(bytes: &[u8; Self::BYTES], start: i64) -> Self {
+        let word =
+            |at: usize| -> [u8; 4] { [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]] };
+        let double = |at: usize| -> [u8; 8] {
+            let mut field = [0u8; 8];
+            field.copy_from_slice(&bytes[at..at + 8]);
+            field
         };
-        let int = |index: usize| i64::from_le_bytes(field(index));
-        let float = |index: usize| f64::from_le_bytes(field(index));
-        let total = float(3);
+        let total = f64::from_le_bytes(double(8));
+        let peak_start = start + i64::from(i32::from_le_bytes(word(24)));
         PackedBucket {
-            point: PointId(int(0)),
-            start: int(1),
-            until: int(2),
+            point: PointId(i64::from(u32::from_le_bytes(word(0)))),
             tally: Tally {
                 total,
                 low: total,
                 high: total,
-                count: int(4),
+                count: i64::from(u32::from_le_bytes(word(4))),
                 peak: Peak {
-                    demand: float(5),
-                    start: int(6),
-                    end: int(7),
+                    demand: f64::from_le_bytes(double(16)),
+                    start: peak_start,
+                    end: peak_start + i64::from(u32::from_le_bytes(word(28))),
                 },
             },
         }
@@ -311,35 +349,42 @@ fn store(
             end: 0,
         },
     };
-    let rows_per_insert =
-        (BYTES_PER_INSERT / (points.len().max(1) * PackedBucket::BYTES)).clamp(1, 1_000);
-    let indices: Vec<usize> = (0..bounds.len() - 1).collect();
-    for chunk in indices.chunks(rows_per_insert) {
+    // Each bucket's row; a row holding a number that does not fit its
+    // place is left out (and computed on every request).
+    let rows: Vec<(i64, Vec<u8>)> = bounds
+        .windows(2)
+        .enumerate()
+        .filter_map(|(index, pair)| {
+            let buckets = points
+                .iter()
+                .map(|&point| {
+                    PackedBucket {
+                        point,
+                        tally: computed.get(point, index).unwrap_or(empty),
+                    }
+                    .to_bytes(pair[0])
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some((pair[1], KeptRow::bytes(pair[0], &buckets)))
+        })
+        .collect();
+    let rows_per_insert = (BYTES_PER_INSERT
+        / (KeptRow::HEADER_BYTES + points.len() * PackedBucket::BYTES))
+        .clamp(1, 1_000);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<(i64, Vec<u8>)> = rows.by_ref().take(rows_per_insert).collect();
         let mut sql = String::with_capacity(80 + chunk.len() * 10);
         sql.push_str(
             "INSERT OR REPLACE INTO usage_buckets (project_id, kind, until, buckets) VALUES ",
         );
         let mut params: Vec<SqlValue> = Vec::with_capacity(chunk.len() * 4);
-        for (position, &index) in chunk.iter().enumerate() {
-            sql.push_str(if position == 0 {
-                "(?,?,?,?)"
-            } else {
-                ",(?,?,?,?)"
-            });
-            let mut row = Vec::with_capacity(points.len() * PackedBucket::BYTES);
-            for &point in points {
-                let day = PackedBucket {
-                    point,
-                    start: bounds[index],
-                    until: bounds[index + 1],
-                    tally: computed.get(point, index).unwrap_or(empty),
-                };
-                row.extend_from_slice(&day.to_bytes());
-            }
+        sql.push_str(&vec!["(?,?,?,?)"; chunk.len()].join(","));
+        for (until, row) in chunk {
             params.extend([
                 project_id.into(),
                 kept.kind(),
-                bounds[index + 1].into(),
+                until.into(),
                 SqlValue::Blob(row),
             ]);
         }
@@ -352,27 +397,108 @@ fn store(
 mod tests {
     use super::*;
 
+    fn tally(count: i64, peak_start: i64, peak_end: i64) -> Tally {
+        Tally {
+            total: 0.1 + 0.2,
+            low: 0.1 + 0.2,
+            high: 0.1 + 0.2,
+            count,
+            peak: Peak {
+                demand: -0.0,
+                start: peak_start,
+                end: peak_end,
+            },
+        }
+    }
+
     #[test]
     fn a_packed_bucket_reads_back_as_it_was() {
-        let day = PackedBucket {
-            point: PointId(-3),
-            start: i64::MIN,
-            until: i64::MAX,
-            tally: Tally {
-                total: 0.1 + 0.2,
-                low: 0.1 + 0.2,
-                high: 0.1 + 0.2,
-                count: 287,
-                peak: Peak {
-                    demand: -0.0,
-                    start: 1_572_393_600,
-                    end: 1_572_393_900,
-                },
-            },
+        let start = 1_572_393_600;
+        for (point, tally) in [
+            (3, tally(287, start - 300, start)),
+            (
+                u32::MAX.into(),
+                tally(u32::MAX.into(), start + 86_100, start + 86_400),
+            ),
+            // A silent meter's one interval, years long.
+            (1, tally(1, start - 300, start + 3 * 365 * 86_400)),
+        ] {
+            let bucket = PackedBucket {
+                point: PointId(point),
+                tally,
+            };
+            let read = PackedBucket::read(&bucket.to_bytes(start).unwrap(), start);
+            assert_eq!(read, bucket);
+            assert!(read.tally.peak.demand.is_sign_negative());
+        }
+        // Nothing's peak is not stored, wherever it says it was.
+        let empty = PackedBucket {
+            point: PointId(1),
+            tally: tally(0, 0, 0),
         };
-        let read = PackedBucket::read(&day.to_bytes());
-        assert_eq!(read, day);
-        assert!(read.tally.peak.demand.is_sign_negative());
+        let read = PackedBucket::read(&empty.to_bytes(start).unwrap(), start);
+        assert_eq!((read.tally.count, read.tally.total), (0, 0.1 + 0.2));
+    }
+
+    #[test]
+    fn a_bucket_whose_numbers_do_not_fit_is_not_packed() {
+        let start = 1_572_393_600;
+        for (point, tally) in [
+            (-3, tally(1, start, start + 300)),
+            (i64::from(u32::MAX) + 1, tally(1, start, start + 300)),
+            (1, tally(i64::from(u32::MAX) + 1, start, start + 300)),
+            (1, tally(1, start - (1 << 31) - 1, start)),
+            (1, tally(1, start + (1 << 31), start + (1 << 31) + 300)),
+            (1, tally(1, start, start - 1)),
+            (1, tally(1, i64::MIN, i64::MAX)),
+        ] {
+            let bucket = PackedBucket {
+                point: PointId(point),
+                tally,
+            };
+            assert_eq!(bucket.to_bytes(start), None, "{bucket:?}");
+        }
+    }
+
+    #[test]
+    fn a_kept_row_reads_back_and_other_bytes_are_no_row() {
+        let start = -86_400;
+        let buckets: Vec<[u8; PackedBucket::BYTES]> = (1..=3)
+            .map(|point| {
+                PackedBucket {
+                    point: PointId(point),
+                    tally: tally(point, start, start + 900),
+                }
+                .to_bytes(start)
+                .unwrap()
+            })
+            .collect();
+        let row = SqlValue::Blob(KeptRow::bytes(start, &buckets));
+        assert_eq!(KeptRow::read(&row), Some((start, &buckets[..])));
+        let SqlValue::Blob(bytes) = &row else {
+            unreachable!()
+        };
+        let mut other_mark = bytes.clone();
+        other_mark[0] ^= 1;
+        for other in [
+            SqlValue::Blob(other_mark),
+            SqlValue::Blob(bytes[..bytes.len() - 1].to_vec()),
+            SqlValue::Blob(bytes[..KeptRow::HEADER_BYTES - 1].to_vec()),
+            // 0009's layout: 64-byte buckets with no header.
+            SqlValue::Blob(
+                [1i64, start, start + 3600, 0, 1, 0, start, start + 300]
+                    .iter()
+                    .flat_map(|n| n.to_le_bytes())
+                    .collect(),
+            ),
+            SqlValue::Text("usage:2".into()),
+            SqlValue::Null,
+        ] {
+            assert_eq!(KeptRow::read(&other), None, "{other:?}");
+        }
+        // No buckets is a row of none.
+        let empty = SqlValue::Blob(KeptRow::bytes(start, &[]));
+        assert_eq!(KeptRow::read(&empty), Some((start, &[][..])));
     }
 
     #[test]

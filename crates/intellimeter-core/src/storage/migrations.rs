@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0007_usage_days.sql"),
     include_str!("../../migrations/0008_usage_buckets.sql"),
     include_str!("../../migrations/0009_usage_buckets_by_bucket.sql"),
+    include_str!("../../migrations/0010_usage_buckets_halved.sql"),
 ];
 
 pub fn latest_version() -> i64 {

@@ -1,0 +1,17 @@
+-- GET /usage's kept buckets in half the bytes: a row's `buckets` is now
+-- a 16-byte header (a mark, "usage:2", and the bucket's start) followed
+-- by every point's bucket in 32 bytes (`KeptRow`, `PackedBucket` in
+-- domain/usage_days.rs), where each bucket took 64 and repeated the
+-- row's bounds. A month of hours of 100 meters reads 2.4 MB instead of
+-- 4.8. A bucket whose numbers do not fit (a point id or count beyond
+-- u32, a peak more than 68 years from its bucket) leaves its row
+-- unkept: computed on every request, as before buckets were kept.
+-- Derived data: emptied, not converted. The table, its key and its kinds
+-- stay, so a writer of readings still running the code before this one
+-- (while several instances are upgraded) forgets rows as it did. A
+-- reader before this one finds none of its 64-byte buckets in these rows
+-- (their bytes never give the bounds it looks for) and computes its
+-- answer from the rollups, storing rows of its own layout; this code
+-- takes a row without the mark as missing, computes it again and
+-- replaces it.
+DELETE FROM usage_buckets;
