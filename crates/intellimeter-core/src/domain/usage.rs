@@ -21,7 +21,9 @@ use crate::domain::time::LocalClock;
 use crate::domain::usage_days::{self, Kept};
 use crate::error::ApiError;
 use crate::format::csv::CsvWriter;
-use crate::format::document::{Container, Document, DocumentWriter, Record, Scalar, Slot};
+use crate::format::document::{
+    Container, Document, DocumentWriter, Record, RecordHead, Scalar, Slot,
+};
 use crate::storage::{Row, Sql, SqlValue};
 use jiff::civil::Date;
 use std::collections::BTreeMap;
@@ -623,9 +625,11 @@ pub struct UsageReport {
     days: (Date, Date),
     now: i64,
     meters: Vec<(MeterUsage, MeterTerms)>,
-    /// Every bucket bound ([`Usage::bounds`]), and as local time.
+    /// Every bucket bound ([`Usage::bounds`]).
     bounds: Vec<i64>,
-    bound_texts: Vec<String>,
+    /// Per bucket, then for the total, its row's first cells: its start
+    /// and end as local time (the same for every meter).
+    heads: Vec<RecordHead>,
 }
 
 /// Two reused strings for a row's peak times.
@@ -638,7 +642,7 @@ struct PeakTexts {
 impl UsageReport {
     pub fn new(usage: Usage, timezone: &str, asked: &UsageRequest, now: i64) -> Self {
         let clock = LocalClock::new(timezone);
-        let bound_texts = usage
+        let texts: Vec<String> = usage
             .bounds
             .iter()
             .map(|&ts| {
@@ -646,6 +650,19 @@ impl UsageReport {
                 clock.write(ts, &mut text);
                 text
             })
+            .collect();
+        let head = |start: &str, end: &str| {
+            RecordHead::new([Scalar::LocalDateTime(start), Scalar::LocalDateTime(end)])
+        };
+        let heads = texts
+            .windows(2)
+            .map(|pair| head(&pair[0], &pair[1]))
+            .chain(
+                texts
+                    .first()
+                    .zip(texts.last())
+                    .map(|(first, last)| head(first, last)),
+            )
             .collect();
         UsageReport {
             clock,
@@ -662,20 +679,19 @@ impl UsageReport {
                 })
                 .collect(),
             bounds: usage.bounds,
-            bound_texts,
+            heads,
         }
     }
 
-    /// The cells of a row of [`ROW_FIELDS`], of the bucket `[start, end)`
-    /// whose bounds read `start_text` and `end_text`.
+    /// The cells of a row of [`ROW_FIELDS`] after its head (its bounds,
+    /// [`Self::rows`]), of the bucket `[start, end)`.
     fn cells<'a>(
         &self,
         bucket: &BucketUsage,
-        (start_text, end_text): (&'a str, &'a str),
         terms: &'a MeterTerms,
         clock: &LocalClock,
         peak_texts: &'a mut PeakTexts,
-    ) -> [Scalar<'a>; 9] {
+    ) -> [Scalar<'a>; 7] {
         let expected = expected_intervals(bucket.start, bucket.end, self.now, terms.cadence);
         let count = bucket.tally.map_or(0, |tally| tally.count);
         let coverage = match expected {
@@ -687,8 +703,6 @@ impl UsageReport {
         let demand_unit = Scalar::optional_str(terms.demand_unit.as_deref());
         let Some(tally) = &bucket.tally else {
             return [
-                Scalar::LocalDateTime(start_text),
-                Scalar::LocalDateTime(end_text),
                 Scalar::Null,
                 Scalar::Null,
                 Scalar::Null,
@@ -704,8 +718,6 @@ impl UsageReport {
         end.clear();
         clock.write(tally.peak.end, end);
         [
-            Scalar::LocalDateTime(start_text),
-            Scalar::LocalDateTime(end_text),
             Scalar::Float(tally.total),
             Scalar::Float(tally.peak.demand * terms.factor),
             Scalar::LocalDateTime(start),
@@ -717,23 +729,21 @@ impl UsageReport {
     }
 
     /// Each meter's rows: its buckets, then its total (`true`), with their
-    /// bounds' texts.
+    /// heads (their bounds as local time).
     fn rows<'a>(
         &'a self,
         meter: &'a MeterUsage,
-    ) -> impl Iterator<Item = (BucketUsage, (&'a str, &'a str), bool)> {
-        let last = self.bounds.len().saturating_sub(1);
-        let text = |index: usize| self.bound_texts.get(index).map_or("", String::as_str);
+    ) -> impl Iterator<Item = (BucketUsage, &'a RecordHead, bool)> {
         let total = BucketUsage {
             start: self.bounds.first().copied().unwrap_or_default(),
             end: self.bounds.last().copied().unwrap_or_default(),
             tally: meter.total,
         };
-        meter
-            .buckets(&self.bounds)
-            .enumerate()
-            .map(move |(index, bucket)| (bucket, (text(index), text(index + 1)), false))
-            .chain(std::iter::once((total, (text(0), text(last)), true)))
+        let buckets = meter.buckets(&self.bounds).zip(&self.heads);
+        let total = self.heads.last().map(|head| (total, head));
+        buckets
+            .map(|(bucket, head)| (bucket, head, false))
+            .chain(total.map(|(total, head)| (total, head, true)))
     }
 
     /// The answer as CSV: a header, then per meter one row per bucket and
@@ -763,10 +773,13 @@ impl UsageReport {
         );
         for (meter, terms) in &self.meters {
             let unit = Scalar::Str(meter.point.config.unit.as_deref().unwrap_or(""));
-            for (bucket, texts, is_total) in self.rows(meter) {
+            for (bucket, head, is_total) in self.rows(meter) {
+                let mut bounds = head.scalars();
+                let (start, end) = (
+                    bounds.next().unwrap_or(Scalar::Null),
+                    bounds.next().unwrap_or(Scalar::Null),
+                );
                 let [
-                    start,
-                    end,
                     energy,
                     peak,
                     peak_start,
@@ -774,7 +787,7 @@ impl UsageReport {
                     count,
                     coverage,
                     demand_unit,
-                ] = self.cells(&bucket, texts, terms, clock, &mut peak_texts);
+                ] = self.cells(&bucket, terms, clock, &mut peak_texts);
                 for cell in [
                     Scalar::Str(&meter.point.name),
                     Scalar::Str(if is_total { "total" } else { "bucket" }),
@@ -810,7 +823,7 @@ const ROW_BYTES: usize = 256;
 impl UsageReport {
     /// How many meters each part of the answer holds.
     fn meters_per_part(&self) -> usize {
-        (PART_BYTES / (self.bound_texts.len().max(1) * ROW_BYTES)).max(1)
+        (PART_BYTES / (self.heads.len().max(1) * ROW_BYTES)).max(1)
     }
 
     fn write_head(&self, out: &mut dyn DocumentWriter) {
@@ -841,15 +854,15 @@ impl UsageReport {
             Scalar::optional_int(config.save_every),
         );
         out.open(Slot::Field("Buckets"), Container::List);
-        for (bucket, texts, is_total) in self.rows(meter) {
+        for (bucket, head, is_total) in self.rows(meter) {
             let slot = if is_total {
                 out.close(Slot::Field("Buckets"), Container::List);
                 Slot::Field("Total")
             } else {
                 Slot::Item
             };
-            let cells = self.cells(&bucket, texts, terms, &self.clock, &mut peak_texts);
-            out.record(slot, &ROW, &cells);
+            let cells = self.cells(&bucket, terms, &self.clock, &mut peak_texts);
+            out.record_after(slot, &ROW, head, &cells);
         }
         out.close(Slot::Item, Container::Dict);
     }

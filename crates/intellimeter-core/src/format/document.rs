@@ -122,6 +122,74 @@ impl Record {
     }
 }
 
+/// The first cells of many records of one [`Record`] that are the same in
+/// each (a bucket's bounds, which every meter's row of it shares), owned,
+/// and written once per format ([`DocumentWriter::record_after`]).
+pub struct RecordHead {
+    cells: Vec<Value>,
+    /// The JSON of the record up to its first cell after these: `{"A":
+    /// a, "B": b, "C": ` ([`Record`]'s framing around the cells).
+    json: OnceLock<Vec<u8>>,
+}
+
+impl RecordHead {
+    pub fn new<'a>(cells: impl IntoIterator<Item = Scalar<'a>>) -> Self {
+        let cells = cells
+            .into_iter()
+            .map(|cell| match cell {
+                Scalar::Null => Value::Null,
+                Scalar::Bool(flag) => Value::Bool(flag),
+                Scalar::Int(n) => Value::Int(n),
+                Scalar::Float(x) => Value::Float(x),
+                Scalar::Str(text) => Value::Str(text.to_owned()),
+                Scalar::LocalDateTime(text) => Value::LocalDateTime(text.to_owned()),
+            })
+            .collect();
+        RecordHead {
+            cells,
+            json: OnceLock::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    /// The cells, borrowed.
+    pub fn scalars(&self) -> impl Iterator<Item = Scalar<'_>> {
+        self.cells.iter().map(|cell| match cell {
+            Value::Bool(flag) => Scalar::Bool(*flag),
+            Value::Int(n) => Scalar::Int(*n),
+            Value::Float(x) => Scalar::Float(*x),
+            Value::Str(text) => Scalar::Str(text),
+            Value::LocalDateTime(text) => Scalar::LocalDateTime(text),
+            // Made of scalars only (`new`).
+            Value::Null | Value::Dict(_) | Value::List(_) => Scalar::Null,
+        })
+    }
+
+    /// The JSON of `record` up to its first cell after these (the head
+    /// belongs to one record: the first use frames it).
+    pub(crate) fn json(&self, record: &Record) -> &[u8] {
+        self.json.get_or_init(|| {
+            let framing = record.json_framing();
+            let mut out = Vec::new();
+            for (piece, cell) in framing.iter().zip(self.scalars()) {
+                out.extend_from_slice(piece);
+                super::json::write_scalar(&mut out, cell);
+            }
+            if let Some(next) = framing.get(self.cells.len()) {
+                out.extend_from_slice(next);
+            }
+            out
+        })
+    }
+}
+
 /// Takes one document, call by call: every [`open`](Self::open) is
 /// matched by a [`close`](Self::close) with the same slot and container,
 /// and the root slot is used once.
@@ -144,6 +212,14 @@ pub trait DocumentWriter {
             self.scalar(Slot::Field(name), *cell);
         }
         self.close(slot, Container::Dict);
+    }
+
+    /// [`record`](Self::record) of `head`'s cells followed by `cells`
+    /// (as many as `record`'s fields in all), which a writer may have
+    /// framed with the head once.
+    fn record_after(&mut self, slot: Slot, record: &Record, head: &RecordHead, cells: &[Scalar]) {
+        let all: Vec<Scalar> = head.scalars().chain(cells.iter().copied()).collect();
+        self.record(slot, record, &all);
     }
 }
 

@@ -2,7 +2,7 @@
 //! `{"a": 1, "b": [1, 2]}` with `", "` and `": "` separators and non-ASCII
 //! escaped as `\uXXXX` (`ensure_ascii`).
 
-use super::document::{Container, DocumentWriter, Record, Scalar, Slot, write_value};
+use super::document::{Container, DocumentWriter, Record, RecordHead, Scalar, Slot, write_value};
 use super::row::write_float;
 use crate::Value;
 use std::io::Write as _;
@@ -109,6 +109,26 @@ impl DocumentWriter for JsonWriter {
         }
         for (piece, cell) in framing.iter().zip(cells) {
             append(&mut self.out, piece);
+            write_scalar(&mut self.out, *cell);
+        }
+        self.out.push(b'}');
+    }
+
+    /// The head as framed once with its record's keys, then each cell
+    /// after its own key.
+    fn record_after(&mut self, slot: Slot, record: &Record, head: &RecordHead, cells: &[Scalar]) {
+        self.begin(slot);
+        let framing = record.json_framing();
+        if framing.is_empty() {
+            self.out.extend_from_slice(b"{}");
+            return;
+        }
+        self.out.extend_from_slice(head.json(record));
+        let after = framing.get(head.len()..).unwrap_or_default();
+        for (index, cell) in cells.iter().take(after.len()).enumerate() {
+            if index > 0 {
+                append(&mut self.out, &after[index]);
+            }
             write_scalar(&mut self.out, *cell);
         }
         self.out.push(b'}');

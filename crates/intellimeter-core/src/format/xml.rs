@@ -9,7 +9,7 @@
 //! streamed export (`export.rs`) writes its rows with quick-xml's writer.
 //! The prolog is a constant: quick-xml writes no space before `?>`.
 
-use super::document::{Container, DocumentWriter, Record, Scalar, Slot, write_value};
+use super::document::{Container, DocumentWriter, Record, RecordHead, Scalar, Slot, write_value};
 use super::row::write_float;
 use crate::Value;
 use quick_xml::events::{BytesStart, BytesText, Event};
@@ -158,12 +158,27 @@ impl DocumentWriter for XmlWriter {
     /// The record's tags as framed once ([`Record`]), each cell's type and
     /// text between them.
     fn record(&mut self, slot: Slot, record: &Record, cells: &[Scalar]) {
+        self.framed_record(slot, record, cells.iter().copied());
+    }
+
+    fn record_after(&mut self, slot: Slot, record: &Record, head: &RecordHead, cells: &[Scalar]) {
+        self.framed_record(slot, record, head.scalars().chain(cells.iter().copied()));
+    }
+}
+
+impl XmlWriter {
+    fn framed_record<'a>(
+        &mut self,
+        slot: Slot,
+        record: &Record,
+        cells: impl Iterator<Item = Scalar<'a>>,
+    ) {
         self.start(slot, "dict");
         for ((open, close), cell) in record.xml_framing().iter().zip(cells) {
             self.out.extend_from_slice(open);
             self.out.extend_from_slice(cell.type_name().as_bytes());
             self.out.extend_from_slice(b"\">");
-            write_text(&mut self.out, *cell);
+            write_text(&mut self.out, cell);
             self.out.extend_from_slice(close);
         }
         self.end(slot);
