@@ -2,6 +2,7 @@
 //! `{"a": 1, "b": [1, 2]}` with `", "` and `": "` separators and non-ASCII
 //! escaped as `\uXXXX` (`ensure_ascii`).
 
+use super::append;
 use super::document::{Container, DocumentWriter, Record, RecordHead, Scalar, Slot, write_value};
 use super::row::write_float;
 use crate::Value;
@@ -132,41 +133,6 @@ impl DocumentWriter for JsonWriter {
             write_scalar(&mut self.out, *cell);
         }
         self.out.push(b'}');
-    }
-}
-
-/// Appends `bytes`, a short slice in pieces of known length (16, 8, 4, 2
-/// and 1 bytes), which compile to plain loads and stores. In WebAssembly a
-/// copy of unknown length is a `memory.copy`, which wasmtime runs as a
-/// call into the host: dearer than the copy itself for the few bytes of
-/// a key, a time or a number.
-#[inline(always)]
-pub(crate) fn append(out: &mut Vec<u8>, bytes: &[u8]) {
-    let length = bytes.len();
-    if length > 31 {
-        out.extend_from_slice(bytes);
-        return;
-    }
-    out.reserve(length);
-    let mut rest = bytes;
-    if let Some((piece, tail)) = rest.split_first_chunk::<16>() {
-        out.extend_from_slice(piece);
-        rest = tail;
-    }
-    if let Some((piece, tail)) = rest.split_first_chunk::<8>() {
-        out.extend_from_slice(piece);
-        rest = tail;
-    }
-    if let Some((piece, tail)) = rest.split_first_chunk::<4>() {
-        out.extend_from_slice(piece);
-        rest = tail;
-    }
-    if let Some((piece, tail)) = rest.split_first_chunk::<2>() {
-        out.extend_from_slice(piece);
-        rest = tail;
-    }
-    if let Some(&byte) = rest.first() {
-        out.push(byte);
     }
 }
 
@@ -344,23 +310,6 @@ mod tests {
         ) {
             let bytewise = bytes.iter().any(|&byte| super::is_escaped(byte));
             proptest::prop_assert_eq!(super::needs_escape(&bytes), bytewise);
-        }
-    }
-
-    proptest::proptest! {
-        /// Appending in pieces of known length adds the bytes as they
-        /// are, for every length below and around the pieces' sizes,
-        /// after what is there already.
-        #[test]
-        fn append_adds_the_bytes_as_they_are(
-            before in proptest::collection::vec(proptest::num::u8::ANY, 0..20),
-            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..70),
-        ) {
-            let mut out = before.clone();
-            super::append(&mut out, &bytes);
-            let mut expected = before;
-            expected.extend_from_slice(&bytes);
-            proptest::prop_assert_eq!(out, expected);
         }
     }
 

@@ -35,10 +35,10 @@ pub(crate) fn write_float(out: &mut Vec<u8>, x: f64) {
     if magnitude < 1e15 && x.fract() == 0.0 && !(x == 0.0 && x.is_sign_negative()) {
         // A whole number (readings' counts and coverage's 1.0 often are):
         // its integer and `.0`, the integer being exact below 2^53.
-        super::json::append(out, itoa::Buffer::new().format(x as i64).as_bytes());
+        super::append(out, itoa::Buffer::new().format(x as i64).as_bytes());
         out.extend_from_slice(b".0");
     } else if magnitude == 0.0 || (1e-4..1e16).contains(&magnitude) {
-        super::json::append(out, zmij::Buffer::new().format_finite(x).as_bytes());
+        super::append(out, zmij::Buffer::new().format_finite(x).as_bytes());
     } else {
         out.extend_from_slice(pyfloat::repr(x).as_bytes());
     }

@@ -47,7 +47,8 @@ impl Template {
         let mut out = Vec::with_capacity(self.bytes.len() + 16 * self.holes.len());
         let mut copied = 0;
         for &(at, id) in &self.holes {
-            out.extend_from_slice(&self.bytes[copied..at]);
+            // Mostly a key or two between holes: copied inline.
+            super::append(&mut out, &self.bytes[copied..at]);
             copied = at;
             match self.format {
                 Format::Xml => xml::write_text(&mut out, value_of(id)),

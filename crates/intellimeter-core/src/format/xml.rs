@@ -9,6 +9,7 @@
 //! streamed export (`export.rs`) writes its rows with quick-xml's writer.
 //! The prolog is a constant: quick-xml writes no space before `?>`.
 
+use super::append;
 use super::document::{Container, DocumentWriter, Record, RecordHead, Scalar, Slot, write_value};
 use super::row::write_float;
 use crate::Value;
@@ -107,17 +108,17 @@ pub(crate) fn write_text(out: &mut Vec<u8>, value: Scalar) {
     match value {
         Scalar::Null => {}
         Scalar::Bool(flag) => out.extend_from_slice(if flag { b"True" } else { b"False" }),
-        Scalar::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+        Scalar::Int(n) => append(out, itoa::Buffer::new().format(n).as_bytes()),
         Scalar::Float(x) => write_float(out, x),
-        Scalar::Str(raw) => out.extend_from_slice(escape(raw).as_bytes()),
+        Scalar::Str(raw) => append(out, escape(raw).as_bytes()),
         // ISO style: `T` for the first space.
         Scalar::LocalDateTime(raw) => match raw.split_once(' ') {
             Some((date, time)) => {
-                out.extend_from_slice(escape(date).as_bytes());
+                append(out, escape(date).as_bytes());
                 out.push(b'T');
-                out.extend_from_slice(escape(time).as_bytes());
+                append(out, escape(time).as_bytes());
             }
-            None => out.extend_from_slice(escape(raw).as_bytes()),
+            None => append(out, escape(raw).as_bytes()),
         },
     }
 }
@@ -175,11 +176,11 @@ impl XmlWriter {
     ) {
         self.start(slot, "dict");
         for ((open, close), cell) in record.xml_framing().iter().zip(cells) {
-            self.out.extend_from_slice(open);
-            self.out.extend_from_slice(cell.type_name().as_bytes());
+            append(&mut self.out, open);
+            append(&mut self.out, cell.type_name().as_bytes());
             self.out.extend_from_slice(b"\">");
             write_text(&mut self.out, cell);
-            self.out.extend_from_slice(close);
+            append(&mut self.out, close);
         }
         self.end(slot);
     }
