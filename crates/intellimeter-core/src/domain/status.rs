@@ -352,8 +352,8 @@ impl StatusClock {
 /// clock ([`Template`]); per request only the holes are written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusTemplates {
-    json: Template,
-    xml: Template,
+    json: Template<'static>,
+    xml: Template<'static>,
     clock: StatusClock,
 }
 
@@ -380,8 +380,8 @@ impl StatusTemplates {
     /// when one is damaged.
     pub fn from_parts(json: &[u8], xml: &[u8], clock: &[u8]) -> Option<Self> {
         Some(StatusTemplates {
-            json: Template::from_bytes(json)?,
-            xml: Template::from_bytes(xml)?,
+            json: Template::from_bytes(json)?.into_owned(),
+            xml: Template::from_bytes(xml)?.into_owned(),
             clock: StatusClock::from_bytes(clock)?,
         })
     }
@@ -396,7 +396,7 @@ impl StatusTemplates {
     }
 
     /// The template of one format, with the clock.
-    pub fn in_format(self, format: Format) -> StatusTemplate {
+    pub fn in_format(self, format: Format) -> StatusTemplate<'static> {
         StatusTemplate {
             template: match format.of_answer() {
                 Format::Xml => self.xml,
@@ -410,15 +410,15 @@ impl StatusTemplates {
 /// `/status`'s template in one format, with its clock: what a read that
 /// knows its format needs (a key's view, `readmodel.rs`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct StatusTemplate {
-    template: Template,
+pub struct StatusTemplate<'a> {
+    template: Template<'a>,
     clock: StatusClock,
 }
 
-impl StatusTemplate {
+impl StatusTemplate<'_> {
     /// The template and clock from their parts ([`StatusTemplates::to_parts`]);
     /// `None` when one is damaged.
-    pub fn from_parts(template: &[u8], clock: &[u8]) -> Option<Self> {
+    pub fn from_parts<'a>(template: &'a [u8], clock: &[u8]) -> Option<StatusTemplate<'a>> {
         Some(StatusTemplate {
             template: Template::from_bytes(template)?,
             clock: StatusClock::from_bytes(clock)?,
@@ -432,7 +432,7 @@ impl StatusTemplate {
 }
 
 /// `template` filled as of `now` from `clock`.
-fn fill(template: &Template, clock: &StatusClock, now: i64) -> Vec<u8> {
+fn fill(template: &Template<'_>, clock: &StatusClock, now: i64) -> Vec<u8> {
     let mut now_text = String::with_capacity(19);
     if !clock.offset.write(now, &mut now_text) {
         LocalClock::new(&clock.timezone).write(now, &mut now_text);

@@ -6,21 +6,23 @@
 use super::Format;
 use super::document::{Document, Scalar};
 use super::{json, xml};
+use std::borrow::Cow;
 
-/// A rendered document and where its holes are.
+/// A rendered document and where its holes are; its bytes borrowed from
+/// the kept value they were read from ([`Template::from_bytes`]), or owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
+pub struct Template<'a> {
     format: Format,
-    bytes: Vec<u8>,
+    bytes: Cow<'a, [u8]>,
     /// `(offset into bytes, hole id)`, offsets ascending.
     holes: Vec<(usize, u32)>,
 }
 
-impl Template {
+impl Template<'_> {
     /// `document` rendered in `format` (JSON or XML, [`Format::of_answer`]),
     /// its [`DocumentWriter::hole`](super::document::DocumentWriter::hole)s
     /// left open.
-    pub fn render(document: &dyn Document, format: Format) -> Self {
+    pub fn render(document: &dyn Document, format: Format) -> Template<'static> {
         let format = format.of_answer();
         let (bytes, holes) = match format {
             Format::Xml => {
@@ -36,8 +38,17 @@ impl Template {
         };
         Template {
             format,
-            bytes,
+            bytes: Cow::Owned(bytes),
             holes,
+        }
+    }
+
+    /// The template with its bytes its own.
+    pub fn into_owned(self) -> Template<'static> {
+        Template {
+            format: self.format,
+            bytes: Cow::Owned(self.bytes.into_owned()),
+            holes: self.holes,
         }
     }
 
@@ -76,9 +87,11 @@ impl Template {
         bytes
     }
 
-    /// A template [`to_bytes`](Self::to_bytes) wrote; `None` for anything
-    /// else (a damaged or foreign value).
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+    /// A template [`to_bytes`](Self::to_bytes) wrote, borrowing its
+    /// document from `bytes` (a view read per request: the answer is
+    /// written from it, not from a copy); `None` for anything else (a
+    /// damaged or foreign value).
+    pub fn from_bytes(bytes: &[u8]) -> Option<Template<'_>> {
         let format = match bytes.first()? {
             b'x' => Format::Xml,
             b'j' => Format::Json,
@@ -103,7 +116,7 @@ impl Template {
         }
         Some(Template {
             format,
-            bytes: body.to_vec(),
+            bytes: Cow::Borrowed(body),
             holes,
         })
     }
@@ -144,8 +157,10 @@ mod tests {
     fn a_filled_template_is_the_document_rendered_with_its_values() {
         for format in [Format::Json, Format::Xml] {
             let template = Template::render(&Sample, format);
-            let kept = Template::from_bytes(&template.to_bytes()).unwrap();
+            let bytes = template.to_bytes();
+            let kept = Template::from_bytes(&bytes).unwrap();
             assert_eq!(kept, template);
+            assert_eq!(kept.clone().into_owned(), template);
             for (age, item) in [(0, "ok"), (-12_345, "x & \"y\" <z>")] {
                 let bytes = kept.fill(|id| match id {
                     10 => Scalar::Int(age),

@@ -279,7 +279,7 @@ impl KeyView {
 
     /// `/status`'s template for an answer in `format`, when this view
     /// holds it.
-    pub fn status(&self, format: Format) -> Option<StatusTemplate> {
+    pub fn status(&self, format: Format) -> Option<StatusTemplate<'_>> {
         if self.view != View::of_status(Some(format)) {
             return None;
         }
@@ -621,12 +621,12 @@ pub fn points_or_view(
 
 /// [`status`]'s template for an answer in `format` (as
 /// [`point_list_or_view`]), from the key's view when it holds it.
-pub fn status_or_view(
+pub fn status_or_view<'a>(
     ctx: &Ctx,
     project_id: ProjectId,
-    view: Option<&KeyView>,
+    view: Option<&'a KeyView>,
     format: Format,
-) -> Result<StatusTemplate, ApiError> {
+) -> Result<StatusTemplate<'a>, ApiError> {
     match view.and_then(|view| view.status(format)) {
         Some(status) => Ok(status),
         None => Ok(status(ctx, project_id)?.in_format(format)),
