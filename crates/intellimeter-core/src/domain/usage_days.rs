@@ -140,9 +140,9 @@ fn read(
     wanted.dedup();
     // Every stored bucket of the range: a row per bucket, each holding
     // its points' packed buckets end to end (a month of hours is 744
-    // rows). Each names its point and bounds, so their order does not
-    // matter; a row holds a bucket of every point, so one point's
-    // request reads the others' too and leaves them.
+    // rows). A row names its bounds and each bucket its point, so their
+    // order does not matter; a row holds a bucket of every point, so one
+    // point's request reads the others' too and leaves them.
     let sql = "SELECT until, buckets FROM usage_buckets \
                WHERE project_id = ?1 AND kind = ?2 AND until > ?3 AND until <= ?4";
     let params = [project_id.into(), kept.kind(), first.into(), last.into()];
