@@ -127,8 +127,8 @@ impl Record {
 /// and written once per format ([`DocumentWriter::record_after`]).
 pub struct RecordHead {
     cells: Vec<Value>,
-    /// The JSON of the record up to its first cell after these: `{"A":
-    /// a, "B": b, "C": ` ([`Record`]'s framing around the cells).
+    /// The JSON of the record's first fields, these cells with their
+    /// keys: `{"A": a, "B": b` ([`Record`]'s framing).
     json: OnceLock<Vec<u8>>,
 }
 
@@ -172,18 +172,14 @@ impl RecordHead {
         })
     }
 
-    /// The JSON of `record` up to its first cell after these (the head
-    /// belongs to one record: the first use frames it).
+    /// The JSON of `record`'s first fields, these cells with their keys
+    /// (the head belongs to one record: the first use frames it).
     pub(crate) fn json(&self, record: &Record) -> &[u8] {
         self.json.get_or_init(|| {
-            let framing = record.json_framing();
             let mut out = Vec::new();
-            for (piece, cell) in framing.iter().zip(self.scalars()) {
+            for (piece, cell) in record.json_framing().iter().zip(self.scalars()) {
                 out.extend_from_slice(piece);
                 super::json::write_scalar(&mut out, cell);
-            }
-            if let Some(next) = framing.get(self.cells.len()) {
-                out.extend_from_slice(next);
             }
             out
         })

@@ -103,33 +103,35 @@ impl DocumentWriter for JsonWriter {
     /// its own.
     fn record(&mut self, slot: Slot, record: &Record, cells: &[Scalar]) {
         self.begin(slot);
-        let framing = record.json_framing();
-        if framing.is_empty() || cells.is_empty() {
-            self.out.extend_from_slice(b"{}");
-            return;
-        }
-        for (piece, cell) in framing.iter().zip(cells) {
-            append(&mut self.out, piece);
-            write_scalar(&mut self.out, *cell);
-        }
-        self.out.push(b'}');
+        self.framed_record(record.json_framing(), (&[], 0), cells);
     }
 
-    /// The head as framed once with its record's keys, then each cell
+    /// The head as written once with its record's keys, then each cell
     /// after its own key.
     fn record_after(&mut self, slot: Slot, record: &Record, head: &RecordHead, cells: &[Scalar]) {
         self.begin(slot);
-        let framing = record.json_framing();
-        if framing.is_empty() {
+        self.framed_record(
+            record.json_framing(),
+            (head.json(record), head.len()),
+            cells,
+        );
+    }
+}
+
+impl JsonWriter {
+    /// A record's dict: `head`'s JSON (the bytes of its first cells with
+    /// their keys, and how many), then each of `cells` after its key in
+    /// `framing`; `{}` when that is nothing.
+    fn framed_record(&mut self, framing: &[Vec<u8>], head: (&[u8], usize), cells: &[Scalar]) {
+        let (head_json, head_cells) = head;
+        let after = framing.get(head_cells..).unwrap_or_default();
+        if head_json.is_empty() && (after.is_empty() || cells.is_empty()) {
             self.out.extend_from_slice(b"{}");
             return;
         }
-        self.out.extend_from_slice(head.json(record));
-        let after = framing.get(head.len()..).unwrap_or_default();
-        for (index, cell) in cells.iter().take(after.len()).enumerate() {
-            if index > 0 {
-                append(&mut self.out, &after[index]);
-            }
+        self.out.extend_from_slice(head_json);
+        for (piece, cell) in after.iter().zip(cells) {
+            append(&mut self.out, piece);
             write_scalar(&mut self.out, *cell);
         }
         self.out.push(b'}');
