@@ -161,15 +161,10 @@ impl RecordHead {
 
     /// The cells, borrowed.
     pub fn scalars(&self) -> impl Iterator<Item = Scalar<'_>> {
-        self.cells.iter().map(|cell| match cell {
-            Value::Bool(flag) => Scalar::Bool(*flag),
-            Value::Int(n) => Scalar::Int(*n),
-            Value::Float(x) => Scalar::Float(*x),
-            Value::Str(text) => Scalar::Str(text),
-            Value::LocalDateTime(text) => Scalar::LocalDateTime(text),
-            // Made of scalars only (`new`).
-            Value::Null | Value::Dict(_) | Value::List(_) => Scalar::Null,
-        })
+        // Made of scalars only (`new`).
+        self.cells
+            .iter()
+            .map(|cell| scalar_of(cell).unwrap_or(Scalar::Null))
     }
 
     /// The JSON of `record`'s first fields, these cells with their keys
@@ -252,22 +247,28 @@ impl Document for Value {
     }
 }
 
-/// Walks `value` into `out` at `slot`.
-pub fn write_value(out: &mut dyn DocumentWriter, slot: Slot, value: &Value) {
-    let scalar = match value {
+/// `value` as a scalar, borrowed; `None` for a dict or a list.
+fn scalar_of(value: &Value) -> Option<Scalar<'_>> {
+    Some(match value {
         Value::Null => Scalar::Null,
         Value::Bool(flag) => Scalar::Bool(*flag),
         Value::Int(n) => Scalar::Int(*n),
         Value::Float(x) => Scalar::Float(*x),
         Value::Str(text) => Scalar::Str(text),
         Value::LocalDateTime(text) => Scalar::LocalDateTime(text),
+        Value::Dict(_) | Value::List(_) => return None,
+    })
+}
+
+/// Walks `value` into `out` at `slot`.
+pub fn write_value(out: &mut dyn DocumentWriter, slot: Slot, value: &Value) {
+    match value {
         Value::Dict(entries) => {
             out.open(slot, Container::Dict);
             for (key, value) in entries {
                 write_value(out, Slot::Field(key), value);
             }
             out.close(slot, Container::Dict);
-            return;
         }
         Value::List(items) => {
             out.open(slot, Container::List);
@@ -275,8 +276,7 @@ pub fn write_value(out: &mut dyn DocumentWriter, slot: Slot, value: &Value) {
                 write_value(out, Slot::Item, item);
             }
             out.close(slot, Container::List);
-            return;
         }
-    };
-    out.scalar(slot, scalar);
+        scalar => out.scalar(slot, scalar_of(scalar).unwrap_or(Scalar::Null)),
+    }
 }
