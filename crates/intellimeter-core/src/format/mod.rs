@@ -195,24 +195,19 @@ pub(crate) fn append(out: &mut Vec<u8>, bytes: &[u8]) {
     }
     out.reserve(length);
     let mut rest = bytes;
-    if let Some((piece, tail)) = rest.split_first_chunk::<16>() {
+    append_piece::<16>(out, &mut rest);
+    append_piece::<8>(out, &mut rest);
+    append_piece::<4>(out, &mut rest);
+    append_piece::<2>(out, &mut rest);
+    append_piece::<1>(out, &mut rest);
+}
+
+/// Moves the first `N` bytes of `rest`, when it has as many, to `out`.
+#[inline(always)]
+fn append_piece<const N: usize>(out: &mut Vec<u8>, rest: &mut &[u8]) {
+    if let Some((piece, tail)) = rest.split_first_chunk::<N>() {
         out.extend_from_slice(piece);
-        rest = tail;
-    }
-    if let Some((piece, tail)) = rest.split_first_chunk::<8>() {
-        out.extend_from_slice(piece);
-        rest = tail;
-    }
-    if let Some((piece, tail)) = rest.split_first_chunk::<4>() {
-        out.extend_from_slice(piece);
-        rest = tail;
-    }
-    if let Some((piece, tail)) = rest.split_first_chunk::<2>() {
-        out.extend_from_slice(piece);
-        rest = tail;
-    }
-    if let Some(&byte) = rest.first() {
-        out.push(byte);
+        *rest = tail;
     }
 }
 
